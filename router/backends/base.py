@@ -1,0 +1,82 @@
+"""The one small interface every local model backend implements.
+
+A backend owns one loaded model. It is not thread-safe: exactly one worker thread (router.worker) calls
+it. Heavy imports (llama_cpp, mlx_lm) happen inside the concrete backend's constructor, never at import.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from router.types import FinishReason, GenerationOptions, Message, Usage
+
+# Used when a model carries no chat template (e.g. the default Gemma 3 270M base model). Documented in
+# the README: each message on its own line as "<Role>: <content>", then "Assistant:" for the answer.
+PLAIN_ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+
+def plain_prompt(messages: Sequence[Message]) -> str:
+    lines = [f"{PLAIN_ROLE_NAMES[m.role]}: {m.content.strip()}" for m in messages]
+    lines.append("Assistant:")
+    return "\n".join(lines)
+
+
+# Stops that end a plain-format answer where the model starts writing the next turn itself.
+PLAIN_STOPS: tuple[str, ...] = ("\nUser:", "\nSystem:", "\nAssistant:")
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A piece of generated text. The last piece of a stream has `finish_reason` and `usage` set."""
+
+    text: str
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    name: str
+    path: Path
+    backend: str
+    n_ctx: int
+    has_chat_template: bool
+
+
+class Backend(abc.ABC):
+    """A resident local model. Subclasses register themselves by `name` in router.backends."""
+
+    name: ClassVar[str]
+    info: ModelInfo
+
+    @abc.abstractmethod
+    def format_prompt(self, messages: Sequence[Message]) -> str:
+        """The model's chat template when it has one, else `plain_prompt`."""
+
+    @abc.abstractmethod
+    def count_tokens(self, text: str) -> int: ...
+
+    @abc.abstractmethod
+    def stream(
+        self, prompt: str, options: GenerationOptions, cancel: threading.Event
+    ) -> Iterator[Piece]:
+        """Generate from `prompt`, yielding text as it is produced.
+
+        Checks `cancel` between tokens and ends with finish_reason "cancelled" when it is set. If the
+        prompt's prefix is already evaluated in the context (see `prefill`), it is not evaluated again.
+        """
+
+    @abc.abstractmethod
+    def prefill(self, prompt: str) -> list[float]:
+        """Evaluate `prompt` into the context and return a pooled hidden-state vector for the classifier.
+
+        A `stream` of the same prompt that follows continues from this state instead of starting over.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Free the model."""

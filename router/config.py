@@ -1,0 +1,132 @@
+"""Daemon settings: one typed object, built once at start-up and handed down.
+
+Precedence: command-line flag > environment variable `ROUTER_<NAME>` > default. The cloud API key is
+only ever read from `ROUTER_CLOUD_API_KEY` or from a file (`--cloud-key-file`, or systemd's
+`$CREDENTIALS_DIRECTORY/cloud-api-key`), never from the command line, and is never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from router.errors import ConfigError
+
+APP_DIR_NAME = "hybrid-router"
+
+
+def default_state_dir() -> Path:
+    """$ROUTER_STATE_DIR, else systemd's $STATE_DIRECTORY, else $XDG_STATE_HOME/hybrid-router."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / APP_DIR_NAME
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:50051 or [::1]:50051), got {value!r}")
+    return host, int(port)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="forbid", frozen=True)
+
+    state_dir: Path = Field(default_factory=default_state_dir)
+    socket: Path | None = None
+    listen: str | None = None
+    insecure: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    socket_mode: int = 0o660
+    socket_group: str | None = None
+
+    policy: Path | None = None
+    model: Path | None = None
+    backend: Literal["auto", "llama_cpp", "mlx"] = "auto"
+    n_ctx: int = Field(default=4096, ge=256)
+    n_threads: int | None = Field(default=None, ge=1)
+    queue_size: int = Field(default=16, ge=1)
+    default_max_tokens: int = Field(default=256, ge=1)
+    max_request_chars: int = Field(default=200_000, ge=1)
+
+    cloud_url: str | None = None
+    cloud_model: str | None = None
+    cloud_key_file: Path | None = None
+    cloud_api_key: SecretStr | None = None
+    cloud_timeout_s: float = Field(default=60.0, gt=0)
+    cloud_connect_timeout_s: float = Field(default=5.0, gt=0)
+    cloud_retries: int = Field(default=2, ge=0, le=10)
+
+    grace_s: float = Field(default=10.0, ge=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_host_port(v)
+        return v
+
+    @field_validator("cloud_url")
+    @classmethod
+    def _check_cloud_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError(f"cloud URL must start with http:// or https://, got {v!r}")
+        return v.rstrip("/") if v else None
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> Settings:
+        if self.listen and not self.insecure and not (self.tls_cert and self.tls_key):
+            raise ValueError(
+                "TCP listening needs TLS: pass --tls-cert and --tls-key, or --insecure to allow plaintext"
+            )
+        return self
+
+    @property
+    def socket_path(self) -> Path:
+        return self.socket if self.socket is not None else self.state_dir / "router.sock"
+
+    @property
+    def decisions_db(self) -> Path:
+        return self.state_dir / "decisions.db"
+
+    @property
+    def cloud_configured(self) -> bool:
+        return bool(self.cloud_url and self.cloud_model)
+
+    def cloud_key(self) -> str | None:
+        """The API key from the environment, the key file, or a systemd credential (in that order)."""
+        if self.cloud_api_key is not None:
+            return self.cloud_api_key.get_secret_value()
+        candidates = [self.cloud_key_file]
+        if os.environ.get("CREDENTIALS_DIRECTORY"):
+            candidates.append(Path(os.environ["CREDENTIALS_DIRECTORY"]) / "cloud-api-key")
+        for path in candidates:
+            if path is None:
+                continue
+            try:
+                return path.read_text().strip() or None
+            except OSError as e:
+                raise ConfigError(f"cannot read the cloud key file {path}: {e.strerror}") from None
+        return None
+
+
+def build_settings(**overrides: Any) -> Settings:
+    """Settings from flags (`overrides`, None meaning "not given") and the environment."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as e:
+        first = e.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]) or "settings"
+        flag = "--" + name.replace("_", "-")
+        msg = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{flag} (or ROUTER_{name.upper()}): {msg}") from None

@@ -1,0 +1,235 @@
+"""The decision log: one SQLite row per request, written off the request path.
+
+The schema changes only through the named migrations below (sqlite-utils `Migrations`), each applied in
+a transaction and recorded in the database itself. The daemon's writer thread owns one connection and
+writes rows in small batches; `close()` flushes whatever is queued. The file is in WAL mode, so readers
+(the CLI) never block the writer and a crash cannot corrupt it.
+
+No prompt or answer text is stored: `prompt_hash` correlates rows for the same prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+import structlog
+from sqlite_utils import Migrations
+
+log = structlog.get_logger("router.decisions")
+
+TABLE = "decisions"
+
+migrations = Migrations("hybrid-router")
+
+
+@migrations()
+def m001_create_decisions(db: sqlite_utils.Database) -> None:
+    db[TABLE].create(  # type: ignore[union-attr]
+        {
+            "id": str,
+            "ts": float,
+            "app": str,
+            "kind": str,
+            "route": str,
+            "decided_route": str,
+            "rule": str,
+            "reason": str,
+            "policy_version": str,
+            "complexity": float,
+            "privacy": float,
+            "stage": str,
+            "findings": str,
+            "model": str,
+            "queue_ms": float,
+            "scoring_ms": float,
+            "generation_ms": float,
+            "cloud_ms": float,
+            "total_ms": float,
+            "tokens_in": int,
+            "tokens_out": int,
+            "status": str,
+            "error": str,
+            "fallback": int,
+            "fallback_reason": str,
+            "prompt_hash": str,
+        },
+        pk="id",
+    )
+    db[TABLE].create_index(["ts"])  # type: ignore[union-attr]
+    db[TABLE].create_index(["app", "ts"])  # type: ignore[union-attr]
+
+
+@migrations()
+def m002_add_cloud_circuit(db: sqlite_utils.Database) -> None:
+    db[TABLE].add_column("cloud_circuit", str)  # type: ignore[union-attr]
+
+
+def open_db(path: Path) -> sqlite_utils.Database:
+    """Open (creating and migrating) the decision log at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA busy_timeout = 5000")
+    db.enable_wal()
+    db.execute("PRAGMA synchronous = NORMAL")
+    migrations.apply(db)
+    return db
+
+
+@dataclass(slots=True)
+class DecisionRow:
+    id: str
+    ts: float
+    app: str
+    kind: str
+    route: str
+    decided_route: str
+    rule: str
+    reason: str
+    policy_version: str = ""
+    complexity: float = 0.0
+    privacy: float = 0.0
+    stage: str = ""
+    findings: dict[str, int] = field(default_factory=dict)
+    model: str = ""
+    queue_ms: float = 0.0
+    scoring_ms: float = 0.0
+    generation_ms: float = 0.0
+    cloud_ms: float = 0.0
+    total_ms: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    status: str = "OK"
+    error: str = ""
+    fallback: bool = False
+    fallback_reason: str = ""
+    prompt_hash: str = ""
+    cloud_circuit: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["findings"] = json.dumps(self.findings, sort_keys=True)
+        record["fallback"] = int(self.fallback)
+        return record
+
+
+_STOP = object()
+
+
+class DecisionLog:
+    """Background writer. `record()` never blocks the request path; `close()` flushes everything."""
+
+    def __init__(self, path: Path, *, batch_size: int = 64, flush_interval_s: float = 0.2) -> None:
+        self.path = path
+        # Create and migrate now, in the caller's thread, so a bad path fails at start-up.
+        open_db(path).close()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._batch_size = batch_size
+        self._flush_interval_s = flush_interval_s
+        self._written = 0
+        self._flushed = threading.Condition()
+        self._submitted = 0
+        self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
+        self._thread.start()
+
+    def record(self, row: DecisionRow) -> None:
+        with self._flushed:
+            self._submitted += 1
+        self._queue.put(row.to_record())
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every row recorded so far is on disk."""
+        deadline = time.monotonic() + timeout
+        with self._flushed:
+            target = self._submitted
+            while self._written < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._flushed.wait(remaining)
+        return True
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        db = open_db(self.path)
+        try:
+            stopping = False
+            while not stopping:
+                batch: list[dict[str, Any]] = []
+                try:
+                    item = self._queue.get(timeout=self._flush_interval_s)
+                except queue.Empty:
+                    continue
+                while True:
+                    if item is _STOP:
+                        stopping = True
+                    else:
+                        batch.append(item)
+                    if stopping or len(batch) >= self._batch_size:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    self._write(db, batch)
+        finally:
+            db.close()
+
+    def _write(self, db: sqlite_utils.Database, batch: list[dict[str, Any]]) -> None:
+        for attempt in range(5):
+            try:
+                with db.atomic():
+                    db[TABLE].insert_all(batch, replace=True)  # type: ignore[union-attr]
+                break
+            except sqlite3.OperationalError as e:  # database locked by a long reader: retry briefly
+                log.warning("decision_log_retry", error=str(e), attempt=attempt)
+                time.sleep(0.1 * (attempt + 1))
+        else:
+            log.error("decision_log_dropped", rows=len(batch))
+        with self._flushed:
+            self._written += len(batch)
+            self._flushed.notify_all()
+
+
+@contextmanager
+def reader(path: Path) -> Iterator[sqlite_utils.Database]:
+    """A read connection for the CLI; closed on exit."""
+    if not path.exists():
+        raise FileNotFoundError(path)
+    db = sqlite_utils.Database(path)
+    try:
+        db.execute("PRAGMA busy_timeout = 5000")
+        yield db
+    finally:
+        db.close()
+
+
+def decode(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    row["findings"] = json.loads(row.get("findings") or "{}")
+    row["fallback"] = bool(row.get("fallback"))
+    return row
+
+
+def tail(db: sqlite_utils.Database, n: int = 20) -> list[dict[str, Any]]:
+    """The last `n` decisions, oldest first."""
+    rows = list(db[TABLE].rows_where(order_by="ts desc", limit=n))  # type: ignore[union-attr]
+    return [decode(r) for r in reversed(rows)]
+
+
+def get(db: sqlite_utils.Database, decision_id: str) -> dict[str, Any] | None:
+    rows = list(db[TABLE].rows_where("id = ?", [decision_id]))  # type: ignore[union-attr]
+    return decode(rows[0]) if rows else None

@@ -1,0 +1,155 @@
+"""Domain types shared by every layer. Plain frozen dataclasses: no I/O, no proto, no framework."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["system", "user", "assistant"]
+
+# Every privacy finding category the scorer can report. Policies may only name these (plus "custom",
+# for the terms and patterns a policy adds itself).
+PRIVACY_CATEGORIES: tuple[str, ...] = (
+    "email",
+    "phone",
+    "credit_card",
+    "iban",
+    "national_id",  # checksum-validated national identifiers (stdnum), other than the US SSN
+    "us_ssn",
+    "driver_license",
+    "ip_address",
+    "street_address",
+    "person",  # a person's name in a personal context
+    "api_key",
+    "private_key",
+    "password",
+    "connection_string",
+    "jwt",
+    "secret",  # high-entropy value in a key=value context
+    "custom",  # terms and patterns added by the policy
+)
+ROLES: tuple[str, ...] = ("system", "user", "assistant")
+
+
+class Route(enum.StrEnum):
+    LOCAL = "local"
+    CLOUD = "cloud"
+    CLOUD_REDACTED = "cloud_redacted"
+    DENY = "deny"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One chat request as the app sent it (already validated)."""
+
+    messages: tuple[Message, ...]
+    app_id: str = "default"
+    options: GenerationOptions = field(default_factory=GenerationOptions)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """All message contents joined: what the scorers read."""
+        return "\n".join(m.content for m in self.messages)
+
+    @property
+    def prompt_hash(self) -> str:
+        """A hash that correlates log rows for the same prompt without storing it."""
+        h = hashlib.sha256()
+        for m in self.messages:
+            h.update(m.role.encode())
+            h.update(b"\x00")
+            h.update(m.content.encode())
+            h.update(b"\x01")
+        return h.hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One private thing found in the text. `start`/`end` are character offsets into Request.text."""
+
+    category: str
+    start: int
+    end: int
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyReport:
+    score: float
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def categories(self) -> dict[str, int]:
+        return dict(sorted(Counter(f.category for f in self.findings).items()))
+
+
+@dataclass(frozen=True, slots=True)
+class ComplexityReport:
+    """`score` is the probability that the local answer would not be good enough."""
+
+    score: float
+    stage: str = "features"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the policy decided, and why. Pure data; executing it is somebody else's job."""
+
+    route: Route
+    rule: str
+    reason: str
+    policy_version: str = ""
+    # Where to go if the decided route cannot run (cloud down, budget spent, local queue full).
+    fallback: Route | None = Route.LOCAL
+    deny_message: str = ""
+
+
+@dataclass(slots=True)
+class Timings:
+    queue_ms: float = 0.0
+    scoring_ms: float = 0.0
+    generation_ms: float = 0.0
+    cloud_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionContext:
+    """Everything `decide()` may look at: the request, its scores, and the daemon's live state."""
+
+    request: Request
+    privacy: PrivacyReport
+    complexity: ComplexityReport
+    prompt_tokens: int
+    local_queue_depth: int = 0
+    local_queue_size: int = 1
+    cloud_configured: bool = False
+    cloud_healthy: bool = False
+    local_context_limit: int = 0
