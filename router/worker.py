@@ -9,6 +9,7 @@ queued job is skipped, a running one stops at its next token and frees the worke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 import time
@@ -95,10 +96,8 @@ class LocalWorker:
         return result, job.queue_ms
 
     def close(self, timeout: float = 5.0) -> None:
-        try:
+        with contextlib.suppress(queue.Full):
             self._jobs.put(None, timeout=timeout)
-        except queue.Full:
-            pass
         self._thread.join(timeout)
         self.backend.close()
 

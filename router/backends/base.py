@@ -62,9 +62,7 @@ class Backend(abc.ABC):
     def count_tokens(self, text: str) -> int: ...
 
     @abc.abstractmethod
-    def stream(
-        self, prompt: str, options: GenerationOptions, cancel: threading.Event
-    ) -> Iterator[Piece]:
+    def stream(self, prompt: str, options: GenerationOptions, cancel: threading.Event) -> Iterator[Piece]:
         """Generate from `prompt`, yielding text as it is produced.
 
         Checks `cancel` between tokens and ends with finish_reason "cancelled" when it is set. If the

@@ -1,0 +1,146 @@
+"""llama.cpp backend (llama-cpp-python): any GGUF file, CPU or GPU.
+
+`llama_cpp` is imported in the constructor, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from router.backends.base import PLAIN_STOPS, Backend, ModelInfo, Piece, plain_prompt
+from router.errors import ContextOverflow, ModelError
+from router.types import GenerationOptions, Message, Usage
+
+# Room kept for at least this many answer tokens when checking that a prompt fits the context.
+MIN_ANSWER_TOKENS = 16
+
+
+class LlamaCppBackend(Backend):
+    name = "llama_cpp"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        default_max_tokens: int = 256,
+        **_ignored: Any,
+    ) -> None:
+        try:
+            import llama_cpp
+        except ImportError:
+            raise ModelError(
+                "llama-cpp-python is not installed; run `pip install 'hybrid-router[llama]'`"
+            ) from None
+        self._llama_cpp = llama_cpp
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads or os.cpu_count() or 1,
+                n_gpu_layers=n_gpu_layers,
+                embedding=False,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as e:
+            raise ModelError(f"cannot load {path} with llama.cpp: {e}") from None
+        self.default_max_tokens = default_max_tokens
+        metadata = self._llm.metadata or {}
+        self._template = metadata.get("tokenizer.chat_template")
+        self._formatter: Any = None
+        if self._template:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            self._formatter = Jinja2ChatFormatter(
+                template=self._template,
+                eos_token=self._token_text(self._llm.token_eos()),
+                bos_token=self._token_text(self._llm.token_bos()),
+            )
+        self._bos_text = self._token_text(self._llm.token_bos())
+        self.info = ModelInfo(
+            name=path.name,
+            path=path,
+            backend=self.name,
+            n_ctx=self._llm.n_ctx(),
+            has_chat_template=self._formatter is not None,
+        )
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return bytes(self._llm.detokenize([token], special=True)).decode("utf-8", errors="ignore")
+
+    # --- prompts and tokens -------------------------------------------------------------------
+
+    def format_prompt(self, messages: Sequence[Message]) -> str:
+        if self._formatter is None:
+            return plain_prompt(messages)
+        response = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+        return str(response.prompt)
+
+    def _tokens(self, prompt: str) -> list[int]:
+        # A chat template writes its own BOS and special tokens; the plain format is plain text.
+        templated = self._formatter is not None
+        add_bos = not (self._bos_text and prompt.startswith(self._bos_text))
+        return list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=templated))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _check_fits(self, n_prompt: int) -> None:
+        limit = self.info.n_ctx
+        if n_prompt + MIN_ANSWER_TOKENS > limit:
+            raise ContextOverflow(n_prompt, limit)
+
+    # --- generation ---------------------------------------------------------------------------
+
+    def stream(self, prompt: str, options: GenerationOptions, cancel: threading.Event) -> Iterator[Piece]:
+        tokens = self._tokens(prompt)
+        self._check_fits(len(tokens))
+        max_tokens = options.max_tokens or self.default_max_tokens
+        max_tokens = min(max_tokens, self.info.n_ctx - len(tokens))
+        stop = list(options.stop)
+        if self._formatter is None:
+            stop.extend(PLAIN_STOPS)
+        chunks = self._llm.create_completion(
+            prompt=tokens,
+            max_tokens=max_tokens,
+            temperature=0.0 if options.temperature is None else options.temperature,
+            top_p=1.0 if options.top_p is None else options.top_p,
+            stop=stop,
+            stream=True,
+        )
+        finish: str = "stop"
+        produced: list[str] = []
+        try:
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                text = choice.get("text") or ""
+                if text:
+                    produced.append(text)
+                    yield Piece(text)
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+                if cancel.is_set():
+                    finish = "cancelled"
+                    break
+        finally:
+            chunks.close()  # stops llama.cpp generating at once
+        completion_tokens = self.count_tokens("".join(produced)) if produced else 0
+        yield Piece(
+            "",
+            finish_reason="length" if finish == "length" else finish,  # type: ignore[arg-type]
+            usage=Usage(prompt_tokens=len(tokens), completion_tokens=completion_tokens),
+        )
+
+    def prefill(self, prompt: str) -> list[float]:
+        raise NotImplementedError("prefill arrives with the complexity scorer")
+
+    def close(self) -> None:
+        self._llm.close()

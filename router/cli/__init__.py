@@ -1,0 +1,39 @@
+"""The `router` command line: thin wrappers over library calls, one module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from router.cli.ask import ask, classify
+from router.cli.model import model
+from router.cli.serve import serve
+from router.errors import RouterError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hybrid-router")
+def cli() -> None:
+    """hybrid-router: answer on the device when you can, forward the rest to the cloud."""
+
+
+for command in (serve, ask, classify, model):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point: typed errors become one readable line and exit code 1."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except RouterError as e:
+        click.echo(f"error: {e.message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,48 @@
+"""`router serve`: run the daemon in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import click
+
+from router.config import build_settings
+from router.logs import configure
+
+PATH = click.Path(path_type=Path)
+
+
+@click.command()
+@click.option("--socket", type=PATH, help="Unix socket to serve on [default: <state-dir>/router.sock].")
+@click.option("--listen", metavar="HOST:PORT", help="Also (or only) serve on TCP; needs TLS or --insecure.")
+@click.option("--state-dir", type=PATH, help="Where the socket and decisions.db live.")
+@click.option("--policy", type=PATH, help="Routing policy YAML [default: the shipped default policy].")
+@click.option("--model", type=PATH, help="A .gguf file or MLX model directory [default: Gemma 3 270M].")
+@click.option("--backend", type=click.Choice(["auto", "llama_cpp", "mlx"]), help="Local backend [auto].")
+@click.option("--cloud-url", help="OpenAI-compatible base URL, e.g. https://api.openai.com/v1.")
+@click.option("--cloud-model", help="Cloud model name, e.g. gpt-4o-mini.")
+@click.option(
+    "--cloud-key-file", type=PATH, help="File holding the cloud API key (or set ROUTER_CLOUD_API_KEY)."
+)
+@click.option("--n-ctx", type=int, help="Local context size in tokens [4096].")
+@click.option("--queue-size", type=int, help="Requests that may wait for the local model [16].")
+@click.option("--insecure", is_flag=True, default=None, help="Allow plaintext TCP with --listen.")
+@click.option("--tls-cert", type=PATH, help="TLS certificate (PEM) for --listen.")
+@click.option("--tls-key", type=PATH, help="TLS private key (PEM) for --listen.")
+@click.option(
+    "--tls-client-ca", type=PATH, help="Require client certificates signed by this CA (mutual TLS)."
+)
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-format", type=click.Choice(["auto", "json", "console"]))
+def serve(**flags: Any) -> None:
+    """Run the daemon in the foreground until SIGTERM or Ctrl-C.
+
+    Every flag can also be set by an environment variable ROUTER_<FLAG>, e.g. ROUTER_CLOUD_URL.
+    """
+    from router.server import serve as run
+
+    settings = build_settings(**flags)
+    configure(settings.log_level, settings.log_format)
+    asyncio.run(run(settings))

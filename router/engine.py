@@ -1,0 +1,450 @@
+"""One request, end to end: score -> decide -> execute -> record.
+
+The engine composes the parts; it owns none of their logic. Scorers return numbers, the policy turns
+numbers into a Decision, the local worker and the cloud client execute, the decision log records.
+
+Private by default: if scoring or the policy fails, the request is answered locally or refused, never
+forwarded. A cloud failure falls back to the decision's fallback route (normally local).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from router.backends.base import Backend, Piece
+from router.cloud import CloudClient
+from router.decisions import DecisionLog, DecisionRow
+from router.errors import (
+    CloudError,
+    CloudNotConfigured,
+    Denied,
+    Overloaded,
+    PrivacyError,
+    RouterError,
+)
+from router.types import (
+    ComplexityReport,
+    Decision,
+    DecisionContext,
+    Finding,
+    PrivacyReport,
+    Request,
+    Route,
+    Timings,
+    Usage,
+)
+from router.worker import LocalWorker
+
+log = structlog.get_logger("router.engine")
+
+
+class PolicyLike(Protocol):
+    version: str
+
+    def decide(self, ctx: DecisionContext) -> Decision: ...
+
+
+class PolicySource(Protocol):
+    @property
+    def current(self) -> PolicyLike: ...
+
+
+class PrivacyScorerLike(Protocol):
+    def scan(self, text: str) -> PrivacyReport: ...
+
+
+class ComplexityScorerLike(Protocol):
+    def score_text(self, text: str) -> ComplexityReport: ...
+
+    def settled(self, report: ComplexityReport) -> bool: ...
+
+    def score_hidden(self, hidden: Sequence[float], first: ComplexityReport) -> ComplexityReport: ...
+
+
+class RedactorLike(Protocol):
+    def redact(self, request: Request) -> tuple[Request, Any]: ...
+
+    def restorer(self, mapping: Any) -> Any: ...
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The decision as the app sees it, filled in as the request runs."""
+
+    id: str
+    decided_route: Route
+    route: Route
+    rule: str
+    reason: str
+    policy_version: str
+    complexity: float
+    privacy: float
+    stage: str
+    findings: dict[str, int]
+    model: str = ""
+    fallback: bool = False
+    fallback_reason: str = ""
+    timings: Timings = field(default_factory=Timings)
+    cloud_circuit: str = ""
+    decision: Decision | None = None
+    spans: tuple[Finding, ...] = ()  # the findings with offsets; never leaves the process
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    outcome: Outcome
+    text: str
+    usage: Usage
+    finish_reason: str
+
+
+# Events of an executing request, in order: one OutcomeEvent, any number of text deltas, one EndEvent.
+@dataclass(frozen=True, slots=True)
+class EndEvent:
+    usage: Usage
+    finish_reason: str
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        worker: LocalWorker,
+        cloud: CloudClient | None,
+        policies: PolicySource,
+        privacy: PrivacyScorerLike,
+        complexity: ComplexityScorerLike,
+        decisions: DecisionLog | None,
+        redactor: RedactorLike | None = None,
+        on_record: Callable[[DecisionRow, Outcome], None] | None = None,
+        assume_cloud: bool = False,
+    ) -> None:
+        """`assume_cloud`: decide as if a healthy cloud were configured (offline classification)."""
+        self.worker = worker
+        self.cloud = cloud
+        self.policies = policies
+        self.privacy = privacy
+        self.complexity = complexity
+        self.decisions = decisions
+        self.redactor = redactor
+        self.on_record = on_record
+        self.assume_cloud = assume_cloud
+
+    @property
+    def backend(self) -> Backend:
+        return self.worker.backend
+
+    @property
+    def cloud_state(self) -> str:
+        return "disabled" if self.cloud is None else self.cloud.breaker.state
+
+    # --- public entry points ------------------------------------------------------------------
+
+    async def classify(self, request: Request) -> Outcome:
+        started = time.monotonic()
+        outcome, _ = await self._decide(request, started, allow_local_continuation=False)
+        outcome.timings.total_ms = _ms_since(started)
+        self._record(request, outcome, "classify", Usage(), "OK", "")
+        if outcome.route is Route.DENY:
+            outcome.model = ""
+        return outcome
+
+    async def route(self, request: Request, deadline: float | None = None) -> Answer:
+        parts: list[str] = []
+        outcome: Outcome | None = None
+        end = EndEvent(Usage(), "stop")
+        async for event in self.execute(request, deadline, kind="route"):
+            if isinstance(event, Outcome):
+                outcome = event
+            elif isinstance(event, str):
+                parts.append(event)
+            else:
+                end = event
+        assert outcome is not None
+        return Answer(outcome, "".join(parts), end.usage, end.finish_reason)
+
+    async def execute(
+        self, request: Request, deadline: float | None, kind: str = "stream"
+    ) -> AsyncIterator[Outcome | str | EndEvent]:
+        """Score, decide and run `request`, yielding the Outcome, then text deltas, then an EndEvent.
+
+        The decision row is written when the request ends, however it ends (answered, failed, cancelled).
+        """
+        started = time.monotonic()
+        status, error = "CANCELLED", "the caller went away"
+        usage, _finish = Usage(), "cancelled"
+        outcome: Outcome | None = None
+        try:
+            outcome, local_job = await self._decide(request, started, allow_local_continuation=True)
+            if outcome.route is Route.DENY:
+                raise Denied(
+                    f"refused by policy rule {outcome.rule!r}: {outcome.reason}",
+                    rule=outcome.rule,
+                    decision_id=outcome.id,
+                )
+            yield outcome
+            async for event in self._run(request, outcome, local_job, deadline, started):
+                if isinstance(event, EndEvent):
+                    usage, _finish = event.usage, event.finish_reason
+                    outcome.timings.total_ms = _ms_since(started)
+                yield event
+            status, error = "OK", ""
+        except RouterError as e:
+            status, error = type(e).__name__, e.message
+            raise
+        finally:
+            if outcome is not None:
+                outcome.timings.total_ms = _ms_since(started)
+                self._record(request, outcome, kind, usage, status, error)
+
+    # --- deciding -----------------------------------------------------------------------------
+
+    async def _decide(
+        self, request: Request, started: float, *, allow_local_continuation: bool
+    ) -> tuple[Outcome, Any]:
+        """Scores and a Decision. When the model stage is needed, it runs on the worker; if the decision
+        is then LOCAL (and continuation is allowed) the same worker job goes on to generate, so the
+        prompt's forward pass is done once. Returns the still-running job in that case."""
+        policy = self.policies.current
+        text = request.text
+        try:
+            privacy = self.privacy.scan(text)
+        except Exception as e:
+            log.error("privacy_scorer_failed", error_type=type(e).__name__)
+            raise PrivacyError("the privacy scorer failed; the request stays on the device") from None
+
+        prompt = self.backend.format_prompt(request.messages)
+        prompt_tokens = self.backend.count_tokens(prompt)
+        first = self.complexity.score_text(text)
+
+        def context(complexity: ComplexityReport) -> DecisionContext:
+            return DecisionContext(
+                request=request,
+                privacy=privacy,
+                complexity=complexity,
+                prompt_tokens=prompt_tokens,
+                local_queue_depth=self.worker.depth,
+                local_queue_size=self.worker.queue_size,
+                cloud_configured=self.assume_cloud or self.cloud is not None,
+                cloud_healthy=self.assume_cloud
+                or (self.cloud is not None and self.cloud.breaker.state != "open"),
+                local_context_limit=self.backend.info.n_ctx,
+            )
+
+        def decide(complexity: ComplexityReport) -> Decision:
+            try:
+                return policy.decide(context(complexity))
+            except Exception as e:  # fail closed: never forward on a policy failure
+                log.error("policy_failed", error_type=type(e).__name__)
+                return Decision(
+                    Route.LOCAL, "fail-closed", "the policy could not be evaluated", policy.version
+                )
+
+        local_job = None
+        if self.complexity.settled(first) or prompt_tokens + 16 > self.backend.info.n_ctx:
+            complexity, decision = first, decide(first)
+            scoring_ms, queue_ms = _ms_since(started), 0.0
+        else:
+            complexity, decision, local_job, queue_ms = await self._model_stage(
+                request, prompt, first, decide, allow_local_continuation
+            )
+            scoring_ms = _ms_since(started) - queue_ms
+
+        outcome = Outcome(
+            id=uuid.uuid4().hex,
+            decided_route=decision.route,
+            route=decision.route,
+            rule=decision.rule,
+            reason=decision.reason,
+            policy_version=decision.policy_version or policy.version,
+            complexity=round(complexity.score, 4),
+            privacy=round(privacy.score, 4),
+            stage=complexity.stage,
+            findings=privacy.categories,
+            cloud_circuit=self.cloud_state,
+            spans=privacy.findings,
+        )
+        outcome.timings.scoring_ms = scoring_ms
+        outcome.timings.queue_ms = queue_ms
+        outcome.decision = decision
+        return outcome, local_job
+
+    async def _model_stage(
+        self,
+        request: Request,
+        prompt: str,
+        first: ComplexityReport,
+        decide: Callable[[ComplexityReport], Decision],
+        continue_locally: bool,
+    ) -> tuple[ComplexityReport, Decision, Any, float]:
+        """Prefill on the worker, score from the hidden state, decide there, and keep generating when
+        the decision is LOCAL. The first item the job yields is (report, decision)."""
+        complexity_scorer = self.complexity
+        options = request.options
+
+        def job(backend: Backend, cancel: Any) -> Iterator[Any]:
+            hidden = backend.prefill(prompt)
+            report = complexity_scorer.score_hidden(hidden, first)
+            decision = decide(report)
+            yield (report, decision)
+            if continue_locally and decision.route is Route.LOCAL:
+                yield from backend.stream(prompt, options, cancel)
+
+        try:
+            handle = self.worker.submit(job)
+        except Overloaded:
+            # No room to run the model stage: decide on the cheap stage alone.
+            return first, decide(first), None, 0.0
+        results = handle.results()
+        report, decision = await results.__anext__()
+        if not (continue_locally and decision.route is Route.LOCAL):
+            await results.aclose()
+            results = None
+        return report, decision, (handle, results), handle.queue_ms
+
+    # --- executing ----------------------------------------------------------------------------
+
+    async def _run(
+        self, request: Request, outcome: Outcome, local_job: Any, deadline: float | None, started: float
+    ) -> AsyncIterator[str | EndEvent]:
+        decision = outcome.decision
+        assert decision is not None
+        if outcome.route is Route.LOCAL:
+            try:
+                async for event in self._run_local(request, outcome, local_job):
+                    yield event
+                return
+            except Overloaded as e:
+                if decision.fallback not in (Route.CLOUD, Route.CLOUD_REDACTED) or self.cloud is None:
+                    raise
+                self._fall_back(outcome, decision.fallback, e.message)
+        sent = False
+        try:
+            async for event in self._run_cloud(request, outcome, deadline):
+                sent = sent or isinstance(event, str)
+                yield event
+        except CloudError as e:
+            if sent or decision.fallback is not Route.LOCAL:
+                raise  # text already reached the caller, or the policy says refuse
+            self._fall_back(outcome, Route.LOCAL, e.message)
+            async for event in self._run_local(request, outcome, None):
+                yield event
+
+    def _fall_back(self, outcome: Outcome, route: Route, why: str) -> None:
+        log.warning(
+            "fallback", decision_id=outcome.id, from_route=outcome.route.value, to=route.value, why=why
+        )
+        outcome.route = route
+        outcome.fallback = True
+        outcome.fallback_reason = why
+
+    async def _run_local(
+        self, request: Request, outcome: Outcome, local_job: Any
+    ) -> AsyncIterator[str | EndEvent]:
+        outcome.model = self.backend.info.name
+        if local_job is None or local_job[1] is None:
+            prompt = self.backend.format_prompt(request.messages)
+            options = request.options
+            handle = self.worker.submit(lambda backend, cancel: backend.stream(prompt, options, cancel))
+            results = handle.results()
+        else:
+            handle, results = local_job
+        gen_started: float | None = None
+        async for piece in results:
+            if gen_started is None:
+                gen_started = time.monotonic()
+                outcome.timings.queue_ms = max(outcome.timings.queue_ms, handle.queue_ms)
+            assert isinstance(piece, Piece)
+            if piece.text:
+                yield piece.text
+            if piece.finish_reason is not None:
+                outcome.timings.generation_ms = _ms_since(gen_started)
+                yield EndEvent(piece.usage or Usage(), piece.finish_reason)
+
+    async def _run_cloud(
+        self, request: Request, outcome: Outcome, deadline: float | None
+    ) -> AsyncIterator[str | EndEvent]:
+        if self.cloud is None:
+            raise CloudNotConfigured("no cloud is configured")
+        outgoing, restorer = request, None
+        if outcome.route is Route.CLOUD_REDACTED:
+            if self.redactor is None:
+                raise CloudError("redaction is not available; the request stays on the device")
+            outgoing, mapping = self.redactor.redact(request)
+            restorer = self.redactor.restorer(mapping)
+        outcome.model = self.cloud.model
+        t0 = time.monotonic()
+        async for piece in self.cloud.stream(outgoing.messages, outgoing.options, deadline):
+            text = piece.text
+            if restorer is not None:
+                text = restorer.feed(text) + (restorer.flush() if piece.finish_reason else "")
+            if text:
+                yield text
+            if piece.finish_reason is not None:
+                outcome.timings.cloud_ms = _ms_since(t0)
+                yield EndEvent(piece.usage or Usage(), piece.finish_reason)
+
+    # --- recording ----------------------------------------------------------------------------
+
+    def _record(
+        self, request: Request, outcome: Outcome, kind: str, usage: Usage, status: str, error: str
+    ) -> None:
+        t = outcome.timings
+        row = DecisionRow(
+            id=outcome.id,
+            ts=time.time(),
+            app=request.app_id,
+            kind=kind,
+            route=outcome.route.value,
+            decided_route=outcome.decided_route.value,
+            rule=outcome.rule,
+            reason=outcome.reason,
+            policy_version=outcome.policy_version,
+            complexity=outcome.complexity,
+            privacy=outcome.privacy,
+            stage=outcome.stage,
+            findings=outcome.findings,
+            model=outcome.model,
+            queue_ms=round(t.queue_ms, 3),
+            scoring_ms=round(t.scoring_ms, 3),
+            generation_ms=round(t.generation_ms, 3),
+            cloud_ms=round(t.cloud_ms, 3),
+            total_ms=round(t.total_ms, 3),
+            tokens_in=usage.prompt_tokens,
+            tokens_out=usage.completion_tokens,
+            status=status,
+            error=error,
+            fallback=outcome.fallback,
+            fallback_reason=outcome.fallback_reason,
+            prompt_hash=request.prompt_hash,
+            cloud_circuit=outcome.cloud_circuit,
+        )
+        if self.decisions is not None:
+            self.decisions.record(row)
+        if self.on_record is not None:
+            self.on_record(row, outcome)
+        log.info(
+            "decision",
+            decision_id=outcome.id,
+            app=request.app_id,
+            route=outcome.route.value,
+            rule=outcome.rule,
+            status=status,
+            complexity=outcome.complexity,
+            privacy=outcome.privacy,
+            findings=outcome.findings,
+            total_ms=row.total_ms,
+        )
+
+
+def _ms_since(t0: float) -> float:
+    return (time.monotonic() - t0) * 1000
+
+
+__all__ = ["Answer", "EndEvent", "Engine", "Outcome"]
