@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     tls_client_ca: Path | None = None
     socket_mode: int = 0o660
     socket_group: str | None = None
+    app_tokens: Path | None = None
 
     policy: Path | None = None
     model: Path | None = None

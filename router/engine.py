@@ -17,12 +17,13 @@ from typing import Any, Protocol
 
 import structlog
 
-from router.backends.base import Backend, Piece
+from router.backends.base import MIN_ANSWER_TOKENS, Backend, Piece
 from router.cloud import CloudClient
 from router.decisions import DecisionLog, DecisionRow
 from router.errors import (
     CloudError,
     CloudNotConfigured,
+    ContextOverflow,
     Denied,
     Overloaded,
     PrivacyError,
@@ -94,6 +95,7 @@ class Outcome:
     cloud_circuit: str = ""
     decision: Decision | None = None
     spans: tuple[Finding, ...] = ()  # the findings with offsets; never leaves the process
+    prompt_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +249,7 @@ class Engine:
                 )
 
         local_job = None
-        if self.complexity.settled(first) or prompt_tokens + 16 > self.backend.info.n_ctx:
+        if self.complexity.settled(first) or prompt_tokens + MIN_ANSWER_TOKENS > self.backend.info.n_ctx:
             complexity, decision = first, decide(first)
             scoring_ms, queue_ms = _ms_since(started), 0.0
         else:
@@ -269,6 +271,7 @@ class Engine:
             findings=privacy.categories,
             cloud_circuit=self.cloud_state,
             spans=privacy.findings,
+            prompt_tokens=prompt_tokens,
         )
         outcome.timings.scoring_ms = scoring_ms
         outcome.timings.queue_ms = queue_ms
@@ -348,6 +351,8 @@ class Engine:
         self, request: Request, outcome: Outcome, local_job: Any
     ) -> AsyncIterator[str | EndEvent]:
         outcome.model = self.backend.info.name
+        if outcome.prompt_tokens + MIN_ANSWER_TOKENS > self.backend.info.n_ctx:
+            raise ContextOverflow(outcome.prompt_tokens, self.backend.info.n_ctx)
         if local_job is None or local_job[1] is None:
             prompt = self.backend.format_prompt(request.messages)
             options = request.options

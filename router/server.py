@@ -25,6 +25,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from router import backends, model
+from router.auth import AppTokens
 from router.backends.base import Backend
 from router.cloud import CloudClient, build_cloud_client
 from router.config import Settings, parse_host_port
@@ -33,7 +34,7 @@ from router.engine import Engine
 from router.errors import ConfigError
 from router.interim import InterimComplexity, InterimPolicyStore, InterimPrivacy
 from router.requests import Limits
-from router.service import RouterService
+from router.service import Authenticator, RouterService
 from router.v1 import router_pb2 as pb
 from router.v1 import router_pb2_grpc as pb_grpc
 from router.worker import LocalWorker
@@ -184,6 +185,16 @@ def build_engine(
     )
 
 
+def _authenticator(path: Path) -> Authenticator:
+    tokens = AppTokens.load(path)
+
+    def authenticate(context: grpc.aio.ServicerContext, claimed_app: str) -> str:
+        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        return tokens.authenticate(metadata.get("authorization"), claimed_app)
+
+    return authenticate
+
+
 async def create_daemon(settings: Settings, *, backend: Backend | None = None) -> Daemon:
     """Load the model (unless given), build every part, and bind the listeners. Call `start()` next."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -199,6 +210,7 @@ async def create_daemon(settings: Settings, *, backend: Backend | None = None) -
         engine,
         limits=Limits(max_request_chars=settings.max_request_chars),
         stats=lambda: daemon_ref["d"].stats(),
+        authenticate=_authenticator(settings.app_tokens) if settings.app_tokens else None,
     )
     pb_grpc.add_RouterServicer_to_server(service, server)
     reflection.enable_server_reflection(

@@ -26,6 +26,9 @@ def plain_prompt(messages: Sequence[Message]) -> str:
     return "\n".join(lines)
 
 
+# A prompt must leave room for at least this many answer tokens in the local context.
+MIN_ANSWER_TOKENS = 16
+
 # Stops that end a plain-format answer where the model starts writing the next turn itself.
 PLAIN_STOPS: tuple[str, ...] = ("\nUser:", "\nSystem:", "\nAssistant:")
 

@@ -11,12 +11,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from router.backends.base import PLAIN_STOPS, Backend, ModelInfo, Piece, plain_prompt
+from router.backends.base import MIN_ANSWER_TOKENS, PLAIN_STOPS, Backend, ModelInfo, Piece, plain_prompt
 from router.errors import ContextOverflow, ModelError
 from router.types import GenerationOptions, Message, Usage
-
-# Room kept for at least this many answer tokens when checking that a prompt fits the context.
-MIN_ANSWER_TOKENS = 16
 
 
 class LlamaCppBackend(Backend):

@@ -9,16 +9,19 @@ import click
 from router.cli.ask import ask, classify
 from router.cli.model import model
 from router.cli.serve import serve
+from router.cli.token import token
 from router.errors import RouterError
+from router.logs import configure
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hybrid-router")
 def cli() -> None:
     """hybrid-router: answer on the device when you can, forward the rest to the cloud."""
+    configure("warning")  # client commands: only problems, on stderr; `serve` sets its own level
 
 
-for command in (serve, ask, classify, model):
+for command in (serve, ask, classify, model, token):
     cli.add_command(command)
 
 

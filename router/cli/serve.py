@@ -34,6 +34,8 @@ PATH = click.Path(path_type=Path)
 @click.option(
     "--tls-client-ca", type=PATH, help="Require client certificates signed by this CA (mutual TLS)."
 )
+@click.option("--app-tokens", type=PATH, help="Require per-app bearer tokens listed in this file.")
+@click.option("--socket-group", help="Group that owns the Unix socket (mode 0660).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--log-format", type=click.Choice(["auto", "json", "console"]))
 def serve(**flags: Any) -> None:
