@@ -649,6 +649,18 @@ def default_policy_path() -> Path:
 # --- explanation -----------------------------------------------------------------------------------
 
 
+def explain_report(policy: Policy, ctx: DecisionContext) -> tuple[Decision, str]:
+    """The decision for `ctx` and its rendered explanation (what `router policy explain` prints)."""
+    decision = policy.decide(ctx)
+    try:
+        traces = policy.explain(ctx)
+    except Exception as e:  # the decision above already failed closed; say why in the report
+        return decision, render_explanation(
+            ctx, decision, []
+        ) + f"\nevaluation error: {type(e).__name__}: {e}"
+    return decision, render_explanation(ctx, decision, traces)
+
+
 def _findings_summary(ctx: DecisionContext) -> str:
     if not ctx.privacy.findings:
         return "none"
@@ -717,6 +729,7 @@ __all__ = [
     "check_policy",
     "content_version",
     "default_policy_path",
+    "explain_report",
     "load_policy",
     "parse_policy",
     "render_explanation",

@@ -286,11 +286,80 @@ def _check_action(loc: Loc, action: str, message: str, locator: Locator, what: s
     return []
 
 
+def _le(x: float | str, y: float | str) -> bool | None:
+    """x <= y, when that is known without the thresholds (which apps may override): two numbers, or the
+    same threshold name. None when it depends on threshold values."""
+    if isinstance(x, float) and isinstance(y, float):
+        return x <= y
+    return True if x == y else None
+
+
+def _range_implies(b: Range, a: Range) -> bool:
+    """Whatever satisfies `b` satisfies `a` (decidable cases only; unknown means no)."""
+    for op, bound in a.bounds():
+        lower = op in ("gte", "gt")
+        ok = False
+        for op_b, bound_b in b.bounds():
+            if (op_b in ("gte", "gt")) != lower:
+                continue
+            # lower bounds: b's must be at least a's; upper bounds: b's at most a's
+            le = _le(bound, bound_b) if lower else _le(bound_b, bound)
+            if not le:
+                continue
+            strict_a, strict_b = op in ("gt", "lt"), op_b in ("gt", "lt")
+            same = _le(bound_b, bound) if lower else _le(bound, bound_b)
+            if strict_a and not strict_b and same:  # a: x > v, b: x >= v -> b allows v itself
+                continue
+            ok = True
+            break
+        if not ok:
+            return False
+    return True
+
+
+def _findings_implies(b: FindingsTest, a: FindingsTest) -> bool:
+    same_set = (
+        b.categories is not None and a.categories is not None and set(b.categories) == set(a.categories)
+    )
+    same_set = same_set or (a.categories is None and b.categories is None)
+    if a.max_count is not None:
+        # an upper bound on a's count: only comparable when both count the same findings
+        return (
+            same_set
+            and a.min_confidence == b.min_confidence
+            and b.max_count is not None
+            and b.max_count <= a.max_count
+            and a.min_count <= b.min_count
+        )
+    # b counts a subset of a's findings, so a's count >= b's count >= b.min_count >= a.min_count
+    subset = a.categories is None or (b.categories is not None and set(b.categories) <= set(a.categories))
+    return subset and bool(_le(a.min_confidence, b.min_confidence)) and a.min_count <= b.min_count
+
+
+def _implies(name: str, b: Any, a: Any) -> bool:
+    """Condition `name` of a later rule (`b`) implies the same condition of an earlier rule (`a`)."""
+    if isinstance(a, Range) and isinstance(b, Range):
+        return _range_implies(b, a)
+    if isinstance(a, FindingsTest) and isinstance(b, FindingsTest):
+        return _findings_implies(b, a)
+    if name == "app":
+        return set(b) <= set(a)
+    if name == "metadata":
+        return all(k in b and set(b[k]) <= set(v) for k, v in a.items())
+    return bool(a == b)
+
+
 def _shadows(earlier: Rule, later: Rule) -> bool:
-    """True when every condition of `earlier` also appears, identical, in `later`: then whatever
-    matches `later` matched `earlier` first."""
-    a, b = earlier.when.given(), later.when.given()
-    return all(k in b and b[k] == v for k, v in a.items())
+    """True when every request that matches `later` matches `earlier`, which comes first: every
+    condition of `earlier` is implied by the same condition of `later` (identical, narrower range,
+    fewer apps ...)."""
+    for name in When.model_fields:
+        a, b = getattr(earlier.when, name), getattr(later.when, name)
+        if a is None:
+            continue
+        if b is None or not _implies(name, b, a):
+            return False
+    return True
 
 
 def semantic_problems(policy: PolicyFile, locator: Locator) -> list[str]:
@@ -331,7 +400,10 @@ def semantic_problems(policy: PolicyFile, locator: Locator) -> list[str]:
                             f"rule {earlier.name!r} (line {line}) has no conditions and matches every request"
                         )
                     else:
-                        why = f"rule {earlier.name!r} (line {line}) matches every request this one matches"
+                        why = (
+                            f"rule {earlier.name!r} (line {line}) already matches every request this one "
+                            "matches"
+                        )
                     problems.append(
                         locator.problem(
                             loc,

@@ -662,14 +662,61 @@ def test_unreachable_identical_and_broader_earlier_rule(tmp_path: Path) -> None:
           - {name: a, when: {complexity: {gte: 0.5}}, action: cloud}
           - {name: b, when: {complexity: {gte: 0.5}}, action: local}
           - {name: c, when: {complexity: {gte: 0.5}, app: notes}, action: local}
-          - {name: d, when: {complexity: {gte: 0.6}, app: notes}, action: local}
+          - {name: d, when: {complexity: {gte: 0.6, lt: 0.9}, app: notes}, action: local}
+          - {name: e, when: {complexity: {lt: 0.5}}, action: local}
         """,
     )
     assert [m.split(": ", 1)[1].split(":")[0] for m in msgs] == [
         "rule 'b' can never fire",
         "rule 'c' can never fire",
+        "rule 'd' can never fire",
     ]
-    assert ":3:5:" in msgs[0] and ":4:5:" in msgs[1]
+    assert ":3:5:" in msgs[0] and ":4:5:" in msgs[1] and ":5:5:" in msgs[2]
+    assert "rule 'a' (line 2) already matches every request this one matches" in msgs[0]
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later", "unreachable"),
+    [
+        ("{complexity: {gt: 0.5}}", "{complexity: {gte: 0.5}}", False),  # 0.5 itself reaches the later rule
+        ("{complexity: {gte: 0.5}}", "{complexity: {gt: 0.5}}", True),
+        ("{complexity: {lte: 0.5}}", "{complexity: {lt: 0.4}}", True),
+        ("{complexity: {gte: hard}}", "{complexity: {gte: hard}, app: x}", True),
+        ("{complexity: {gte: hard}}", "{complexity: {gte: 0.9}}", False),  # depends on the app's threshold
+        (
+            "{findings: {categories: [email, phone]}}",
+            "{findings: {categories: [email], min_confidence: 0.9}}",
+            True,
+        ),
+        ("{findings: {categories: [email]}}", "{findings: {categories: [email, phone]}}", False),
+        ("{findings: {min_count: 2}}", "{findings: {min_count: 1}}", False),
+        (
+            "{findings: {min_count: 0, max_count: 0}}",
+            "{findings: {categories: [email], max_count: 0, min_count: 0}}",
+            False,
+        ),
+        ("{findings: {min_count: 0, max_count: 2}}", "{findings: {min_count: 0, max_count: 1}}", True),
+        ("{app: [x, y]}", "{app: x}", True),
+        ("{app: x}", "{app: [x, y]}", False),
+        ("{metadata: {k: [a, b]}}", "{metadata: {k: a, j: c}}", True),
+        ("{metadata: {k: a}}", "{metadata: {k: [a, b]}}", False),
+        ("{local_queue_full: true}", "{local_queue_full: false}", False),
+        ("{local_queue_full: true}", "{local_queue_full: true, privacy: {lt: 0.2}}", True),
+    ],
+)
+def test_shadowing_cases(tmp_path: Path, earlier: str, later: str, unreachable: bool) -> None:
+    msgs = problems(
+        tmp_path,
+        f"""
+        thresholds: {{hard: 0.6}}
+        rules:
+          - {{name: first, when: {earlier}, action: local}}
+          - {{name: second, when: {later}, action: cloud}}
+        """,
+    )
+    assert bool(msgs) == unreachable, msgs
+    if unreachable:
+        assert len(msgs) == 1 and "rule 'second' can never fire" in msgs[0]
 
 
 def test_unknown_threshold_and_out_of_range(tmp_path: Path) -> None:
@@ -857,3 +904,27 @@ def test_default_policy_high_confidence_examples(category: str) -> None:
     assert (
         shipped("default").decide(hard_clean).route == Route.CLOUD
     )  # the policy does use the cloud when clean
+
+
+def test_cli_explain_with_a_context_builder(tmp_path: Path) -> None:
+    import click
+
+    from router.cli.policy import add_explain_command
+
+    @click.group()
+    def group() -> None:
+        """Test group."""
+
+    def build(text: str, app: str) -> DecisionContext:
+        return ctx(text=text, app=app, complexity=0.8, findings=(finding("email", 0.99),))
+
+    add_explain_command(group, build)
+    res = CliRunner().invoke(group, ["explain", "mail bob@example.com about the plan", "--app", "notes"])
+    assert res.exit_code == 0, res.output
+    assert "app 'notes'" in res.output
+    assert "private-and-hard-redacted -> cloud_redacted  [FIRED]" in res.output
+    assert "bob@example.com" not in res.output
+    bad = write(tmp_path, "rules: [{name: a, action: clod}]\n")
+    res = CliRunner().invoke(group, ["explain", "x", "--policy", str(bad)])
+    assert res.exit_code == 1
+    assert f"{bad}:1:27: rules[0].action" in res.output
