@@ -1,0 +1,221 @@
+"""The routing policy file format, as pydantic models. `policies/default.yaml` documents it in prose.
+
+Every model forbids unknown keys and is strict about types (`"3"` is not a number), so a typo is an
+error with a position instead of a silently ignored setting. Checks that need the whole file (threshold
+names, unreachable rules, unique rule names) live in `router.policy_validate`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
+
+from router.types import PRIVACY_CATEGORIES
+
+Action = Literal["local", "cloud", "cloud_redacted", "deny"]
+ACTIONS: tuple[str, ...] = ("local", "cloud", "cloud_redacted", "deny")
+# What a rule's `fallback` may say: a route, or "refuse" (answer an error when the route fails).
+FallbackRoute = Literal["local", "cloud", "cloud_redacted", "refuse"]
+
+
+def _known_category(value: str) -> str:
+    if value not in PRIVACY_CATEGORIES:
+        raise ValueError(
+            f"unknown privacy category {value!r}; valid categories: {', '.join(PRIVACY_CATEGORIES)}"
+        )
+    return value
+
+
+Category = Annotated[str, AfterValidator(_known_category)]
+
+
+def _number_or_name(v: Any) -> float | str:
+    if isinstance(v, bool) or not isinstance(v, int | float | str):
+        raise ValueError(f"expected a number or the name of a threshold, got {type(v).__name__} {v!r}")
+    return float(v) if isinstance(v, int | float) else v
+
+
+# A number, or the name of a threshold from a `thresholds:` section.
+Value = Annotated[float | str, PlainValidator(_number_or_name)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Range(_Strict):
+    """A numeric test: every bound given must hold. Bounds are numbers or threshold names."""
+
+    gte: Value | None = None
+    gt: Value | None = None
+    lte: Value | None = None
+    lt: Value | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Range:
+        if self.gte is None and self.gt is None and self.lte is None and self.lt is None:
+            raise ValueError("give at least one bound: gte, gt, lte or lt (e.g. `{gte: 0.7}`)")
+        return self
+
+    def bounds(self) -> list[tuple[str, Value]]:
+        return [(op, v) for op in ("gte", "gt", "lte", "lt") if (v := getattr(self, op)) is not None]
+
+
+class FindingsTest(_Strict):
+    """Counts the findings whose category is in `categories` (any category when omitted) and whose
+    confidence is at least `min_confidence`; holds when that count is within [min_count, max_count]."""
+
+    categories: list[Category] | None = Field(default=None, min_length=1)
+    min_confidence: Value = 0.0
+    min_count: int = Field(default=1, ge=0)
+    max_count: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _count_range(self) -> FindingsTest:
+        if self.max_count is not None and self.max_count < self.min_count:
+            raise ValueError(
+                f"max_count ({self.max_count}) is below min_count ({self.min_count}); "
+                "for 'no such findings' write `max_count: 0, min_count: 0`"
+            )
+        return self
+
+
+class When(_Strict):
+    """Conditions of a rule. All given conditions must hold; an empty `when` matches every request."""
+
+    complexity: Range | None = None
+    privacy: Range | None = None
+    findings: FindingsTest | None = None
+    app: list[str] | None = Field(default=None, min_length=1)
+    prompt_tokens: Range | None = None
+    local_queue_depth: Range | None = None
+    local_queue_full: bool | None = None
+    context_overflow: bool | None = None
+    cloud_available: bool | None = None
+    budget_spent: bool | None = None
+    metadata: dict[str, list[str]] | None = Field(default=None, min_length=1)
+
+    @field_validator("app", mode="before")
+    @classmethod
+    def _one_app(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _one_value(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: [x] if isinstance(x, str) else x for k, x in v.items()}
+        return v
+
+    def given(self) -> dict[str, Any]:
+        """The conditions this `when` sets, as plain data (for comparing rules)."""
+        return self.model_dump(exclude_none=True)
+
+
+class Rule(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    when: When = Field(default_factory=When)
+    action: Action
+    message: str = ""
+    fallback: FallbackRoute | None = None
+
+
+def _action_shorthand(v: Any) -> Any:
+    return {"action": v} if isinstance(v, str) else v
+
+
+class DefaultAction(_Strict):
+    """What happens when no rule matches."""
+
+    action: Action
+    message: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        return _action_shorthand(v)
+
+
+class Contingency(_Strict):
+    """What to do in a special situation (cloud down, budget spent, local queue full, prompt too long).
+    `when` limits it further: when those conditions do not hold, the request stays local."""
+
+    action: Action
+    message: str = ""
+    when: When = Field(default_factory=When)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        return _action_shorthand(v)
+
+
+class LimitsModel(_Strict):
+    requests_per_day: int | None = Field(default=None, ge=0)
+    tokens_per_day: int | None = Field(default=None, ge=0)
+    cost_per_day: float | None = Field(default=None, ge=0)
+
+
+class Budgets(_Strict):
+    global_: LimitsModel | None = Field(default=None, alias="global")
+    per_app: LimitsModel | None = None
+
+
+class PriceModel(_Strict):
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+ThresholdName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class AppSection(_Strict):
+    """Settings for one app id. Everything not set here is inherited from the top level; the app's own
+    `rules` are tried before the global ones (unless `inherit_rules: false`)."""
+
+    description: str = ""
+    thresholds: dict[ThresholdName, float] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+    inherit_rules: bool = True
+    default: DefaultAction | None = None
+    on_cloud_unavailable: Contingency | None = None
+    on_budget_exhausted: Contingency | None = None
+    on_local_overload: Contingency | None = None
+    on_context_overflow: Contingency | None = None
+    budget: LimitsModel | None = None
+
+
+CONTINGENCIES: tuple[str, ...] = (
+    "on_cloud_unavailable",
+    "on_budget_exhausted",
+    "on_local_overload",
+    "on_context_overflow",
+)
+
+
+class PolicyFile(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    format: Literal[1] = 1
+    description: str = ""
+    thresholds: dict[ThresholdName, float] = Field(default_factory=dict)
+    prices: dict[str, PriceModel] = Field(default_factory=dict)
+    default_price: PriceModel | None = None
+    budgets: Budgets = Field(default_factory=Budgets)
+    default: DefaultAction = Field(default_factory=lambda: DefaultAction(action="local"))
+    on_cloud_unavailable: Contingency = Field(default_factory=lambda: Contingency(action="local"))
+    on_budget_exhausted: Contingency = Field(default_factory=lambda: Contingency(action="local"))
+    on_local_overload: Contingency = Field(default_factory=lambda: Contingency(action="local"))
+    on_context_overflow: Contingency = Field(default_factory=lambda: Contingency(action="local"))
+    rules: list[Rule] = Field(default_factory=list)
+    apps: dict[str, AppSection] = Field(default_factory=dict)
