@@ -51,9 +51,18 @@ class PolicyLike(Protocol):
     def decide(self, ctx: DecisionContext) -> Decision: ...
 
 
+class BudgetLike(Protocol):
+    def record(self, app_id: str, model: str, tokens_in: int, tokens_out: int) -> None: ...
+
+    def estimated_cost(self, model: str, tokens_in: int, tokens_out: int) -> float: ...
+
+
 class PolicySource(Protocol):
     @property
     def current(self) -> PolicyLike: ...
+
+    @property
+    def budget(self) -> BudgetLike: ...
 
 
 class PrivacyScorerLike(Protocol):
@@ -207,6 +216,41 @@ class Engine:
 
     # --- deciding -----------------------------------------------------------------------------
 
+    def _context(
+        self, request: Request, privacy: PrivacyReport, complexity: ComplexityReport, prompt_tokens: int
+    ) -> DecisionContext:
+        return DecisionContext(
+            request=request,
+            privacy=privacy,
+            complexity=complexity,
+            prompt_tokens=prompt_tokens,
+            local_queue_depth=self.worker.depth,
+            local_queue_size=self.worker.queue_size,
+            cloud_configured=self.assume_cloud or self.cloud is not None,
+            cloud_healthy=self.assume_cloud
+            or (self.cloud is not None and self.cloud.breaker.state != "open"),
+            local_context_limit=self.backend.info.n_ctx,
+        )
+
+    async def context_for(self, request: Request) -> DecisionContext:
+        """The full DecisionContext for `request` (both scoring stages), without deciding: `policy explain`."""
+        privacy = self.privacy.scan(request.text)
+        prompt = self.backend.format_prompt(request.messages)
+        prompt_tokens = self.backend.count_tokens(prompt)
+        complexity = self.complexity.score_text(request.text)
+        if (
+            not self.complexity.settled(complexity)
+            and prompt_tokens + MIN_ANSWER_TOKENS <= self.backend.info.n_ctx
+        ):
+            first = complexity
+
+            def prefill(backend: Backend, cancel: Any) -> Iterator[list[float]]:
+                yield backend.prefill(prompt)
+
+            hidden, _ = await self.worker.run(prefill)
+            complexity = self.complexity.score_hidden(hidden, first)
+        return self._context(request, privacy, complexity, prompt_tokens)
+
     async def _decide(
         self, request: Request, started: float, *, allow_local_continuation: bool
     ) -> tuple[Outcome, Any]:
@@ -225,23 +269,9 @@ class Engine:
         prompt_tokens = self.backend.count_tokens(prompt)
         first = self.complexity.score_text(text)
 
-        def context(complexity: ComplexityReport) -> DecisionContext:
-            return DecisionContext(
-                request=request,
-                privacy=privacy,
-                complexity=complexity,
-                prompt_tokens=prompt_tokens,
-                local_queue_depth=self.worker.depth,
-                local_queue_size=self.worker.queue_size,
-                cloud_configured=self.assume_cloud or self.cloud is not None,
-                cloud_healthy=self.assume_cloud
-                or (self.cloud is not None and self.cloud.breaker.state != "open"),
-                local_context_limit=self.backend.info.n_ctx,
-            )
-
         def decide(complexity: ComplexityReport) -> Decision:
             try:
-                return policy.decide(context(complexity))
+                return policy.decide(self._context(request, privacy, complexity, prompt_tokens))
             except Exception as e:  # fail closed: never forward on a policy failure
                 log.error("policy_failed", error_type=type(e).__name__)
                 return Decision(
@@ -393,7 +423,11 @@ class Engine:
                 yield text
             if piece.finish_reason is not None:
                 outcome.timings.cloud_ms = _ms_since(t0)
-                yield EndEvent(piece.usage or Usage(), piece.finish_reason)
+                usage = piece.usage or Usage()
+                self.policies.budget.record(
+                    request.app_id, self.cloud.model, usage.prompt_tokens, usage.completion_tokens
+                )
+                yield EndEvent(usage, piece.finish_reason)
 
     # --- recording ----------------------------------------------------------------------------
 

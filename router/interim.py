@@ -1,33 +1,13 @@
-"""INTERIM deciding, used until the scoring and policy modules land: cloud when a cloud is configured and
-the prompt is long (> 2,000 characters), else local. Privacy is not scored here."""
+"""INTERIM scoring, used until the scoring modules land: complexity is the prompt length over 2,000
+characters; privacy is not scored (the shipped policies then see no findings)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from router.types import ComplexityReport, Decision, DecisionContext, PrivacyReport, Route
+from router.types import ComplexityReport, PrivacyReport
 
 LONG_PROMPT_CHARS = 2000
-
-
-class InterimPolicy:
-    version = "interim-1"
-
-    def decide(self, ctx: DecisionContext) -> Decision:
-        long = len(ctx.request.text) > LONG_PROMPT_CHARS
-        if long and ctx.cloud_configured:
-            return Decision(
-                Route.CLOUD,
-                "interim-long-prompt",
-                "interim rule: long prompt, cloud configured",
-                self.version,
-            )
-        why = "short prompt" if not long else "long prompt but no cloud configured"
-        return Decision(Route.LOCAL, "interim-default", f"interim rule: {why}", self.version)
-
-
-class InterimPolicyStore:
-    current = InterimPolicy()
 
 
 class InterimPrivacy:

@@ -6,6 +6,7 @@ daemon would make with a healthy cloud and an empty queue (no cloud is called).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,17 @@ from typing import Any
 from router.config import build_settings
 from router.engine import Engine
 from router.requests import build_request
+from router.types import DecisionContext
+
+
+def build_context(text: str, app_id: str, *, model: Path | None = None) -> DecisionContext:
+    """Score `text` in process (both stages) into the context a policy decides on."""
+
+    async def run() -> DecisionContext:
+        async with Classifier.open(model=model) as classifier:
+            return await classifier.context(text, app_id)
+
+    return asyncio.run(run())
 
 
 class Classifier:
@@ -38,6 +50,9 @@ class Classifier:
             yield cls(built)
         finally:
             built.worker.close()
+
+    async def context(self, text: str, app_id: str = "") -> DecisionContext:
+        return await self.engine.context_for(build_request([("user", text)], app_id=app_id))
 
     async def classify(self, text: str, app_id: str = "") -> dict[str, Any]:
         request = build_request([("user", text)], app_id=app_id)

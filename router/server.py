@@ -32,7 +32,9 @@ from router.config import Settings, parse_host_port
 from router.decisions import DecisionLog
 from router.engine import Engine
 from router.errors import ConfigError
-from router.interim import InterimComplexity, InterimPolicyStore, InterimPrivacy
+from router.interim import InterimComplexity, InterimPrivacy
+from router.policy import default_policy_path
+from router.policy_store import PolicyStore
 from router.requests import Limits
 from router.service import Authenticator, RouterService
 from router.v1 import router_pb2 as pb
@@ -55,6 +57,7 @@ class Daemon:
     cloud: CloudClient | None
     started_at: float = field(default_factory=time.monotonic)
     _stopped: bool = False
+    _watch: asyncio.Task[None] | None = None
 
     @property
     def target(self) -> str:
@@ -68,6 +71,11 @@ class Daemon:
         finally:
             os.umask(old_umask)
         self._fix_socket_permissions()
+        policies = self.engine.policies
+        if isinstance(policies, PolicyStore):
+            self._watch = policies.start_watching()
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                policies.install_sighup()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", addresses=self.addresses, model=self.engine.backend.info.name)
@@ -92,6 +100,11 @@ class Daemon:
         grace = self.settings.grace_s if grace is None else grace
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self._watch is not None:
+            self._watch.cancel()
+        policies = self.engine.policies
+        if isinstance(policies, PolicyStore):
+            policies.remove_sighup()
         self.engine.worker.close()
         if self.cloud is not None:
             await self.cloud.aclose()
@@ -177,7 +190,7 @@ def build_engine(
     return Engine(
         worker=LocalWorker(backend, settings.queue_size),
         cloud=cloud,
-        policies=InterimPolicyStore(),
+        policies=PolicyStore(settings.policy or default_policy_path()),
         privacy=InterimPrivacy(),
         complexity=InterimComplexity(),
         decisions=decisions,

@@ -133,7 +133,7 @@ def _run_load(
 
 
 def test_sigterm_under_load_keeps_every_row(served: Served) -> None:
-    answered, errors, stop, threads = _run_load(served, 0.5)
+    answered, _errors, stop, threads = _run_load(served, 0.5)
     assert served.stop(signal.SIGTERM) == 0
     stop.set()
     for t in threads:
@@ -146,7 +146,7 @@ def test_sigterm_under_load_keeps_every_row(served: Served) -> None:
 
 
 def test_kill_9_under_load_leaves_a_sound_database(served: Served, model_path: Path) -> None:
-    answered, errors, stop, threads = _run_load(served, 0.5)
+    _answered, _errors, stop, threads = _run_load(served, 0.5)
     served.stop(signal.SIGKILL)
     stop.set()
     for t in threads:

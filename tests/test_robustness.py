@@ -122,7 +122,7 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
 def test_tcp_requires_tls_and_serves_it(daemon_factory: Any, tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     runner = daemon_factory(listen="127.0.0.1:0", tls_cert=cert, tls_key=key)
-    tcp = [a for a in runner.daemon.addresses if not a.startswith("unix:")][0]
+    tcp = next(a for a in runner.daemon.addresses if not a.startswith("unix:"))
     with RouterClient(address=tcp, insecure=False, root_certificates=cert.read_bytes()) as client:
         assert client.health() == "SERVING"
         assert client.classify("hello").route == "local"

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -14,6 +15,21 @@ from typing import Any
 from router.backends.base import MIN_ANSWER_TOKENS, PLAIN_STOPS, Backend, ModelInfo, Piece, plain_prompt
 from router.errors import ContextOverflow, ModelError
 from router.types import GenerationOptions, Message, Usage
+
+_log_callback: Any = None
+
+
+def _silence_llama_logs(llama_cpp: Any) -> None:
+    """llama.cpp writes diagnostics straight to stderr; the daemon logs through structlog instead."""
+    global _log_callback
+    if _log_callback is None:
+
+        @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+        def quiet(level: int, text: bytes, user_data: Any) -> None:
+            pass
+
+        _log_callback = quiet
+        llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
 class LlamaCppBackend(Backend):
@@ -36,6 +52,7 @@ class LlamaCppBackend(Backend):
                 "llama-cpp-python is not installed; run `pip install 'hybrid-router[llama]'`"
             ) from None
         self._llama_cpp = llama_cpp
+        _silence_llama_logs(llama_cpp)
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(path),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from router.cli.ask import ask, classify
 from router.cli.model import model
+from router.cli.policy import add_explain_command, policy_group
 from router.cli.serve import serve
 from router.cli.token import token
 from router.errors import RouterError
@@ -21,7 +23,14 @@ def cli() -> None:
     configure("warning")  # client commands: only problems, on stderr; `serve` sets its own level
 
 
-for command in (serve, ask, classify, model, token):
+def _build_context(text: str, app: str) -> Any:
+    from router.offline import build_context
+
+    return build_context(text, app)
+
+
+add_explain_command(policy_group, _build_context)
+for command in (serve, ask, classify, model, token, policy_group):
     cli.add_command(command)
 
 
