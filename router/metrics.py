@@ -1,0 +1,206 @@
+"""Live metrics: Prometheus text exposition on an opt-in address, and the numbers behind GetStats.
+
+Every `Metrics` owns its own `CollectorRegistry`: nothing is registered globally, so two daemons (or two
+tests) in one process never share counters, and importing this module does nothing (prometheus_client
+is imported when a `Metrics` is built, since importing it creates its global registry).
+
+Exposed series (all prefixed `router_`):
+
+    requests_total{route,app,rule,status}      counter   one per answered/refused request
+    fallbacks_total{decided_route,route}       counter   the decided route failed, another answered
+    stage_duration_seconds{stage,route}        histogram queue, scoring, generation, cloud, total
+    queue_depth                                gauge     requests waiting for the local model
+    tokens_total{direction,route}              counter   direction: in (prompt) | out (completion)
+    cloud_circuit_state{state}                 gauge     1 for the current state, 0 for the others
+    cloud_cost_estimated_total                 counter   estimated cloud spend, in the prices' currency
+    info{model,policy_version}                 gauge     always 1
+plus the standard `process_*` series (memory, CPU, open fds, start time) of this process.
+
+Labels are bounded: routes and circuit states are fixed sets, rules come from the policy, apps from the
+authenticated app ids, statuses from the error tree. No prompt-derived value is ever a label.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from router.decisions import DecisionRow
+
+STAGES = ("queue", "scoring", "generation", "cloud", "total")
+CIRCUIT_STATES = ("closed", "open", "half_open", "disabled")
+# Seconds, from a cache-hot classification (~1 ms) to a long cloud generation (minutes).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0,
+                   60.0, 120.0, 300.0)  # fmt: skip
+
+
+class Metrics:
+    def __init__(
+        self, *, model: str = "", policy_version: str = "", clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
+
+        self._clock = clock
+        self._started = clock()
+        self._lock = threading.Lock()
+        self._model = model
+        self._policy_version = policy_version
+        self._circuit_state = "disabled"
+        self._queue_depth = 0
+        self._http: tuple[WSGIServer, threading.Thread] | None = None
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._requests = Counter(
+            "router_requests", "Requests by final route, app, policy rule and status.",
+            ["route", "app", "rule", "status"], registry=r,
+        )  # fmt: skip
+        self._fallbacks = Counter(
+            "router_fallbacks", "Requests answered by another route than the one decided.",
+            ["decided_route", "route"], registry=r,
+        )  # fmt: skip
+        self._stages = Histogram(
+            "router_stage_duration_seconds", "Time spent per stage (total: the whole request).",
+            ["stage", "route"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._queue = Gauge("router_queue_depth", "Requests waiting for the local model.", registry=r)
+        self._tokens = Counter(
+            "router_tokens", "Tokens by direction (in: prompt, out: completion) and route.",
+            ["direction", "route"], registry=r,
+        )  # fmt: skip
+        self._circuit = Gauge(
+            "router_cloud_circuit_state",
+            "Cloud circuit breaker: 1 for the current state.",
+            ["state"],
+            registry=r,
+        )
+        self._cost = Counter(
+            "router_cloud_cost_estimated", "Estimated cloud spend, in the currency of the configured prices.",
+            registry=r,
+        )  # fmt: skip
+        self._info = Info("router", "The loaded model and policy.", registry=r)
+        ProcessCollector(registry=r)
+        self._set_circuit_gauge("disabled")
+        self._info.info({"model": model, "policy_version": policy_version})
+
+    # --- recording -------------------------------------------------------------------------------------
+
+    def observe(self, row: DecisionRow, cost: float = 0.0) -> None:
+        """Count one finished request (the same row the decision log gets). `cost`: its estimated cloud
+        cost, e.g. `analytics.PriceTable.cost(row.model, row.tokens_in, row.tokens_out)` for cloud rows."""
+        route = row.route
+        self._requests.labels(route=route, app=row.app, rule=row.rule, status=row.status).inc()
+        if row.fallback:
+            self._fallbacks.labels(decided_route=row.decided_route, route=route).inc()
+        timings = {
+            "queue": row.queue_ms,
+            "scoring": row.scoring_ms,
+            "generation": row.generation_ms,
+            "cloud": row.cloud_ms,
+        }
+        for stage, ms in timings.items():
+            if ms > 0:  # a stage that did not run is not a 0 ms sample
+                self._stages.labels(stage=stage, route=route).observe(ms / 1000)
+        self._stages.labels(stage="total", route=route).observe(max(row.total_ms, 0.0) / 1000)
+        if row.tokens_in:
+            self._tokens.labels(direction="in", route=route).inc(row.tokens_in)
+        if row.tokens_out:
+            self._tokens.labels(direction="out", route=route).inc(row.tokens_out)
+        if cost > 0:
+            self._cost.inc(cost)
+
+    def set_queue_depth(self, n: int) -> None:
+        with self._lock:
+            self._queue_depth = n
+        self._queue.set(n)
+
+    def set_circuit(self, state: str) -> None:
+        """`state`: "closed", "open", "half_open" (CircuitBreaker.state) or "disabled" (no cloud)."""
+        if state not in CIRCUIT_STATES:
+            raise ValueError(f"unknown circuit state {state!r}; expected one of {', '.join(CIRCUIT_STATES)}")
+        with self._lock:
+            self._circuit_state = state
+        self._set_circuit_gauge(state)
+
+    def _set_circuit_gauge(self, state: str) -> None:
+        for s in CIRCUIT_STATES:
+            self._circuit.labels(state=s).set(1 if s == state else 0)
+
+    def set_info(self, *, model: str | None = None, policy_version: str | None = None) -> None:
+        """Update the model or policy version (after a policy hot reload)."""
+        with self._lock:
+            if model is not None:
+                self._model = model
+            if policy_version is not None:
+                self._policy_version = policy_version
+            self._info.info({"model": self._model, "policy_version": self._policy_version})
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The GetStats reply as a dict with the field names of `router.v1.Stats`:
+        `json_format.ParseDict(metrics.snapshot(), router_pb2.Stats())`."""
+        requests = [
+            {
+                "route": s.labels["route"],
+                "app_id": s.labels["app"],
+                "rule": s.labels["rule"],
+                "status": s.labels["status"],
+                "count": int(s.value),
+            }
+            for s in _samples(self._requests, "router_requests_total")
+        ]
+        tokens = {"in": 0, "out": 0}
+        for s in _samples(self._tokens, "router_tokens_total"):
+            tokens[s.labels["direction"]] += int(s.value)
+        cost = sum(s.value for s in _samples(self._cost, "router_cloud_cost_estimated_total"))
+        with self._lock:
+            return {
+                "uptime_s": self._clock() - self._started,
+                "requests": sorted(requests, key=lambda d: (-d["count"], d["route"], d["app_id"], d["rule"])),
+                "queue_depth": self._queue_depth,
+                "cloud_circuit": self._circuit_state,
+                "tokens_in": tokens["in"],
+                "tokens_out": tokens["out"],
+                "estimated_cloud_cost": cost,
+                "model": self._model,
+                "policy_version": self._policy_version,
+            }
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of this registry."""
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+    # --- HTTP ------------------------------------------------------------------------------------------
+
+    def start_http(self, host: str, port: int) -> int:
+        """Serve the exposition on http://host:port/metrics in a daemon thread; returns the bound port
+        (useful with port 0). `host` may be an IPv6 literal with or without brackets."""
+        from prometheus_client import start_http_server
+
+        if self._http is not None:
+            raise RuntimeError("the metrics HTTP server is already running")
+        server, thread = start_http_server(port, addr=host.strip("[]"), registry=self.registry)
+        self._http = (server, thread)
+        return int(server.server_port)
+
+    def stop(self) -> None:
+        """Stop the HTTP server (if started). Safe to call twice."""
+        if self._http is None:
+            return
+        server, thread = self._http
+        self._http = None
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _samples(metric: Any, name: str) -> list[Any]:
+    return [s for family in metric.collect() for s in family.samples if s.name == name]
