@@ -5,11 +5,8 @@ errors, latency percentiles per route, top rules, tokens, the estimated cloud sp
 saving against sending everything to the cloud. `export_rows()` streams rows for JSONL/CSV, `prune()`
 deletes rows past the retention age and `retention_task()` runs it daily inside the daemon.
 
-Prices are per 1,000 tokens, in whatever currency you write them in. In a policy file::
-
-    prices:
-      gpt-4o-mini: {in: 0.00015, out: 0.0006}
-      default: {in: 0.00015, out: 0.0006}    # optional: for models not listed
+Prices here are per 1,000 tokens, in whatever currency they were written in: `--price-in/--price-out`,
+or a policy file's `prices:` and `default_price:` (per million tokens there, read by the policy loader).
 
 The saving prices the local route's tokens at the cloud model's price: the reference model is the one
 named with `reference=`, else `default`, else the only model listed, else the cloud model used most in
@@ -97,40 +94,25 @@ class PriceTable:
         return cls(default=Price(in_per_1k, out_per_1k))
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> PriceTable:
-        """From a policy's `prices:` section: {model: {in: X, out: Y}, default: {in: X, out: Y}}."""
-        models: dict[str, Price] = {}
-        default: Price | None = None
-        for name, entry in data.items():
-            if not isinstance(entry, Mapping) or set(entry) - {"in", "out"} or not entry:
-                raise ValueError(f"prices.{name}: expected {{in: <price per 1k>, out: <price per 1k>}}")
-            try:
-                price = Price(float(entry.get("in", 0.0)), float(entry.get("out", 0.0)))
-            except (TypeError, ValueError):
-                raise ValueError(f"prices.{name}: prices must be numbers") from None
-            if price.in_per_1k < 0 or price.out_per_1k < 0:
-                raise ValueError(f"prices.{name}: prices cannot be negative")
-            if str(name) == "default":
-                default = price
-            else:
-                models[str(name)] = price
-        return cls(models=models, default=default)
-
-    @classmethod
     def from_policy(cls, path: Path) -> PriceTable:
-        """The `prices:` section of a policy YAML file (an empty table when there is none)."""
-        import yaml
+        """The prices of a policy file (`prices:` and `default_price:`, per million tokens), validated
+        by the same loader the daemon uses."""
+        from router.errors import ConfigError
+        from router.policy import load_policy
 
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ValueError(f"cannot read prices from {path}: {e}") from None
-        prices = data.get("prices") if isinstance(data, Mapping) else None
-        if prices is None:
-            return cls()
-        if not isinstance(prices, Mapping):
-            raise ValueError(f"{path}: `prices:` must be a mapping of model name to {{in: X, out: Y}}")
-        return cls.from_mapping(prices)
+            limits = load_policy(path).limits
+        except ConfigError as e:
+            raise ValueError(e.message) from None
+        per_1k = {
+            name: Price(p.input_per_mtok / 1000, p.output_per_mtok / 1000)
+            for name, p in limits.prices.items()
+        }
+        default = limits.default_price
+        return cls(
+            models=per_1k,
+            default=Price(default.input_per_mtok / 1000, default.output_per_mtok / 1000) if default else None,
+        )
 
     def price_for(self, model: str) -> Price | None:
         return self.models.get(model, self.default)

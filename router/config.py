@@ -21,6 +21,8 @@ APP_DIR_NAME = "hybrid-router"
 
 def default_state_dir() -> Path:
     """$ROUTER_STATE_DIR, else systemd's $STATE_DIRECTORY, else $XDG_STATE_HOME/hybrid-router."""
+    if os.environ.get("ROUTER_STATE_DIR"):
+        return Path(os.environ["ROUTER_STATE_DIR"])
     if os.environ.get("STATE_DIRECTORY"):
         return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
     xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -65,11 +67,13 @@ class Settings(BaseSettings):
     cloud_connect_timeout_s: float = Field(default=5.0, gt=0)
     cloud_retries: int = Field(default=2, ge=0, le=10)
 
+    metrics_listen: str | None = None
+    retention_days: float = Field(default=30.0, ge=0)
     grace_s: float = Field(default=10.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
-    @field_validator("listen")
+    @field_validator("listen", "metrics_listen")
     @classmethod
     def _check_listen(cls, v: str | None) -> str | None:
         if v is not None:

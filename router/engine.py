@@ -233,7 +233,7 @@ class Engine:
         )
 
     async def context_for(self, request: Request) -> DecisionContext:
-        """The full DecisionContext for `request` (both scoring stages), without deciding: `policy explain`."""
+        """The DecisionContext for `request` (both scoring stages) without deciding: `policy explain`."""
         privacy = self.privacy.scan(request.text)
         prompt = self.backend.format_prompt(request.messages)
         prompt_tokens = self.backend.count_tokens(prompt)

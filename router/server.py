@@ -14,25 +14,26 @@ import os
 import signal
 import socket
 import stat
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import structlog
+from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from router import backends, model
+from router import analytics, backends, model, systemd
 from router.auth import AppTokens
 from router.backends.base import Backend
 from router.cloud import CloudClient, build_cloud_client
 from router.config import Settings, parse_host_port
-from router.decisions import DecisionLog
-from router.engine import Engine
+from router.decisions import DecisionLog, DecisionRow
+from router.engine import Engine, Outcome
 from router.errors import ConfigError
 from router.interim import InterimComplexity, InterimPrivacy
+from router.metrics import Metrics
 from router.policy import default_policy_path
 from router.policy_store import PolicyStore
 from router.requests import Limits
@@ -55,9 +56,10 @@ class Daemon:
     health: health_aio.HealthServicer
     decisions: DecisionLog
     cloud: CloudClient | None
-    started_at: float = field(default_factory=time.monotonic)
+    metrics: Metrics
+    bridge: systemd.ActivationBridge | None = None
     _stopped: bool = False
-    _watch: asyncio.Task[None] | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def target(self) -> str:
@@ -71,11 +73,23 @@ class Daemon:
         finally:
             os.umask(old_umask)
         self._fix_socket_permissions()
+        if self.bridge is not None:
+            await self.bridge.start()
         policies = self.engine.policies
         if isinstance(policies, PolicyStore):
-            self._watch = policies.start_watching()
+            self._tasks.append(policies.start_watching())
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
                 policies.install_sighup()
+        if self.settings.retention_days > 0:
+            self._tasks.append(
+                asyncio.create_task(
+                    analytics.retention_task(self.settings.decisions_db, self.settings.retention_days)
+                )
+            )
+        if self.settings.metrics_listen:
+            host, port = parse_host_port(self.settings.metrics_listen)
+            bound = self.metrics.start_http(host, port)
+            log.info("metrics", address=f"{host}:{bound}")
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", addresses=self.addresses, model=self.engine.backend.info.name)
@@ -99,9 +113,14 @@ class Daemon:
         self._stopped = True
         grace = self.settings.grace_s if grace is None else grace
         await self.health.enter_graceful_shutdown()
+        if self.bridge is not None:
+            await self.bridge.stop_accepting()
         await self.server.stop(grace)
-        if self._watch is not None:
-            self._watch.cancel()
+        if self.bridge is not None:
+            await self.bridge.close()
+        for task in self._tasks:
+            task.cancel()
+        self.metrics.stop()
         policies = self.engine.policies
         if isinstance(policies, PolicyStore):
             policies.remove_sighup()
@@ -114,14 +133,23 @@ class Daemon:
                 self.settings.socket_path.unlink()
         log.info("stopped")
 
-    def stats(self) -> pb.Stats:
-        return pb.Stats(
-            uptime_s=time.monotonic() - self.started_at,
-            queue_depth=self.engine.worker.depth,
-            cloud_circuit=self.engine.cloud_state,
-            model=self.engine.backend.info.name,
-            policy_version=self.engine.policies.current.version,
+    def refresh_gauges(self) -> None:
+        self.metrics.set_queue_depth(self.engine.worker.depth)
+        self.metrics.set_circuit(self.engine.cloud_state)
+        self.metrics.set_info(
+            model=self.engine.backend.info.name, policy_version=self.engine.policies.current.version
         )
+
+    def stats(self) -> pb.Stats:
+        self.refresh_gauges()
+        return json_format.ParseDict(self.metrics.snapshot(), pb.Stats())
+
+    def on_record(self, row: DecisionRow, outcome: Outcome) -> None:
+        cost = 0.0
+        if row.route in analytics.CLOUD_ROUTES and row.model:
+            cost = self.engine.policies.budget.estimated_cost(row.model, row.tokens_in, row.tokens_out)
+        self.metrics.observe(row, cost=cost)
+        self.refresh_gauges()
 
 
 def load_local_backend(settings: Settings) -> Backend:
@@ -154,9 +182,12 @@ def _prepare_unix_socket(path: Path) -> None:
         probe.close()
 
 
-def _bind(server: grpc.aio.Server, settings: Settings) -> list[str]:
+def _bind(server: grpc.aio.Server, settings: Settings, bridge: systemd.ActivationBridge | None) -> list[str]:
     addresses: list[str] = []
-    if settings.listen is None or settings.socket is not None:
+    if bridge is not None:  # socket activation: systemd owns the public socket, we serve a private one
+        server.add_insecure_port(bridge.grpc_address)
+        addresses.append(bridge.grpc_address)
+    elif settings.listen is None or settings.socket is not None:
         _prepare_unix_socket(settings.socket_path)
         server.add_insecure_port(f"unix:{settings.socket_path}")
         addresses.append(f"unix:{settings.socket_path}")
@@ -208,8 +239,12 @@ def _authenticator(path: Path) -> Authenticator:
     return authenticate
 
 
-async def create_daemon(settings: Settings, *, backend: Backend | None = None) -> Daemon:
-    """Load the model (unless given), build every part, and bind the listeners. Call `start()` next."""
+async def create_daemon(
+    settings: Settings, *, backend: Backend | None = None, inherited: list[socket.socket] | None = None
+) -> Daemon:
+    """Load the model (unless given), build every part, and bind the listeners. Call `start()` next.
+
+    `inherited`: listening sockets passed by systemd socket activation, served instead of --socket."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     backend = backend or load_local_backend(settings)
     cloud = build_cloud_client(settings)
@@ -230,24 +265,51 @@ async def create_daemon(settings: Settings, *, backend: Backend | None = None) -
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
-    addresses = _bind(server, settings)
-    daemon = Daemon(settings, server, addresses, engine, health, decisions, cloud)
+    bridge = systemd.ActivationBridge(inherited) if inherited else None
+    addresses = _bind(server, settings, bridge)
+    metrics = Metrics(model=backend.info.name, policy_version=engine.policies.current.version)
+    daemon = Daemon(settings, server, addresses, engine, health, decisions, cloud, metrics, bridge)
+    engine.on_record = daemon.on_record
     daemon_ref["d"] = daemon
     return daemon
 
 
 async def serve(settings: Settings) -> None:
-    daemon = await create_daemon(settings)
-    await daemon.start()
+    """Run until SIGTERM/SIGINT. Under systemd: READY=1 once the model is loaded and the socket served,
+    STATUS= with model and policy, WATCHDOG=1 pings while the model worker is alive, STOPPING=1."""
+    notifier = systemd.Notifier.from_env(unset=True)
+    inherited = systemd.listen_fds()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watchdog: asyncio.Task[None] | None = None
+    daemon: Daemon | None = None
+    interval = systemd.watchdog_interval_s()
+    if notifier is not None and interval:
+        # Pings start before the model loads (loading runs off the loop), and stop if the worker dies.
+        watchdog = asyncio.create_task(
+            systemd.watchdog_task(notifier, interval, lambda: daemon is None or daemon.engine.worker.alive)
+        )
     try:
+        if notifier is not None:
+            notifier.status("loading the model")
+        backend = await asyncio.to_thread(load_local_backend, settings)
+        daemon = await create_daemon(settings, backend=backend, inherited=inherited)
+        await daemon.start()
+        if notifier is not None:
+            notifier.ready(
+                status=f"serving model={backend.info.name} policy={daemon.engine.policies.current.version}"
+            )
         await stop.wait()
         log.info("draining", grace_s=settings.grace_s)
+        if notifier is not None:
+            notifier.stopping()
     finally:
-        await daemon.stop()
+        if daemon is not None:
+            await daemon.stop()
+        if watchdog is not None:
+            watchdog.cancel()
 
 
 __all__ = ["Daemon", "build_engine", "create_daemon", "load_local_backend", "serve"]

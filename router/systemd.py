@@ -75,7 +75,8 @@ class Notifier:
         """Send ``KEY=VALUE`` lines in one datagram. True when the datagram was sent."""
         message = "\n".join(assignments).encode()
         try:
-            self._sock.sendto(message, _address(self.address))
+            # Never block the serving loop on a slow service manager: drop the datagram instead.
+            self._sock.sendto(message, socket.MSG_DONTWAIT, _address(self.address))
         except OSError as e:
             log.warning("sd_notify_failed", error=e.strerror, message=message.split(b"=", 1)[0].decode())
             return False
@@ -243,6 +244,8 @@ class ActivationBridge:
         try:
             up_reader, upstream = await asyncio.open_unix_connection(str(self.target))
             await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
+        except asyncio.CancelledError:
+            pass  # close() cuts the connection; end quietly (asyncio's stream callback reports anything else)
         except OSError as e:
             log.warning("activation_bridge_connect_failed", error=e.strerror)
         finally:

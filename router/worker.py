@@ -72,6 +72,11 @@ class LocalWorker:
         self._thread.start()
 
     @property
+    def alive(self) -> bool:
+        """The worker thread is running (the systemd watchdog stops pinging when it is not)."""
+        return self._thread.is_alive()
+
+    @property
     def depth(self) -> int:
         """Jobs waiting plus the one running."""
         return self._jobs.qsize() + int(self._busy)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +25,9 @@ from router.systemd import (
     watchdog_interval_s,
     watchdog_task,
 )
+from router.v1 import router_pb2 as pb
+from router.v1 import router_pb2_grpc as pb_grpc
 
-CHILD = Path(__file__).with_name("_activated_child.py")
 
 
 @pytest.fixture
@@ -272,12 +274,14 @@ def test_bridge_rejects_datagram_sockets() -> None:
         s.close()
 
 
-def test_socket_activated_child_end_to_end(tmp_path: Path, notify_sock: tuple[socket.socket, str]) -> None:
-    """The full protocol, as systemd runs it: fd 3 + LISTEN_FDS/LISTEN_PID, NOTIFY_SOCKET, WATCHDOG_USEC.
+def test_socket_activated_router_serve_end_to_end(
+    tmp_path: Path, notify_sock: tuple[socket.socket, str], model_path: Path
+) -> None:
+    """`router serve` as systemd runs it: fd 3 + LISTEN_FDS/LISTEN_PID, NOTIFY_SOCKET, WATCHDOG_USEC.
 
     The client connects before the daemon exists; its call is answered once the daemon said READY=1."""
     nsock, npath = notify_sock
-    public = str(tmp_path / "router.sock")
+    public = str(Path(tempfile.mkdtemp(prefix="hr-", dir="/tmp")) / "router.sock")
     lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     lsock.bind(public)
     lsock.listen()
@@ -287,32 +291,57 @@ def test_socket_activated_child_end_to_end(tmp_path: Path, notify_sock: tuple[so
     pending = health_pb2_grpc.HealthStub(channel).Check.future(health_pb2.HealthCheckRequest(), timeout=120)
 
     env = dict(
-        os.environ, NOTIFY_SOCKET=npath, WATCHDOG_USEC="200000", LISTEN_FDS="1", LISTEN_FDNAMES="router"
+        os.environ,
+        NOTIFY_SOCKET=npath,
+        WATCHDOG_USEC="400000",
+        LISTEN_FDS="1",
+        LISTEN_FDNAMES="router",
+        ROUTER_STATE_DIR=str(tmp_path / "state"),
+        ROUTER_MODEL=str(model_path),
+        ROUTER_N_CTX="1024",
     )
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
     # What systemd does between fork and exec: the socket becomes fd 3, LISTEN_PID and WATCHDOG_PID name
     # the daemon's pid (exec keeps it).
     launcher = (
         "import os, sys\n"
         f"if {fd} != 3:\n    os.dup2({fd}, 3); os.close({fd})\n"
         "os.environ['LISTEN_PID'] = os.environ['WATCHDOG_PID'] = str(os.getpid())\n"
-        "os.execv(sys.executable, [sys.executable, sys.argv[1]])\n"
+        "os.execv(sys.executable, [sys.executable, '-m', 'router', 'serve', '--log-format', 'json'])\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", launcher, str(CHILD)], env=env, pass_fds=(fd,))
+    child = subprocess.Popen([sys.executable, "-c", launcher], env=env, pass_fds=(fd,))
     try:
         seen = recv_until(nsock, "READY=1")
         ready = next(m for m in seen if "READY=1" in m.splitlines())
         assert f"MAINPID={child.pid}" in ready.splitlines()
-        assert "STATUS=fds=3 leaked=none" in ready.splitlines()
+        assert any(line.startswith("STATUS=serving model=gemma-3-270m") for line in ready.splitlines())
         assert pending.result().status == health_pb2.HealthCheckResponse.SERVING
+        reply = pb_grpc.RouterStub(channel).Route(
+            pb.RouteRequest(
+                messages=[pb.ChatMessage(role="user", content="Hi")],
+                options=pb.GenerationOptions(max_tokens=2),
+            ),
+            timeout=180,
+        )
+        assert reply.decision.route == pb.ROUTE_KIND_LOCAL
         recv_until(nsock, "WATCHDOG=1")
         recv_until(nsock, "WATCHDOG=1")
         child.send_signal(signal.SIGTERM)
         recv_until(nsock, "STOPPING=1")
         assert child.wait(timeout=60) == 0
+        assert Path(public).exists()  # systemd's socket is not ours to remove
     finally:
         channel.close()
         if child.poll() is None:
             child.kill()
             child.wait()
         lsock.close()
+
+
+def test_notify_never_blocks_when_nobody_reads(notify_sock: tuple[socket.socket, str]) -> None:
+    """A service manager that stops reading must not stall the serving loop: datagrams are dropped."""
+    _, path = notify_sock
+    notifier = Notifier(path)
+    results = [notifier.watchdog() for _ in range(5000)]  # far more than the socket queue holds
+    assert results[0] is True
+    assert results[-1] is False
+    notifier.close()

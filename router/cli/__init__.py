@@ -8,9 +8,11 @@ from typing import Any
 import click
 
 from router.cli.ask import ask, classify
+from router.cli.decisions import decisions
 from router.cli.model import model
 from router.cli.policy import add_explain_command, policy_group
 from router.cli.serve import serve
+from router.cli.service import install_service
 from router.cli.token import token
 from router.errors import RouterError
 from router.logs import configure
@@ -30,7 +32,7 @@ def _build_context(text: str, app: str) -> Any:
 
 
 add_explain_command(policy_group, _build_context)
-for command in (serve, ask, classify, model, token, policy_group):
+for command in (serve, ask, classify, decisions, model, token, policy_group, install_service):
     cli.add_command(command)
 
 

@@ -144,7 +144,7 @@ def decisions(
 @click.option(
     "--policy",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Read cloud prices (per 1k tokens) from this policy file's `prices:` section.",
+    help="Read cloud prices from this policy file (`prices:` and `default_price:`).",
 )
 @click.option(
     "--price-in", type=click.FloatRange(min=0), help="Cloud price per 1k prompt tokens (all models)."

@@ -34,6 +34,12 @@ PATH = click.Path(path_type=Path)
 @click.option(
     "--tls-client-ca", type=PATH, help="Require client certificates signed by this CA (mutual TLS)."
 )
+@click.option(
+    "--metrics-listen", metavar="HOST:PORT", help="Serve Prometheus metrics at http://HOST:PORT/metrics."
+)
+@click.option(
+    "--retention-days", type=float, help="Prune decision rows older than this, daily [30; 0 keeps all]."
+)
 @click.option("--app-tokens", type=PATH, help="Require per-app bearer tokens listed in this file.")
 @click.option("--socket-group", help="Group that owns the Unix socket (mode 0660).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
