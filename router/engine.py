@@ -26,7 +26,6 @@ from router.errors import (
     ContextOverflow,
     Denied,
     Overloaded,
-    PrivacyError,
     RouterError,
 )
 from router.types import (
@@ -43,6 +42,9 @@ from router.types import (
 from router.worker import LocalWorker
 
 log = structlog.get_logger("router.engine")
+
+# With a local fallback, the cloud gets this share of the time left before the caller's deadline.
+CLOUD_SHARE_OF_DEADLINE = 0.6
 
 
 class PolicyLike(Protocol):
@@ -194,13 +196,14 @@ class Engine:
         try:
             outcome, local_job = await self._decide(request, started, allow_local_continuation=True)
             if outcome.route is Route.DENY:
+                message = outcome.decision.deny_message if outcome.decision else ""
                 raise Denied(
-                    f"refused by policy rule {outcome.rule!r}: {outcome.reason}",
+                    f"{message or 'refused by the routing policy'} (rule {outcome.rule!r})",
                     rule=outcome.rule,
                     decision_id=outcome.id,
                 )
             yield outcome
-            async for event in self._run(request, outcome, local_job, deadline, started):
+            async for event in self._run(request, outcome, local_job, deadline, buffered=kind == "route"):
                 if isinstance(event, EndEvent):
                     usage, _finish = event.usage, event.finish_reason
                     outcome.timings.total_ms = _ms_since(started)
@@ -259,27 +262,49 @@ class Engine:
         prompt's forward pass is done once. Returns the still-running job in that case."""
         policy = self.policies.current
         text = request.text
+        privacy_failed = False
         try:
             privacy = self.privacy.scan(text)
-        except Exception as e:
+        except Exception as e:  # fail closed: an unscored request is treated as private and stays here
             log.error("privacy_scorer_failed", error_type=type(e).__name__)
-            raise PrivacyError("the privacy scorer failed; the request stays on the device") from None
+            privacy, privacy_failed = PrivacyReport(1.0), True
 
         prompt = self.backend.format_prompt(request.messages)
         prompt_tokens = self.backend.count_tokens(prompt)
-        first = self.complexity.score_text(text)
+        try:
+            first = self.complexity.score_text(text)
+        except Exception as e:
+            log.error("complexity_scorer_failed", error_type=type(e).__name__)
+            first = ComplexityReport(0.0, "failed")
 
         def decide(complexity: ComplexityReport) -> Decision:
+            if privacy_failed:
+                return Decision(
+                    Route.LOCAL,
+                    "fail-closed",
+                    "the privacy scorer failed; answered on the device",
+                    policy.version,
+                    fallback=None,
+                )
             try:
                 return policy.decide(self._context(request, privacy, complexity, prompt_tokens))
             except Exception as e:  # fail closed: never forward on a policy failure
                 log.error("policy_failed", error_type=type(e).__name__)
                 return Decision(
-                    Route.LOCAL, "fail-closed", "the policy could not be evaluated", policy.version
+                    Route.LOCAL,
+                    "fail-closed",
+                    "the policy could not be evaluated",
+                    policy.version,
+                    fallback=None,
                 )
 
         local_job = None
-        if self.complexity.settled(first) or prompt_tokens + MIN_ANSWER_TOKENS > self.backend.info.n_ctx:
+        if (
+            privacy_failed
+            or first.stage == "failed"
+            or self.complexity.settled(first)
+            or prompt_tokens + MIN_ANSWER_TOKENS > self.backend.info.n_ctx
+        ):
             complexity, decision = first, decide(first)
             scoring_ms, queue_ms = _ms_since(started), 0.0
         else:
@@ -344,8 +369,10 @@ class Engine:
     # --- executing ----------------------------------------------------------------------------
 
     async def _run(
-        self, request: Request, outcome: Outcome, local_job: Any, deadline: float | None, started: float
+        self, request: Request, outcome: Outcome, local_job: Any, deadline: float | None, *, buffered: bool
     ) -> AsyncIterator[str | EndEvent]:
+        """Run the decided route, falling back per the decision when it fails. `buffered` (unary calls):
+        a cloud answer that breaks mid-way can still fall back, since nothing has reached the caller."""
         decision = outcome.decision
         assert decision is not None
         if outcome.route is Route.LOCAL:
@@ -358,10 +385,18 @@ class Engine:
                     raise
                 self._fall_back(outcome, decision.fallback, e.message)
         sent = False
+        cloud_deadline = deadline
+        if deadline is not None and decision.fallback is Route.LOCAL:
+            # Keep part of the caller's time for the local fallback if the cloud fails.
+            cloud_deadline = time.monotonic() + CLOUD_SHARE_OF_DEADLINE * (deadline - time.monotonic())
         try:
-            async for event in self._run_cloud(request, outcome, deadline):
-                sent = sent or isinstance(event, str)
-                yield event
+            if buffered:  # a unary call: nothing reaches the caller before the answer is whole
+                for event in [e async for e in self._run_cloud(request, outcome, cloud_deadline)]:
+                    yield event
+            else:
+                async for event in self._run_cloud(request, outcome, cloud_deadline):
+                    sent = sent or isinstance(event, str)
+                    yield event
         except CloudError as e:
             if sent or decision.fallback is not Route.LOCAL:
                 raise  # text already reached the caller, or the policy says refuse

@@ -45,6 +45,7 @@ from router.worker import LocalWorker
 log = structlog.get_logger("router.server")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Router"].full_name
+CLOUD_HEALTH_NAME = "cloud"  # health detail: NOT_SERVING while the cloud circuit is open
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Daemon:
     bridge: systemd.ActivationBridge | None = None
     _stopped: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _cloud_health: str = ""
 
     @property
     def target(self) -> str:
@@ -92,6 +94,7 @@ class Daemon:
             log.info("metrics", address=f"{host}:{bound}")
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        self._publish_cloud_health()
         log.info("serving", addresses=self.addresses, model=self.engine.backend.info.name)
 
     def _fix_socket_permissions(self) -> None:
@@ -144,7 +147,21 @@ class Daemon:
         self.refresh_gauges()
         return json_format.ParseDict(self.metrics.snapshot(), pb.Stats())
 
+    def _publish_cloud_health(self) -> None:
+        """Health detail: the service name "cloud" is NOT_SERVING while the cloud circuit is open."""
+        state = self.engine.cloud_state
+        if state == "disabled" or state == self._cloud_health:
+            return
+        self._cloud_health = state
+        status = (
+            health_pb2.HealthCheckResponse.NOT_SERVING
+            if state == "open"
+            else health_pb2.HealthCheckResponse.SERVING
+        )
+        self._tasks.append(asyncio.get_running_loop().create_task(self.health.set(CLOUD_HEALTH_NAME, status)))
+
     def on_record(self, row: DecisionRow, outcome: Outcome) -> None:
+        self._publish_cloud_health()
         cost = 0.0
         if row.route in analytics.CLOUD_ROUTES and row.model:
             cost = self.engine.policies.budget.estimated_cost(row.model, row.tokens_in, row.tokens_out)

@@ -29,7 +29,6 @@ from router.v1 import router_pb2 as pb
 from router.v1 import router_pb2_grpc as pb_grpc
 
 
-
 @pytest.fixture
 def notify_sock(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
     """A stand-in for systemd's notification socket: a bound AF_UNIX datagram socket."""
