@@ -167,7 +167,7 @@ class RouterClient:
             self._channel = grpc.secure_channel(target, creds)
         else:
             self._channel = grpc.insecure_channel(target)
-        self._stub = pb_grpc.RouterStub(self._channel)
+        self._stub = pb_grpc.RouterStub(self._channel)  # type: ignore[no-untyped-call]
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     def __enter__(self) -> RouterClient:
@@ -256,7 +256,10 @@ class RouterClient:
 
     def stats(self) -> pb.Stats:
         try:
-            return self._stub.GetStats(pb.GetStatsRequest(), timeout=self.timeout, metadata=self._metadata())
+            stats: pb.Stats = self._stub.GetStats(
+                pb.GetStatsRequest(), timeout=self.timeout, metadata=self._metadata()
+            )
+            return stats
         except grpc.RpcError as e:
             raise _error(e) from None
 

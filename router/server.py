@@ -145,7 +145,8 @@ class Daemon:
 
     def stats(self) -> pb.Stats:
         self.refresh_gauges()
-        return json_format.ParseDict(self.metrics.snapshot(), pb.Stats())
+        stats: pb.Stats = json_format.ParseDict(self.metrics.snapshot(), pb.Stats())
+        return stats
 
     def _publish_cloud_health(self) -> None:
         """Health detail: the service name "cloud" is NOT_SERVING while the cloud circuit is open."""
@@ -277,7 +278,7 @@ async def create_daemon(
         stats=lambda: daemon_ref["d"].stats(),
         authenticate=_authenticator(settings.app_tokens) if settings.app_tokens else None,
     )
-    pb_grpc.add_RouterServicer_to_server(service, server)
+    pb_grpc.add_RouterServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,

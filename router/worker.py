@@ -13,7 +13,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any
 
 import structlog
@@ -48,7 +48,7 @@ class Job:
         except RuntimeError:  # the event loop is closed: nobody is listening any more
             self.cancel.set()
 
-    async def results(self) -> AsyncIterator[Any]:
+    async def results(self) -> AsyncGenerator[Any, None]:
         try:
             while True:
                 kind, value = await self._events.get()

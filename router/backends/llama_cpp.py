@@ -122,7 +122,7 @@ class LlamaCppBackend(Backend):
         stop = list(options.stop)
         if self._formatter is None:
             stop.extend(PLAIN_STOPS)
-        chunks = self._llm.create_completion(
+        chunks: Any = self._llm.create_completion(
             prompt=tokens,
             max_tokens=max_tokens,
             temperature=0.0 if options.temperature is None else options.temperature,
