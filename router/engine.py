@@ -191,7 +191,7 @@ class Engine:
         """
         started = time.monotonic()
         status, error = "CANCELLED", "the caller went away"
-        usage, _finish = Usage(), "cancelled"
+        usage = Usage()
         outcome: Outcome | None = None
         try:
             outcome, local_job = await self._decide(request, started, allow_local_continuation=True)
@@ -205,12 +205,15 @@ class Engine:
             yield outcome
             async for event in self._run(request, outcome, local_job, deadline, buffered=kind == "route"):
                 if isinstance(event, EndEvent):
-                    usage, _finish = event.usage, event.finish_reason
+                    usage = event.usage
                     outcome.timings.total_ms = _ms_since(started)
                 yield event
             status, error = "OK", ""
         except RouterError as e:
             status, error = type(e).__name__, e.message
+            raise
+        except Exception as e:
+            status, error = "INTERNAL", type(e).__name__  # the type only: messages may quote the prompt
             raise
         finally:
             if outcome is not None:

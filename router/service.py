@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import NoReturn
 
 import grpc
 import structlog
@@ -48,13 +49,24 @@ def status_for(exc: errors.RouterError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-async def abort(context: grpc.aio.ServicerContext, exc: errors.RouterError) -> None:
+async def fail(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
+    """End the call with the status for `exc`. Unexpected errors become INTERNAL without their message
+    (it could quote the prompt); the daemon logs their type."""
+    if isinstance(exc, errors.RouterError):
+        await abort(context, exc)
+    log.error("internal_error", error_type=type(exc).__name__)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error in the router; the daemon log has details")
+    raise AssertionError("unreachable")
+
+
+async def abort(context: grpc.aio.ServicerContext, exc: errors.RouterError) -> NoReturn:
     metadata: list[tuple[str, str]] = []
     if exc.retry_after_s is not None:
         metadata.append(("retry-after-ms", str(int(exc.retry_after_s * 1000))))
     if isinstance(exc, errors.Denied):
         metadata.append(("decision-id", exc.decision_id))
     await context.abort(status_for(exc), exc.message, trailing_metadata=tuple(metadata))
+    raise AssertionError("unreachable")
 
 
 def to_request(msg: pb.RouteRequest, limits: Limits, app_id: str | None = None) -> Request:
@@ -127,9 +139,8 @@ class RouterService(pb_grpc.RouterServicer):
     async def Route(self, request: pb.RouteRequest, context: grpc.aio.ServicerContext) -> pb.RouteResponse:
         try:
             answer = await self.engine.route(self._request(request, context), _deadline(context))
-        except errors.RouterError as e:
-            await abort(context, e)
-            raise AssertionError("unreachable") from None
+        except Exception as e:
+            await fail(context, e)
         return pb.RouteResponse(
             decision=to_pb_decision(answer.outcome),
             text=answer.text,
@@ -162,17 +173,16 @@ class RouterService(pb_grpc.RouterServicer):
                             decision=to_pb_decision(outcome),
                         )
                     )
-        except errors.RouterError as e:
-            await abort(context, e)
+        except Exception as e:
+            await fail(context, e)
 
     async def Classify(
         self, request: pb.RouteRequest, context: grpc.aio.ServicerContext
     ) -> pb.ClassifyResponse:
         try:
             outcome = await self.engine.classify(self._request(request, context))
-        except errors.RouterError as e:
-            await abort(context, e)
-            raise AssertionError("unreachable") from None
+        except Exception as e:
+            await fail(context, e)
         return pb.ClassifyResponse(decision=to_pb_decision(outcome))
 
     async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.Stats:

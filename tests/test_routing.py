@@ -194,3 +194,18 @@ def test_key_and_prompt_never_in_logs_rows_or_errors(
     everything = repr(logs) + rows + "".join(errors) + reply.decision.fallback_reason
     assert "pineapple-horizon" not in everything
     assert KEY not in everything and KEY[:12] not in everything
+
+
+def test_unexpected_error_is_internal_without_its_message(daemon: Any) -> None:
+    def explode(messages: Any) -> str:
+        raise ValueError("the prompt was pineapple-horizon")
+
+    daemon.daemon.engine.worker.backend.format_prompt = explode
+    with capture_logs() as logs, RouterClient(target=daemon.target) as client:
+        with pytest.raises(ClientError) as e:
+            client.route("Hello")
+        assert e.value.code == "INTERNAL"
+        assert "pineapple" not in e.value.message
+        assert client.health() == "SERVING"
+    assert any(log.get("error_type") == "ValueError" for log in logs)
+    assert "pineapple" not in repr(logs)
