@@ -33,7 +33,10 @@ from router.backends.base import PLAIN_STOPS, Backend, ModelInfo, Piece, plain_p
 from router.errors import BackendError, ContextOverflow, ModelError
 from router.types import FinishReason, GenerationOptions, Message, Usage
 
-INSTALL_HINT = "pip install 'hybrid-router[mlx]' (mlx-lm; on Linux it also installs mlx[cpu])"
+INSTALL_HINT = (
+    "run `pip install 'hybrid-router[mlx]'` (MLX runs on Apple Silicon Macs, and on Linux on the CPU); "
+    "elsewhere use a .gguf model with the llama_cpp backend"
+)
 
 # Used when a request leaves them unset: the same defaults as llama-cpp-python's completion call.
 DEFAULT_TEMPERATURE = 0.8
