@@ -68,7 +68,13 @@ def _model_parts(model: Any) -> tuple[Any, Callable[[Any], Any]]:
         )
     if "lm_head" in lm:
         return inner, lm.lm_head
-    return inner, inner.embed_tokens.as_linear
+    embed = getattr(inner, "embed_tokens", None)
+    if embed is None or not hasattr(embed, "as_linear"):
+        raise ModelError(
+            f"the MLX backend cannot use {type(model).__module__}: no output head found; "
+            "use a text model mlx-lm supports (e.g. an mlx-community Gemma 3 conversion)"
+        )
+    return inner, embed.as_linear
 
 
 def _longest_stop_prefix(text: str, stops: Sequence[str]) -> int:
