@@ -3,6 +3,8 @@
 - "mlx" / "mlx_plain": a tiny Gemma 3 model (random weights, real tokenizer) built offline, with and
   without a chat template, loaded through mlx-lm's normal path (tests/mlx_tiny.py).
 - "llama_cpp": the real default model (Gemma 3 270M Q4_K_M GGUF).
+- "mlx_real": a real MLX model directory named by $ROUTER_TEST_MLX_MODEL (e.g. an mlx-community Gemma 3
+  QAT conversion on a Mac, or scripts/gguf_to_mlx.py's output); skipped when unset.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,10 +50,19 @@ def _load_llama_cpp(tmp_path_factory: pytest.TempPathFactory) -> Backend:
     return load_backend("llama_cpp", resolve_model(None), n_ctx=2048)
 
 
-@pytest.fixture(scope="session", params=["mlx", "mlx_plain", "llama_cpp"])
+def _load_mlx_real() -> Backend:
+    path = os.environ.get("ROUTER_TEST_MLX_MODEL")
+    if not path:
+        pytest.skip("set ROUTER_TEST_MLX_MODEL to an MLX model directory to run the contract on it")
+    return load_backend("mlx", Path(path), n_ctx=2048)
+
+
+@pytest.fixture(scope="session", params=["mlx", "mlx_plain", "llama_cpp", "mlx_real"])
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     if request.param == "llama_cpp":
         loaded = _load_llama_cpp(tmp_path_factory)
+    elif request.param == "mlx_real":
+        loaded = _load_mlx_real()
     else:
         loaded = _load_mlx(tmp_path_factory, chat_template=request.param == "mlx")
     yield loaded
