@@ -32,22 +32,12 @@ GREEDY = GenerationOptions(max_tokens=24, temperature=0.0)
 def _load_mlx(tmp_path_factory: pytest.TempPathFactory, *, chat_template: bool) -> Backend:
     if importlib.util.find_spec("mlx_lm") is None:
         pytest.skip("mlx-lm is not installed: pip install -e '.[mlx]' (installs mlx[cpu] on Linux)")
-    from mlx_tiny import CHAT_TEMPLATE, build_tiny_gemma3
+    from tests.mlx_tiny import CHAT_TEMPLATE, build_tiny_gemma3
 
     name = "tiny-gemma3" if chat_template else "tiny-gemma3-plain"
     template = CHAT_TEMPLATE if chat_template else None
     path = build_tiny_gemma3(tmp_path_factory.mktemp("mlx") / name, chat_template=template)
     return load_backend("mlx", path, n_ctx=2048)
-
-
-def _load_llama_cpp(tmp_path_factory: pytest.TempPathFactory) -> Backend:
-    try:
-        importlib.import_module("router.backends.llama_cpp")
-    except ImportError as e:
-        pytest.skip(f"router.backends.llama_cpp is not importable on this branch ({e})")
-    from router.model import resolve_model
-
-    return load_backend("llama_cpp", resolve_model(None), n_ctx=2048)
 
 
 def _load_mlx_real() -> Backend:
@@ -60,8 +50,9 @@ def _load_mlx_real() -> Backend:
 @pytest.fixture(scope="session", params=["mlx", "mlx_plain", "llama_cpp", "mlx_real"])
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     if request.param == "llama_cpp":
-        loaded = _load_llama_cpp(tmp_path_factory)
-    elif request.param == "mlx_real":
+        yield request.getfixturevalue("llama_backend")  # the session's real default model; conftest closes it
+        return
+    if request.param == "mlx_real":
         loaded = _load_mlx_real()
     else:
         loaded = _load_mlx(tmp_path_factory, chat_template=request.param == "mlx")

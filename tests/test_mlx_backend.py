@@ -19,7 +19,7 @@ from router.types import GenerationOptions, Message
 
 pytest.importorskip("mlx_lm", reason="mlx-lm is not installed: pip install -e '.[mlx]' (mlx[cpu] on Linux)")
 
-from mlx_tiny import SLIDING_WINDOW, build_tiny_gemma3
+from tests.mlx_tiny import SLIDING_WINDOW, build_tiny_gemma3
 
 GREEDY = GenerationOptions(max_tokens=12, temperature=0.0)
 STORY = "Tell me a long story about a fox and a dog who live in a forest near a small town."

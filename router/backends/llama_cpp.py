@@ -105,6 +105,10 @@ class LlamaCppBackend(Backend):
         return list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=templated))
 
     def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes as a prompt (what `stream` evaluates for it)."""
+        return len(self._tokens(text))
+
+    def _count_generated(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def _check_fits(self, n_prompt: int) -> None:
@@ -117,6 +121,9 @@ class LlamaCppBackend(Backend):
     def stream(self, prompt: str, options: GenerationOptions, cancel: threading.Event) -> Iterator[Piece]:
         tokens = self._tokens(prompt)
         self._check_fits(len(tokens))
+        if cancel.is_set():
+            yield Piece("", finish_reason="cancelled", usage=Usage(prompt_tokens=len(tokens)))
+            return
         max_tokens = options.max_tokens or self.default_max_tokens
         max_tokens = min(max_tokens, self.info.n_ctx - len(tokens))
         stop = list(options.stop)
@@ -146,7 +153,7 @@ class LlamaCppBackend(Backend):
                     break
         finally:
             chunks.close()  # stops llama.cpp generating at once
-        completion_tokens = self.count_tokens("".join(produced)) if produced else 0
+        completion_tokens = self._count_generated("".join(produced)) if produced else 0
         yield Piece(
             "",
             finish_reason="length" if finish == "length" else finish,  # type: ignore[arg-type]
