@@ -174,7 +174,7 @@ _PHONE = re.compile(
 )
 _PHONE_CONTEXT = re.compile(
     r"\b(?:phone|tel|telephone|mobile|cell|cellphone|fax|call|calling|text|sms|whatsapp|number|contact|reach|"
-    r"dial|desk|office|home|work|landline|hotline|messages?)\b",
+    r"dial|desk|office|home|work|landline|hotline|messages?|answering|ring)\b",
     _I,
 )
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "AU", "IN", "BR", "SE", "DK", "NO", "FI", "CH")
@@ -196,14 +196,15 @@ _STREET = re.compile(
     rf"(?-i:(?:{_STREET_TYPES.title()})\b\.?|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Hwy|Pkwy|Sq)\b\.?)",
 )
 _ADDRESS_CUE = re.compile(
-    r"\b(?:address(?:es)?(?: is| was| to)?|live[sd]? (?:at|on|in)|living at|moved to|located at|office is at|"
-    r"deliver(?:ed)? to|ship(?:ped)? to|send (?:it |this |them )?to|corner of|is on|are on|arrived at|"
+    r"\b(?:(?-i:address)(?:es)?\??(?: is| was| to|[ \t]+it is|[ \t]+it's)?|live[sd]? (?:at|on|in)|living at|moved to|"
+    r"located at|(?:is|are) (?:at|on)|"
+    r"deliver(?:ed)? to|ship(?:ped)? to|send (?:it |this |them )?to|corner of|arrived at|"
     r"drops? (?:you |me )?off at|meet(?:ing)? (?:me )?at|stay(?:ing)? at|reside[sd]? at)[:,]?[ \t]*(?:the corner of )?",
     _I,
 )
 _ADDRESS_AFTER_CUE = re.compile(
     r"(?:\d{1,6}[A-Za-z]?[ \t]+)?(?:[^\W\d_][\w'’.-]*[ \t]+){1,4}\d{1,5}[A-Za-z]?\b\.?"
-    r"|\d{1,6}[A-Za-z]?[ \t]+(?:[^\W\d_][\w'’.-]*[ \t]*){1,4}",
+    r"|\d{1,6}[A-Za-z]?(?:[ \t]+\d{1,6})?[ \t]+(?:[^\W\d_][\w'’.-]*[ \t]*){1,4}",
 )
 _STREET_FOREIGN_WORD = re.compile(
     r"\b(?:(?:rue|via|viale|calle|avenida|av\.|avenue|rua|strada|piazza|plaza|plac|ulica|ul\.|"
@@ -211,13 +212,16 @@ _STREET_FOREIGN_WORD = re.compile(
     r"|\d{1,5}\s+(?:rue|via|calle|avenida|rua|strada|avenue|boulevard)\s+(?:[\w'.-]+\s?){1,4})",
     re.IGNORECASE,
 )
-_STREET_SUFFIX = re.compile(
-    r"\b[^\W\d_]{2,}[ \t]?(?:stra(?:ss|ß)e|str\.|gasse|weg|platz|allee|gatan|gata|gade|vej|vegen|veien|vei|"
-    r"katu|kuja|tie|polku|stræti|straat|laan|gracht|plein|kade|utca|útca|tér|körút|ulica|ulice|"
-    r"street|road)\s+\d{1,5}[A-Za-z]?\b\.?",
-    re.IGNORECASE,
+# "Koskikatu 25", "Villacher Strasse 89", "Király u. 15.": a word, then a house number. One cheap scan for
+# "word number", then a check of how the word ends (a street-type suffix or a separate street word).
+_WORD_NUMBER = re.compile(r"(?<![\w.])([^\W\d_][^\W\d_.]+\.?)[ \t]{1,2}(\d{1,5}[A-Za-z]?)\b\.?")
+_STREET_WORD_ENDINGS = (
+    "strasse", "straße", "str.", "gasse", "weg", "platz", "allee", "gatan", "gata", "gade", "vej", "vegen",
+    "veien", "vei", "katu", "kuja", "tie", "polku", "stræti", "straat", "laan", "gracht", "plein", "kade",
+    "utca", "útca", "tér", "körút", "ulica", "ulice", "vænget", "torv", "stig", "gränd", "väg", "vägen",
+    "tori", "puistotie", "rinne", "street", "road",
 )
-_STREET_HU = re.compile(r"\b[^\W\d_]+\s+(?:u\.|utca|tér|út|krt\.)\s*\d{1,5}\.?", re.IGNORECASE)
+_STREET_WORDS_ALONE = frozenset(("u.", "utca", "tér", "út", "krt.", "str.", "ul.", "street", "road", "strasse", "straße"))
 _UNIT = re.compile(
     r"\b(?:apt\.?|apartment|suite|ste\.?|unit|flat|room|floor)\s*#?\s*\d{1,6}[A-Za-z]?\b", re.IGNORECASE
 )
@@ -246,10 +250,10 @@ _RELATION = (
 # word problems, where fictional people get names and titles all the time).
 _PERSON_STRONG_CUE = re.compile(
     r"(?:\bname(?:s)?\b[^.!\n]{0,25}?(?:\bis|\bwas|:|=|\?)"
-    r"|\b(?:my|his|her|their|your|our)\s+(?:\w+\s+)?(?:name)"
+    r"|\b(?:my|his|her|their|your|our)\s+(?:[\w'’]+\s+){0,2}(?:name)"
     r"|\bcall(?:ed|s)?\s+(?:me)|\bpeople call me|\bi go by"
-    r"|\b(?:i\s+am|i'm|i’m|this\s+is|it\s+is|it's|it’s|dear|patient|signed|sincerely|regards|attn|"
-    r"under(?: the name)?(?: of)?|account holder|cardholder|card holder)"
+    r"|\b(?:i\s+am|i'm|i’m|this\s+is|dear|patient|signed|sincerely|regards|attn|"
+    r"under the name(?: of)?|account holder|cardholder|card holder)"
     rf"|\b(?:my|our|your)\s+(?:\w+\s+)?(?:{_RELATION})(?:['’]s)?"
     rf"|\b{_TITLE}\.?)[:,]?[ \t]*$",
     _I,
@@ -257,9 +261,15 @@ _PERSON_STRONG_CUE = re.compile(
 # Weaker cues: enough for a full name or a known given name, not for any capitalised word.
 _PERSON_CUE = re.compile(
     r"(?:\b(?:hi|hello|hey|thanks|thank you|cheers|best|from|cc|to|meet|contact|add|remove|ask|tell|"
-    r"said|says|say|with|by|starring|directed by|producer|author|singer|player|founder|ceo|named|called|"
+    r"under|it's|it’s|it is|said|says|say|with|by|starring|directed by|producer|author|singer|player|founder|ceo|named|called|"
     r"assistant to|follow up with|speak to|talk to|heard|visit|invite|email|e-mail|text|phone|"
     rf"{_RELATION})\b[:,]?[ \t]*$)",
+    _I,
+)
+# "my name is vitoria", "call me bob": the value after an explicit introduction, whatever its case.
+_INTRODUCTION = re.compile(
+    r"\b(?:my (?:full |real |legal |first |last |maiden |middle |nick)?name is|my name's|(?:people )?call me|"
+    r"i go by|maiden name is|last name is|first name is)[ \t]+(?P<v>[^\W\d_][\w'’-]*(?:[ \t]+[^\W\d_][\w'’-]*){0,2})",
     _I,
 )
 _WORD_PROBLEM = re.compile(
@@ -272,7 +282,9 @@ _PERSON_AFTER = re.compile(
     r"address|e-?mail|password|(?:credit|debit) card|card number|bank account|account number|iban|"
     r"date of birth|dob|birthday|salary|diagnosis|medical|passport|driver|licen[cs]e|id number)"
     r"|,?\s*\(?(?:born|aged|dob|d\.o\.b\.)\b"
-    r"|\s+(?:was|is)\s+(?:born|diagnosed|admitted|discharged|prescribed))",
+    r"|\s+(?:was|is)\s+(?:born|diagnosed|admitted|discharged|prescribed)"
+    r"|\s+(?:lives|lived|resides|resided|is living)\s+(?:at|in|on)\b"
+    rf"|\s+as\s+(?:a|an|the|my|our)?\s*(?:{_RELATION}|next of kin|emergency contact|authori[sz]ed user))",
     _I,
 )
 # Capitalised words that start sentences, name places or things, never a private person on their own.
@@ -297,8 +309,12 @@ _NOT_NAME = frozenset(
 )
 
 
+_INTRO_STOP = frozenset(
+    """not also just now here there actually really still a an the very too quite so which who that
+    important private secret irrelevant unknown none nothing something anything everything""".split()
+)
 _CONTRACTION_HEADS = frozenset("i it that what there here let he she we you they who don can won isn aren".split())
-FULL_NAME_ALONE = True
+FULL_NAME_ALONE = False
 
 
 @lru_cache(maxsize=1)
@@ -430,13 +446,15 @@ class PrivacyScorer:
         if digits >= 10:
             for m in _IBAN.finditer(text):
                 raw = m.group()
-                if iban.is_valid(raw):
-                    out.append(Finding("iban", m.start(), m.end(), 0.98))
-                else:
-                    # The regex may have swallowed a trailing word: retry on the leading compact part.
-                    head = raw.split()[0] if " " in raw else ""
-                    if len(head) >= 15 and iban.is_valid(head):
-                        out.append(Finding("iban", m.start(), m.start() + len(head), 0.98))
+                # The regex may have swallowed following words ("... 0130 00 by"): drop trailing groups
+                # until the checksum holds.
+                while len(raw) >= 15:
+                    if iban.is_valid(raw):
+                        out.append(Finding("iban", m.start(), m.start() + len(raw), 0.98))
+                        break
+                    if " " not in raw and "-" not in raw:
+                        break
+                    raw = re.split(r"[ -](?=[^ -]*$)", raw)[0]
         self._ssn(text, out)
         self._national_ids(text, out)
         self._driver_licenses(text, out)
@@ -465,7 +483,11 @@ class PrivacyScorer:
             window_end = min(len(text), ctx.end() + 40)
             for m in _NATID_VALUE.finditer(text, ctx.end(), window_end):
                 value = m.group().strip(" .-+")
-                if _valid_national_id(value):
+                if not _valid_national_id(value):
+                    value = re.sub(r"^(?:[^\W\d_]+[ .:-]+)+", "", value)  # "is 111222333"
+                    if not value or not _valid_national_id(value):
+                        continue
+                if value:
                     start = m.start() + m.group().index(value[0])
                     out.append(Finding("national_id", start, start + len(value), 0.9))
                     break
@@ -539,7 +561,16 @@ class PrivacyScorer:
         has_digit = any(ch.isdigit() for ch in text)
         if not has_digit:
             return
-        for rx in (_STREET, _STREET_FOREIGN_WORD, _STREET_SUFFIX, _STREET_HU, _PO_BOX, _MILITARY):
+        for m in _WORD_NUMBER.finditer(text):
+            word = m.group(1).lower()
+            if word in _STREET_WORDS_ALONE or (len(word) > 4 and word.endswith(_STREET_WORD_ENDINGS)):
+                start = m.start()
+                if word in _STREET_WORDS_ALONE:  # "Király u. 15.": take the street name before it too
+                    prev = re.search(r"([^\W\d_][\w'’-]*)[ \t]+$", text[max(0, start - 30) : start])
+                    if prev:
+                        start -= len(prev.group(0))
+                out.append(Finding("street_address", start, m.end(), 0.8))
+        for rx in (_STREET, _STREET_FOREIGN_WORD, _PO_BOX, _MILITARY):
             for m in rx.finditer(text):
                 if rx is _STREET and not _plausible_street(m.group()):
                     continue
@@ -564,11 +595,22 @@ class PrivacyScorer:
 
     # ------------------------------------------------------------------------------------------- person
     def _persons(self, text: str, others: list[Finding]) -> list[Finding]:
-        if not any(ch.isupper() for ch in text):
-            return []
         given = self._given
-        maths = bool(_WORD_PROBLEM.search(text))
         found: list[Finding] = []
+        for m in _INTRODUCTION.finditer(text):
+            words = m.group("v").split()
+            kept: list[str] = []
+            for w in words:
+                if w.lower() in _NOT_NAME or w.lower() in _INTRO_STOP:
+                    break
+                kept.append(w)
+            if kept:
+                start = m.start("v")
+                end = start + len(" ".join(kept)) if len(kept) == len(words) else start + m.group("v").index(kept[-1]) + len(kept[-1])
+                found.append(Finding("person", start, end, 0.9))
+        if not any(ch.isupper() for ch in text):
+            return found
+        maths = bool(_WORD_PROBLEM.search(text))
         for start, end, tokens in _name_runs(text):
             first = tokens[0]
             lower_first = first.lower().rstrip(".")
@@ -646,6 +688,8 @@ def _plausible_password(text: str, start: int, value: str) -> bool:
     if len(v) < 3 or v.lower() in _PASSWORD_STOP:
         return False
     if v.startswith(("$", "{", "<", "%", "(", "[", "*")) or "(" in v or v.endswith(")"):
+        return False  # template or code: password=${PW}, password=getpass(), password: ****
+    if re.match(r"[A-Za-z_]\w*(?:\.\w+)*[.\[(]", v) and not re.search(r"\d", v.split("[")[0].split("(")[0]):
         return False  # template or code: password=${PW}, password=getpass(), password: ****
     if set(v) <= {"*", "x", "X", "•", "."}:
         return False
@@ -752,13 +796,21 @@ def _plausible_street(match: str) -> bool:
     return any(w[:1].isupper() for w in name_words)
 
 
+_NOT_ADDRESS_WORDS = frozenset(
+    """am pm percent minutes hours days weeks months years times people page pages chapter article section
+    the a an in on at of and or to for level step stage version round degrees least most about around
+    january february march april may june july august september october november december monday tuesday
+    wednesday thursday friday saturday sunday""".split()
+)
+
+
 def _plausible_cued_address(match: str) -> bool:
     """After "lives at", "address is", ...: a house number and at least one capitalised name word."""
     words = re.findall(r"[^\W\d_][\w'’.-]*", match)
     if not words or not any(ch.isdigit() for ch in match):
         return False
     lowered = {w.lower().rstrip(".") for w in words}
-    if lowered & {"am", "pm", "percent", "minutes", "hours", "days", "years", "times", "people", "page", "chapter"}:
+    if lowered & _NOT_ADDRESS_WORDS:
         return False
     return any(w[:1].isupper() for w in words)
 
