@@ -144,8 +144,8 @@ def load_public(folder: Path, limit: int | None) -> list[tuple[str, str]]:
 # -------------------------------------------------------------------------------------------- systems
 
 
-def ours() -> Detector:
-    scorer = PrivacyScorer()
+def ours(flag_full_names: bool = False) -> Detector:
+    scorer = PrivacyScorer(flag_full_names=flag_full_names)
 
     def detect(text: str) -> list[Span]:
         return [(f.category, f.start, f.end) for f in scorer.scan(text).findings]
@@ -183,6 +183,9 @@ def scrubadub_() -> Detector | None:
         import scrubadub
     except ImportError:
         return None
+    import logging
+
+    logging.getLogger("tldextract").setLevel(logging.CRITICAL)  # it tries to download a suffix list
     scrubber = scrubadub.Scrubber()
 
     def detect(text: str) -> list[Span]:
@@ -204,7 +207,9 @@ def run_system(
     detect: Detector, rows: list[dict[str, object]], public: list[tuple[str, str]]
 ) -> dict[str, object]:
     latencies: list[float] = []
+    short: list[float] = []
     private_rows = hit_rows = 0
+    nonperson_rows = nonperson_hit = 0
     nonprivate_rows = nonprivate_flagged = 0
     span_total: Counter[str] = Counter()
     span_hit: Counter[str] = Counter()
@@ -214,11 +219,16 @@ def run_system(
         t0 = time.perf_counter()
         found = detect(text)
         latencies.append(time.perf_counter() - t0)
+        if len(text) < 500:
+            short.append(latencies[-1])
         gold = [s for s in row["spans"] if s["entity_type"] in PRIVATE_TYPES]  # type: ignore[attr-defined]
         if gold:
             private_rows += 1
             if found:
                 hit_rows += 1
+            if any(s["entity_type"] != "PERSON" for s in gold):
+                nonperson_rows += 1
+                nonperson_hit += bool(found)
             else:
                 missed_rows.append(text)
         else:
@@ -235,6 +245,8 @@ def run_system(
         t0 = time.perf_counter()
         found = detect(text)
         latencies.append(time.perf_counter() - t0)
+        if len(text) < 500:
+            short.append(latencies[-1])
         fp_by_file[name][1] += 1
         if found:
             fp_by_file[name][0] += 1
@@ -248,12 +260,15 @@ def run_system(
     return {
         "prompt_recall": hit_rows / max(1, private_rows),
         "private_rows": private_rows,
+        "nonperson_recall": nonperson_hit / max(1, nonperson_rows),
+        "person_only_recall": (hit_rows - nonperson_hit) / max(1, private_rows - nonperson_rows),
         "nonprivate_flagged": nonprivate_flagged / max(1, nonprivate_rows),
         "span_recall": {c: (span_hit[c], span_total[c]) for c in span_total},
         "structured_recall": structured_hit / max(1, structured_total),
         "fp_rate": fp_n / max(1, fp_d),
         "fp_by_file": dict(fp_by_file),
         "mean_ms": statistics.fmean(lat_ms),
+        "short_mean_ms": 1000 * statistics.fmean(short) if short else 0.0,
         "p99_ms": lat_ms[min(len(lat_ms) - 1, int(0.99 * len(lat_ms)))],
         "missed_rows": missed_rows,
         "fp_examples": fp_examples,
@@ -267,7 +282,7 @@ def pct(x: float) -> str:
 def print_table(results: dict[str, dict[str, object]], public_n: int) -> None:
     names = list(results)
     cats = sorted({c for r in results.values() for c in r["span_recall"]})  # type: ignore[attr-defined]
-    width = 16
+    width = 19
     print()
     print("| metric".ljust(34) + "".join(f"| {n}".ljust(width) for n in names) + "|")
     print("|" + "-" * 33 + ("|" + "-" * (width - 1)) * len(names) + "|")
@@ -276,6 +291,8 @@ def print_table(results: dict[str, dict[str, object]], public_n: int) -> None:
         print(f"| {label}".ljust(34) + "".join(f"| {v}".ljust(width) for v in values) + "|")
 
     row("prompt recall (private rows)", (pct(r["prompt_recall"]) for r in results.values()))  # type: ignore[arg-type]
+    row("  rows with a non-name entity", (pct(r["nonperson_recall"]) for r in results.values()))  # type: ignore[arg-type]
+    row("  rows with names only", (pct(r["person_only_recall"]) for r in results.values()))  # type: ignore[arg-type]
     row("structured span recall", (pct(r["structured_recall"]) for r in results.values()))  # type: ignore[arg-type]
     for c in cats:
         vals = []
@@ -294,15 +311,19 @@ def print_table(results: dict[str, dict[str, object]], public_n: int) -> None:
     row("presidio rows w/o private flagged", (pct(r["nonprivate_flagged"]) for r in results.values()))  # type: ignore[arg-type]
     row("mean latency / prompt", (f"{r['mean_ms']:.3f} ms" for r in results.values()))
     row("p99 latency / prompt", (f"{r['p99_ms']:.3f} ms" for r in results.values()))
+    row("mean latency, prompts < 500 chars", (f"{r['short_mean_ms']:.3f} ms" for r in results.values()))
     print()
     base = results["ours"]
     for name, r in results.items():
         if name == "ours":
             continue
+        ratio = r["mean_ms"] / base["mean_ms"]  # type: ignore[operator]
         print(
-            f"ours vs {name}: latency x{r['mean_ms'] / base['mean_ms']:.0f} faster (mean), "  # type: ignore[operator]
-            f"prompt recall {pct(base['prompt_recall'])} vs {pct(r['prompt_recall'])}, "  # type: ignore[arg-type]
-            f"FP rate {pct(base['fp_rate'])} vs {pct(r['fp_rate'])}"  # type: ignore[arg-type]
+            f"{name} / ours: mean latency {ratio:.2f}x, p99 latency "
+            f"{r['p99_ms'] / base['p99_ms']:.2f}x, "  # type: ignore[operator]
+            f"prompt recall {pct(r['prompt_recall'])} vs {pct(base['prompt_recall'])}, "  # type: ignore[arg-type]
+            f"structured span recall {pct(r['structured_recall'])} vs {pct(base['structured_recall'])}, "  # type: ignore[arg-type]
+            f"FP rate {pct(r['fp_rate'])} vs {pct(base['fp_rate'])}"  # type: ignore[arg-type]
         )
 
 
@@ -320,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     public = load_public(folder, args.limit)
     systems: dict[str, Detector] = {"ours": ours()}
     if not args.only_ours:
+        systems["ours+full-names"] = ours(flag_full_names=True)
         for name, factory in (("presidio", presidio), ("scrubadub", scrubadub_)):
             detect = factory()
             if detect is None:

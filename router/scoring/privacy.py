@@ -118,8 +118,7 @@ _PASSWORD = re.compile(
     r"(?:\b(?:password|passwd|passphrase|pwd|passcode|pass|pin)\b[\"']?\s*(?:[:=]|=>|is|was|:=)\s*"
     r"|\b(?:password|passwd|passphrase|passcode)\s+(?:(?:is|was|would be|will be)\s+)?(?:set to|changed to)\s*)"
     r"[\"'`]?(?P<v>[^\s\"'`,;]{3,128})",
-    _I,
-)
+)  # runs on the lower-cased text
 # The word before the value in the "is" form: only "my/the/our/your/his/her password is X" counts, so that
 # "the password is incorrect" style prose is weeded out by the stop list below.
 _PASSWORD_STOP = frozenset(
@@ -132,31 +131,31 @@ _PASSWORD_STOP = frozenset(
     please""".split()
 )
 _SECRET_KV = re.compile(
-    r"\b(?P<k>[A-Za-z0-9_.-]*(?:secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|credential|"
-    r"private[_-]?key|client[_-]?secret|signing[_-]?key|session[_-]?key|bearer)[A-Za-z0-9_.-]*)[\"']?\s*"
-    r"(?:[:=]|=>|:=|\s)\s*[\"'`]?(?P<v>[A-Za-z0-9+/_\-.=~]{16,256})",
-    _I,
-)
+    r"(?:secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|credential|private[_-]?key|"
+    r"signing[_-]?key|session[_-]?key)[a-z0-9_.-]{0,30}[\"']?[ \t]*(?:[:=]|=>|:=|[ \t])[ \t]*[\"'`]?"
+    r"(?P<v>[a-z0-9+/_\-.=~]{16,256})"
+)  # runs on the lower-cased text; the value's case is read back from the original
 _BEARER = re.compile(r"\bBearer\s+(?P<v>[A-Za-z0-9\-._~+/]{20,}=*)")
 
 # --------------------------------------------------------------------------------------------- numbers
 _CARD = re.compile(r"(?<![\d.,-])(?:\d[ -]?){11,18}\d(?![\d]|[.,]\d)")
 _CARD_CONTEXT = re.compile(
-    r"\b(?:card|cc|visa|master ?card|amex|american express|maestro|discover|jcb|diners|debit|credit|pan)\b", _I
-)
+    r"\b(?:card|cc|visa|master ?card|amex|american express|maestro|discover|jcb|diners|debit|credit|pan)\b"
+)  # lower-cased
 _IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){11,32}\b")
 _SSN_DASHED = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])")
-_SSN_CONTEXT = re.compile(r"\b(?:ssn|social security(?: number| no\.?| #)?|ss#|soc\.? sec\.?)\b", _I)
+_SSN_CONTEXT = re.compile(r"\b(?:ssn|social security(?: number| no\.?| #)?|ss#|soc\.? sec\.?)\b")  # lower-cased
 _NINE_DIGITS = re.compile(r"(?<![\d-])\d{9}(?![\d-])")
-_DL_CONTEXT = re.compile(r"\b(?:driver'?s?|driving)\s*licen[cs]e|\bDL\s*(?:#|no\.?|number)|\blicen[cs]e\s*(?:#|no\.?|number)", _I)
+_DL_CONTEXT = re.compile(
+    r"\b(?:driver'?s?|driving)\s*licen[cs]e|\bdl\s*(?:#|no\.?|number)|\blicen[cs]e\s*(?:#|no\.?|number)"
+)  # lower-cased
 _DL_VALUE = re.compile(r"(?<![\w-])(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,18}[A-Z0-9](?![\w-])", _I)
-_NATID_CONTEXT = re.compile(
+_NATID_CONTEXT = re.compile(  # lower-cased
     r"\b(?:passport|national (?:id|identity|insurance)|identity (?:card|number)|id (?:number|no\.?)|"
     r"personal (?:number|identity code|id)|personnummer|fødselsnummer|fodselsnummer|henkilötunnus|hetu|"
     r"cpr|bsn|burgerservicenummer|codice fiscale|dni|nie|nif|nir|pesel|aadhaar|sin|social insurance|"
     r"steuer-?id|steueridentifikationsnummer|tax (?:id|number|identification)|tin|nhs(?: number)?|"
     r"itin|ein|employer identification)\b",
-    _I,
 )
 _NATID_VALUE = re.compile(r"(?<![\w-])(?=[A-Za-z0-9 .+-]*\d)[A-Za-z0-9][A-Za-z0-9 .+-]{5,20}[A-Za-z0-9](?![\w-])")
 # Self-evident formats that are checked without a context word.
@@ -195,12 +194,11 @@ _STREET = re.compile(
     r"\b\d{1,6}[A-Za-z]?(?:[ ,-]+\d{1,6})?,?[ \t]+(?:[A-Z0-9][\w'.-]*[ \t]+){1,4}"
     rf"(?-i:(?:{_STREET_TYPES.title()})\b\.?|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Hwy|Pkwy|Sq)\b\.?)",
 )
-_ADDRESS_CUE = re.compile(
-    r"\b(?:(?-i:address)(?:es)?\??(?: is| was| to|[ \t]+it is|[ \t]+it's)?|live[sd]? (?:at|on|in)|living at|moved to|"
+_ADDRESS_CUE = re.compile(  # lower-cased; "Address" (a speech's title) is told apart in code
+    r"\b(?:address(?:es)?\??(?: is| was| to|[ \t]+it is|[ \t]+it's)?|live[sd]? (?:at|on|in)|living at|moved to|"
     r"located at|(?:is|are) (?:at|on)|"
     r"deliver(?:ed)? to|ship(?:ped)? to|send (?:it |this |them )?to|corner of|arrived at|"
     r"drops? (?:you |me )?off at|meet(?:ing)? (?:me )?at|stay(?:ing)? at|reside[sd]? at)[:,]?[ \t]*(?:the corner of )?",
-    _I,
 )
 _ADDRESS_AFTER_CUE = re.compile(
     r"(?:\d{1,6}[A-Za-z]?[ \t]+)?(?:[^\W\d_][\w'’.-]*[ \t]+){1,4}\d{1,5}[A-Za-z]?\b\.?"
@@ -209,9 +207,9 @@ _ADDRESS_AFTER_CUE = re.compile(
 _STREET_FOREIGN_WORD = re.compile(
     r"\b(?:(?:rue|via|viale|calle|avenida|av\.|avenue|rua|strada|piazza|plaza|plac|ulica|ul\.|"
     r"chemin|boulevard|travessa|largo|carrer|paseo)\s+(?:[\w'.-]+\s+){0,4}\d{1,5}[A-Za-z]?"
-    r"|\d{1,5}\s+(?:rue|via|calle|avenida|rua|strada|avenue|boulevard)\s+(?:[\w'.-]+\s?){1,4})",
-    re.IGNORECASE,
-)
+    r"|\d{1,5}\s+(?:rue|via|calle|avenida|rua|strada|avenue|boulevard)\s+(?:[\w'.-]+\s?){1,4}"
+    r"|(?<!\w)(?:c/|avda\.|pza\.)[ \t]?(?:[\w'.-]+[ \t]+){0,4}\d{1,5})",
+)  # lower-cased
 # "Koskikatu 25", "Villacher Strasse 89", "Király u. 15.": a word, then a house number. One cheap scan for
 # "word number", then a check of how the word ends (a street-type suffix or a separate street word).
 _WORD_NUMBER = re.compile(r"(?<![\w.])([^\W\d_][^\W\d_.]+\.?)[ \t]{1,2}(\d{1,5}[A-Za-z]?)\b\.?")
@@ -222,21 +220,22 @@ _STREET_WORD_ENDINGS = (
     "tori", "puistotie", "rinne", "street", "road",
 )
 _STREET_WORDS_ALONE = frozenset(("u.", "utca", "tér", "út", "krt.", "str.", "ul.", "street", "road", "strasse", "straße"))
-_UNIT = re.compile(
-    r"\b(?:apt\.?|apartment|suite|ste\.?|unit|flat|room|floor)\s*#?\s*\d{1,6}[A-Za-z]?\b", re.IGNORECASE
-)
-_UNIT_NEEDS_NUM_CONTEXT = re.compile(r"\b(?:apt\.?|suite|ste\.)\s*#?\s*\d", re.IGNORECASE)
+_UNIT = re.compile(r"\b(?:apt\.?|suite|ste\.)[ \t]*#?[ \t]*\d{1,6}[a-z]?\b")  # lower-cased
 _PO_BOX = re.compile(
     r"\b(?:p\.?\s?o\.?\s?box|post office box|postbox|(?:psc|unit|cmr)\s+\d{3,5},?\s+box)\s*\d{1,6}"
     r"(?:\s+(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5})?",
-    re.IGNORECASE,
-)
-_MILITARY = re.compile(r"\b(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5}\b", re.IGNORECASE)
+)  # lower-cased
+_MILITARY = re.compile(r"\b(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5}\b")  # lower-cased
 
 # ------------------------------------------------------------------------------------------------ person
 _TITLE = r"(?-i:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Professor|Sir|Madam|Mme|Mlle|Herr|Frau|Sra?|Señora?|Dame|Lady|Lord)"
 _NAME_WORD = r"[^\W\d_][^\W\d_'’-]*(?:[-'’][^\W\d_]+)*"
-_NAME_TOKEN = re.compile(_NAME_WORD)
+# Only words that start with a capital (or a non-ASCII letter) and name particles: lower-case words never
+# start or continue a name, so skipping them here is what keeps this scan cheap.
+_NAME_TOKEN = re.compile(
+    r"(?<![\w'’])(?:[^\W\d_a-z]|(?:van|von|de|der|den|del|della|di|da|dos|das|du|le|la|ten|ter|bin|ibn|al|el)\b)"
+    r"[^\W\d_'’-]*(?:[-'’][^\W\d_]+)*"
+)
 _PARTICLES = frozenset(
     "van von de der den del della di da dos das du le la ten ter bin ibn al el mac st".split()
 )
@@ -254,28 +253,24 @@ _PERSON_STRONG_CUE = re.compile(
     r"|\bcall(?:ed|s)?\s+(?:me)|\bpeople call me|\bi go by"
     r"|\b(?:i\s+am|i'm|i’m|this\s+is|dear|patient|signed|sincerely|regards|attn|"
     r"under the name(?: of)?|account holder|cardholder|card holder)"
-    rf"|\b(?:my|our|your)\s+(?:\w+\s+)?(?:{_RELATION})(?:['’]s)?"
-    rf"|\b{_TITLE}\.?)[:,]?[ \t]*$",
-    _I,
-)
+    rf"|\b(?:my|our|your)\s+(?:\w+\s+)?(?:{_RELATION})(?:['’]s)?)[:,]?[ \t]*$"
+)  # matched against the lower-cased 40 characters before a name
+_TITLE_BEFORE = re.compile(rf"\b{_TITLE}\.?[ \t]*$")  # case-sensitive: "dr seuss" is no title
 # Weaker cues: enough for a full name or a known given name, not for any capitalised word.
 _PERSON_CUE = re.compile(
     r"(?:\b(?:hi|hello|hey|thanks|thank you|cheers|best|from|cc|to|meet|contact|add|remove|ask|tell|"
     r"under|it's|it’s|it is|said|says|say|with|by|starring|directed by|producer|author|singer|player|founder|ceo|named|called|"
     r"assistant to|follow up with|speak to|talk to|heard|visit|invite|email|e-mail|text|phone|"
-    rf"{_RELATION})\b[:,]?[ \t]*$)",
-    _I,
-)
+    rf"{_RELATION})\b)[:,]?[ \t]*$"
+)  # lower-cased window
 # "my name is vitoria", "call me bob": the value after an explicit introduction, whatever its case.
 _INTRODUCTION = re.compile(
     r"\b(?:my (?:full |real |legal |first |last |maiden |middle |nick)?name is|my name's|(?:people )?call me|"
     r"i go by|maiden name is|last name is|first name is)[ \t]+(?P<v>[^\W\d_][\w'’-]*(?:[ \t]+[^\W\d_][\w'’-]*){0,2})",
-    _I,
-)
+)  # lower-cased
 _WORD_PROBLEM = re.compile(
     r"\bhow (?:many|much|long|old|far|fast)\b|\bcalculate\b|\bin total\b|\bwhat (?:is|was) the (?:total|average)",
-    _I,
-)
+)  # lower-cased
 # After a name: possessive + private noun, or ", born ...", "(born ...)".
 _PERSON_AFTER = re.compile(
     r"^(?:['’]s?\s+(?:ssn|social security|phone number|(?:cell|mobile|home|work) (?:number|phone)|"
@@ -314,7 +309,6 @@ _INTRO_STOP = frozenset(
     important private secret irrelevant unknown none nothing something anything everything""".split()
 )
 _CONTRACTION_HEADS = frozenset("i it that what there here let he she we you they who don can won isn aren".split())
-FULL_NAME_ALONE = False
 
 
 @lru_cache(maxsize=1)
@@ -333,6 +327,14 @@ def _shannon_entropy(s: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in counts.values())
 
 
+def _lower_aligned(text: str) -> str:
+    """`text.lower()` with the same length, so that offsets found in it are offsets into `text`."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)  # e.g. "İ" lowers to 2 chars
+
+
 def _context(text: str, start: int, end: int, before: int = 40, after: int = 0) -> str:
     return text[max(0, start - before) : end + after]
 
@@ -343,9 +345,19 @@ class PrivacyScorer:
     `extra_terms` are literal words or phrases (matched case-insensitively on word boundaries, e.g. an
     internal project name) and `extra_patterns` maps a label to a regular expression; both are reported
     as category "custom".
+
+    `flag_full_names=True` also reports every full name (a known given name followed by a surname) that has
+    no personal context, e.g. "Charles Darwin", for policies that would rather over-mask than miss one.
     """
 
-    def __init__(self, extra_terms: Sequence[str] = (), extra_patterns: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        extra_terms: Sequence[str] = (),
+        extra_patterns: Mapping[str, str] | None = None,
+        *,
+        flag_full_names: bool = False,
+    ) -> None:
+        self._flag_full_names = flag_full_names
         terms = sorted({t.strip() for t in extra_terms if t.strip()}, key=len, reverse=True)
         self._terms: re.Pattern[str] | None = (
             re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in terms) + r")(?!\w)", _I) if terms else None
@@ -362,7 +374,7 @@ class PrivacyScorer:
                 raise ConfigError(f"privacy pattern {label!r} matches the empty string; make it more specific")
             self._patterns.append(compiled)
         self._given, self._surnames = _name_lists()
-        self._detectors: tuple[Callable[[str, list[Finding]], None], ...] = (
+        self._detectors: tuple[Callable[[str, str, list[Finding]], None], ...] = (
             self._credentials,
             self._emails,
             self._numbers,
@@ -374,17 +386,18 @@ class PrivacyScorer:
 
     # ------------------------------------------------------------------------------------------ public
     def scan(self, text: str) -> PrivacyReport:
+        low = _lower_aligned(text)
         found: list[Finding] = []
         for detect in self._detectors:
-            detect(text, found)
+            detect(text, low, found)
         kept = _resolve_overlaps(found)
-        people = self._persons(text, kept)
+        people = self._persons(text, low, kept)
         if people:
             kept = _resolve_overlaps(kept + people)
         return PrivacyReport(score=score_findings(kept), findings=tuple(kept))
 
     # ------------------------------------------------------------------------------------- credentials
-    def _credentials(self, text: str, out: list[Finding]) -> None:
+    def _credentials(self, text: str, low: str, out: list[Finding]) -> None:
         if "-----BEGIN" in text:
             for m in _PRIVATE_KEY.finditer(text):
                 out.append(Finding("private_key", m.start(), m.end(), 1.0))
@@ -397,29 +410,28 @@ class PrivacyScorer:
             for m in _JWT.finditer(text):
                 if _is_jwt(m.group()):
                     out.append(Finding("jwt", m.start(), m.end(), 0.97))
-        lower = text.lower()
-        if "pass" in lower or "pwd" in lower or "pin" in lower:
-            for m in _PASSWORD.finditer(text):
-                value = m.group("v")
+        if "pass" in low or "pwd" in low or "pin" in low:
+            for m in _PASSWORD.finditer(low):
+                value = text[m.start("v") : m.end("v")]
                 if _plausible_password(text, m.start(), value):
                     out.append(Finding("password", m.start("v"), m.end("v"), 0.9))
-        if any(w in lower for w in ("secret", "token", "key", "credential", "auth", "bearer")):
-            for m in _SECRET_KV.finditer(text):
-                value = m.group("v")
+        if any(w in low for w in ("secret", "token", "key", "credential", "auth", "bearer")):
+            for m in _SECRET_KV.finditer(low):
+                value = text[m.start("v") : m.end("v")]
                 if _looks_secret(value):
                     out.append(Finding("secret", m.start("v"), m.end("v"), 0.85))
             for m in _BEARER.finditer(text):
                 if _looks_secret(m.group("v")):
                     out.append(Finding("secret", m.start("v"), m.end("v"), 0.9))
 
-    def _emails(self, text: str, out: list[Finding]) -> None:
+    def _emails(self, text: str, low: str, out: list[Finding]) -> None:
         if "@" not in text:
             return
         for m in _EMAIL.finditer(text):
             out.append(Finding("email", m.start(), m.end(), 0.98))
 
     # ------------------------------------------------------------------------------- numeric identifiers
-    def _numbers(self, text: str, out: list[Finding]) -> None:
+    def _numbers(self, text: str, low: str, out: list[Finding]) -> None:
         from stdnum import iban, luhn
 
         digits = sum(ch.isdigit() for ch in text)
@@ -434,7 +446,7 @@ class PrivacyScorer:
                 if compact[0] not in "23456" and not compact.startswith(("1800", "2131")):
                     continue
                 # 12-digit (Maestro) numbers are common as other things: only with a card word nearby.
-                if len(compact) < 13 and not _CARD_CONTEXT.search(_context(text, m.start(), m.end(), 40)):
+                if len(compact) < 13 and not _CARD_CONTEXT.search(_context(low, m.start(), m.end(), 40)):
                     continue
                 if len(set(compact)) < 2 or not luhn.is_valid(compact):
                     continue
@@ -455,31 +467,31 @@ class PrivacyScorer:
                     if " " not in raw and "-" not in raw:
                         break
                     raw = re.split(r"[ -](?=[^ -]*$)", raw)[0]
-        self._ssn(text, out)
-        self._national_ids(text, out)
-        self._driver_licenses(text, out)
+        self._ssn(text, low, out)
+        self._national_ids(text, low, out)
+        self._driver_licenses(text, low, out)
 
-    def _ssn(self, text: str, out: list[Finding]) -> None:
+    def _ssn(self, text: str, low: str, out: list[Finding]) -> None:
         from stdnum.us import ssn
 
         for m in _SSN_DASHED.finditer(text):
             compact = m.group(1) + m.group(3) + m.group(4)
             if not ssn.is_valid(compact):
                 continue
-            ctx = _SSN_CONTEXT.search(_context(text, m.start(), m.end(), 60))
+            ctx = _SSN_CONTEXT.search(_context(low, m.start(), m.end(), 60))
             conf = 0.97 if ctx else (0.8 if m.group(2) == "-" else 0.5)
             if ctx or m.group(2) == "-":
                 out.append(Finding("us_ssn", m.start(), m.end(), conf))
-        if _SSN_CONTEXT.search(text):
+        if _SSN_CONTEXT.search(low):
             for m in _NINE_DIGITS.finditer(text):
-                if ssn.is_valid(m.group()) and _SSN_CONTEXT.search(_context(text, m.start(), m.end(), 40)):
+                if ssn.is_valid(m.group()) and _SSN_CONTEXT.search(_context(low, m.start(), m.end(), 40)):
                     out.append(Finding("us_ssn", m.start(), m.end(), 0.9))
 
-    def _national_ids(self, text: str, out: list[Finding]) -> None:
+    def _national_ids(self, text: str, low: str, out: list[Finding]) -> None:
         for m in _NATID_SELF.finditer(text):
             if _valid_national_id(m.group()):
                 out.append(Finding("national_id", m.start(), m.end(), 0.9))
-        for ctx in _NATID_CONTEXT.finditer(text):
+        for ctx in _NATID_CONTEXT.finditer(low):
             window_end = min(len(text), ctx.end() + 40)
             for m in _NATID_VALUE.finditer(text, ctx.end(), window_end):
                 value = m.group().strip(" .-+")
@@ -492,8 +504,8 @@ class PrivacyScorer:
                     out.append(Finding("national_id", start, start + len(value), 0.9))
                     break
 
-    def _driver_licenses(self, text: str, out: list[Finding]) -> None:
-        for ctx in _DL_CONTEXT.finditer(text):
+    def _driver_licenses(self, text: str, low: str, out: list[Finding]) -> None:
+        for ctx in _DL_CONTEXT.finditer(low):
             window_end = min(len(text), ctx.end() + 40)
             for m in _DL_VALUE.finditer(text, ctx.end(), window_end):
                 value = m.group()
@@ -502,7 +514,7 @@ class PrivacyScorer:
                     break
 
     # ------------------------------------------------------------------------------------------------ IP
-    def _ips(self, text: str, out: list[Finding]) -> None:
+    def _ips(self, text: str, low: str, out: list[Finding]) -> None:
         if text.count(".") >= 3:
             for m in _IPV4.finditer(text):
                 addr = m.group().split("/")[0]
@@ -529,7 +541,7 @@ class PrivacyScorer:
                 out.append(Finding("ip_address", m.start(), m.end(), 0.9))
 
     # --------------------------------------------------------------------------------------------- phone
-    def _phones(self, text: str, out: list[Finding]) -> None:
+    def _phones(self, text: str, low: str, out: list[Finding]) -> None:
         import phonenumbers
 
         if sum(ch.isdigit() for ch in text) < 6:
@@ -557,7 +569,7 @@ class PrivacyScorer:
             out.append(Finding("phone", m.start(), m.start() + len(raw), conf))
 
     # ---------------------------------------------------------------------------------------- addresses
-    def _addresses(self, text: str, out: list[Finding]) -> None:
+    def _addresses(self, text: str, low: str, out: list[Finding]) -> None:
         has_digit = any(ch.isdigit() for ch in text)
         if not has_digit:
             return
@@ -571,20 +583,21 @@ class PrivacyScorer:
                         start -= len(prev.group(0))
                 out.append(Finding("street_address", start, m.end(), 0.8))
         for rx in (_STREET, _STREET_FOREIGN_WORD, _PO_BOX, _MILITARY):
-            for m in rx.finditer(text):
+            for m in rx.finditer(text if rx is _STREET else low):
                 if rx is _STREET and not _plausible_street(m.group()):
                     continue
                 out.append(Finding("street_address", m.start(), m.end(), 0.8))
-        for cue in _ADDRESS_CUE.finditer(text):
+        for cue in _ADDRESS_CUE.finditer(low):
+            if text[cue.start()] == "A" and low.startswith("address", cue.start()):
+                continue  # "State of the Union Address": a speech, not a place
             m = _ADDRESS_AFTER_CUE.match(text, cue.end())
             if m and _plausible_cued_address(m.group()):
                 out.append(Finding("street_address", m.start(), m.end(), 0.75))
-        for m in _UNIT.finditer(text):
-            if _UNIT_NEEDS_NUM_CONTEXT.match(m.group()):
-                out.append(Finding("street_address", m.start(), m.end(), 0.7))
+        for m in _UNIT.finditer(low):
+            out.append(Finding("street_address", m.start(), m.end(), 0.7))
 
     # ------------------------------------------------------------------------------------------- custom
-    def _custom(self, text: str, out: list[Finding]) -> None:
+    def _custom(self, text: str, low: str, out: list[Finding]) -> None:
         if self._terms is not None:
             for m in self._terms.finditer(text):
                 out.append(Finding("custom", m.start(), m.end(), 1.0))
@@ -594,11 +607,11 @@ class PrivacyScorer:
                     out.append(Finding("custom", m.start(), m.end(), 1.0))
 
     # ------------------------------------------------------------------------------------------- person
-    def _persons(self, text: str, others: list[Finding]) -> list[Finding]:
+    def _persons(self, text: str, low: str, others: list[Finding]) -> list[Finding]:
         given = self._given
         found: list[Finding] = []
-        for m in _INTRODUCTION.finditer(text):
-            words = m.group("v").split()
+        for m in _INTRODUCTION.finditer(low):
+            words = text[m.start("v") : m.end("v")].split()
             kept: list[str] = []
             for w in words:
                 if w.lower() in _NOT_NAME or w.lower() in _INTRO_STOP:
@@ -606,24 +619,32 @@ class PrivacyScorer:
                 kept.append(w)
             if kept:
                 start = m.start("v")
-                end = start + len(" ".join(kept)) if len(kept) == len(words) else start + m.group("v").index(kept[-1]) + len(kept[-1])
+                value = text[start : m.end("v")]
+                end = start + value.index(kept[-1], len(" ".join(kept[:-1]))) + len(kept[-1])
                 found.append(Finding("person", start, end, 0.9))
         if not any(ch.isupper() for ch in text):
             return found
-        maths = bool(_WORD_PROBLEM.search(text))
-        for start, end, tokens in _name_runs(text):
+        runs = list(_name_runs(text))
+        if not runs:
+            return found
+        maths = bool(_WORD_PROBLEM.search(low))
+        for start, end, tokens in runs:
             first = tokens[0]
             lower_first = first.lower().rstrip(".")
             n_real = sum(1 for t in tokens if len(t.rstrip(".")) > 1 and t.lower() not in _PARTICLES)
             is_given = lower_first in given
-            before = text[max(0, start - 40) : start]
             after = text[end : end + 30]
+            window = max(0, start - 40)
             if len(first.rstrip(".")) < 2:
                 continue  # "B. Compare", "C." : answer options, not initials of a person
-            strong = bool(_PERSON_STRONG_CUE.search(before)) or bool(_PERSON_AFTER.match(after))
+            strong = (
+                bool(_PERSON_STRONG_CUE.search(low, window, start))
+                or bool(_TITLE_BEFORE.search(text, window, start))
+                or bool(_PERSON_AFTER.match(after))
+            )
             if strong and maths and n_real < 2 and not _PERSON_AFTER.match(after):
                 strong = False  # "Mr. Tan sold his house", "her sister Meg": fictional people
-            cue = bool(_PERSON_CUE.search(before))
+            cue = strong or bool(_PERSON_CUE.search(low, window, start))
             near_pii = any(abs(f.start - end) < 60 or abs(start - f.end) < 60 for f in others)
             conf = 0.0
             full = n_real >= 2 and (is_given or _has_initial(tokens))
@@ -635,7 +656,7 @@ class PrivacyScorer:
                 conf = 0.75
             elif cue and n_real >= 2 and (_foreign_looking(tokens) or tokens[-1].lower() in self._surnames):
                 conf = 0.6
-            elif full and FULL_NAME_ALONE:
+            elif full and self._flag_full_names:
                 conf = 0.5
             if conf > 0:
                 found.append(Finding("person", start, end, conf))
