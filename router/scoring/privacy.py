@@ -167,15 +167,19 @@ _NATID_SELF = re.compile(
 
 # ------------------------------------------------------------------------------------------------- phone
 _PHONE = re.compile(
-    r"(?<![\w.+/-])(?:(?:\+|00)\d{1,3}[ \t.-]?)?(?:\(0\)[ \t]?)?(?:\(\d{1,5}\)[ \t.-]?)?\d{1,5}"
-    r"(?:[ \t.-]\d{1,6}){0,5}(?:[ \t]?(?:x|ext\.?|extension)[ \t]?\d{1,6})?(?![\w/]|[.,]\d)",
+    r"(?<![\w.+/-])(?:(?:\+|00)\d{1,3}[ \t.-]?)?(?:\(0\)[ \t]?)?(?:\(\d{1,5}\)[ \t.-]?)?\d{1,12}"
+    r"(?:[ \t.-]\d{1,8}){0,5}(?:[ \t]?(?:x|ext\.?|extension)[ \t]?\d{1,6})?(?![\w/]|[.,]\d)",
     _I,
 )
 _PHONE_CONTEXT = re.compile(
     r"\b(?:phone|tel|telephone|mobile|cell|cellphone|fax|call|calling|text|sms|whatsapp|number|contact|reach|"
-    r"dial|desk|office|home|work|landline|hotline|messages?|answering|ring)\b",
-    _I,
-)
+    r"dial|desk|office|home|work|landline|hotline|messages?|answering|ring)\b"
+)  # lower-cased
+_EXTENSION = re.compile(r"[ \t]?(?:x|ext\.?|extension)[ \t]?\d{1,6}$", _I)
+# Words that alone make a bare run of digits ("Fax: 9498777106") a phone number.
+_PHONE_STRONG_CONTEXT = re.compile(
+    r"\b(?:phone|tel|telephone|mobile|cell|cellphone|fax|call|calling|sms|whatsapp|dial|landline|hotline)\b"
+)  # lower-cased
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "AU", "IN", "BR", "SE", "DK", "NO", "FI", "CH")
 
 # --------------------------------------------------------------------------------------------------- IP
@@ -212,14 +216,16 @@ _STREET_FOREIGN_WORD = re.compile(
 )  # lower-cased
 # "Koskikatu 25", "Villacher Strasse 89", "Király u. 15.": a word, then a house number. One cheap scan for
 # "word number", then a check of how the word ends (a street-type suffix or a separate street word).
-_WORD_NUMBER = re.compile(r"(?<![\w.])([^\W\d_][^\W\d_.]+\.?)[ \t]{1,2}(\d{1,5}[A-Za-z]?)\b\.?")
+_WORD_NUMBER = re.compile(r"(?<![\w.])([^\W\d_][^\W\d_.]*\.?)[ \t]{1,2}(\d{1,5}[A-Za-z]?)\b\.?")
 _STREET_WORD_ENDINGS = (
     "strasse", "straße", "str.", "gasse", "weg", "platz", "allee", "gatan", "gata", "gade", "vej", "vegen",
     "veien", "vei", "katu", "kuja", "tie", "polku", "stræti", "straat", "laan", "gracht", "plein", "kade",
     "utca", "útca", "tér", "körút", "ulica", "ulice", "vænget", "torv", "stig", "gränd", "väg", "vägen",
     "tori", "puistotie", "rinne", "street", "road",
 )
-_STREET_WORDS_ALONE = frozenset(("u.", "utca", "tér", "út", "krt.", "str.", "ul.", "street", "road", "strasse", "straße"))
+_STREET_WORDS_ALONE = frozenset(
+    ("u.", "utca", "tér", "út", "útja", "krt.", "str.", "ul.", "street", "road", "strasse", "straße", "gasse")
+)
 _UNIT = re.compile(r"\b(?:apt\.?|suite|ste\.)[ \t]*#?[ \t]*\d{1,6}[a-z]?\b")  # lower-cased
 _PO_BOX = re.compile(
     r"\b(?:p\.?\s?o\.?\s?box|post office box|postbox|(?:psc|unit|cmr)\s+\d{3,5},?\s+box)\s*\d{1,6}"
@@ -305,7 +311,7 @@ _NOT_NAME = frozenset(
 
 
 _INTRO_STOP = frozenset(
-    """not also just now here there actually really still a an the very too quite so which who that
+    """maybe back later again anytime now soon crazy not also just now here there actually really still a an the very too quite so which who that
     important private secret irrelevant unknown none nothing something anything everything""".split()
 )
 _CONTRACTION_HEADS = frozenset("i it that what there here let he she we you they who don can won isn aren".split())
@@ -542,8 +548,6 @@ class PrivacyScorer:
 
     # --------------------------------------------------------------------------------------------- phone
     def _phones(self, text: str, low: str, out: list[Finding]) -> None:
-        import phonenumbers
-
         if sum(ch.isdigit() for ch in text) < 6:
             return
         for m in _PHONE.finditer(text):
@@ -552,18 +556,21 @@ class PrivacyScorer:
             if nd < 6 or nd > 17:
                 continue
             intl = raw.startswith(("+", "00"))
-            groups = re.split(r"[ \t.-]+", re.sub(r"[()+]", "", raw).strip())
-            if not intl and "." in raw and raw.count(".") < 2:
-                continue  # a decimal number: 2121.32
+            number = _EXTENSION.sub("", raw)
+            groups = re.split(r"[ \t.-]+", re.sub(r"[()+]", "", number).strip())
+            if not intl and "." in number and (number.count(".") < 2 or not all(2 <= len(g) <= 4 for g in groups)):
+                continue  # a decimal number (2121.32), an IP address or a version (25.1.8937393)
             if set(raw) <= set("01 .-"):
                 continue  # binary digits: 1001 0011
             separated = len(groups) >= 3 or "(" in raw
-            ctx = _PHONE_CONTEXT.search(_context(text, m.start(), m.end(), 40, 20))
-            if not intl and not ctx and not separated:
+            ctx = _PHONE_CONTEXT.search(_context(low, m.start(), m.end(), 40, 20))
+            if not intl and len(groups) == 1 and not _PHONE_STRONG_CONTEXT.search(_context(low, m.start(), m.end(), 30, 20)):
                 continue  # a bare run of digits with nothing saying it is a phone number
             if not intl and not ctx and _looks_like_maths_or_date(text, m.start(), m.end(), raw):
                 continue
-            if not _valid_phone(phonenumbers, raw, intl, nd, bool(ctx)):
+            if not intl and not ctx and not separated:
+                continue
+            if not _valid_phone(raw, intl, nd, bool(ctx)):
                 continue
             conf = 0.9 if (intl or ctx) else 0.7
             out.append(Finding("phone", m.start(), m.start() + len(raw), conf))
@@ -591,8 +598,10 @@ class PrivacyScorer:
             if text[cue.start()] == "A" and low.startswith("address", cue.start()):
                 continue  # "State of the Union Address": a speech, not a place
             m = _ADDRESS_AFTER_CUE.match(text, cue.end())
-            if m and _plausible_cued_address(m.group()):
-                out.append(Finding("street_address", m.start(), m.end(), 0.75))
+            if m:
+                end = _cued_address_end(text, m.start(), m.end())
+                if end > m.start() and _plausible_cued_address(text[m.start() : end]):
+                    out.append(Finding("street_address", m.start(), end, 0.75))
         for m in _UNIT.finditer(low):
             out.append(Finding("street_address", m.start(), m.end(), 0.7))
 
@@ -786,10 +795,10 @@ def _looks_like_maths_or_date(text: str, start: int, end: int, raw: str) -> bool
     return bool(re.fullmatch(r"\d{1,2}[-./]\d{1,2}[-./]\d{2,4}", raw))
 
 
-def _valid_phone(phonenumbers: object, raw: str, intl: bool, nd: int, has_ctx: bool) -> bool:
+def _valid_phone(raw: str, intl: bool, nd: int, has_ctx: bool) -> bool:
     import phonenumbers as pn
 
-    cleaned = re.sub(r"\s?(?:x|ext\.?|extension)\s?\d+$", "", raw, flags=re.IGNORECASE).replace("(0)", "")
+    cleaned = _EXTENSION.sub("", raw).replace("(0)", "")
     if intl:
         cand = "+" + cleaned[2:] if cleaned.startswith("00") else cleaned
         try:
@@ -823,6 +832,14 @@ _NOT_ADDRESS_WORDS = frozenset(
     january february march april may june july august september october november december monday tuesday
     wednesday thursday friday saturday sunday""".split()
 )
+
+
+def _cued_address_end(text: str, start: int, end: int) -> int:
+    """Cut a cued address before the first word that cannot be part of it ("... Str. and Waechter")."""
+    for w in re.finditer(r"[^\W\d_][\w'’.-]*", text[start:end]):
+        if w.group().lower().rstrip(".") in _NOT_ADDRESS_WORDS:
+            return start + len(text[start : start + w.start()].rstrip())
+    return end
 
 
 def _plausible_cued_address(match: str) -> bool:
