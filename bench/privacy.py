@@ -173,7 +173,9 @@ def presidio() -> Detector | None:
 
     def detect(text: str) -> list[Span]:
         results = engine.analyze(text=text, language="en", entities=entities, score_threshold=0.4)
-        return [(PRESIDIO_MAP[r.entity_type], r.start, r.end) for r in results if r.entity_type in PRESIDIO_MAP]
+        return [
+            (PRESIDIO_MAP[r.entity_type], r.start, r.end) for r in results if r.entity_type in PRESIDIO_MAP
+        ]
 
     return detect
 
@@ -351,8 +353,10 @@ def main(argv: list[str] | None = None) -> int:
     for detect in systems.values():  # warm-up: lazy imports, model loading
         detect("Call me at +1 415 555 0100, my name is Ann Lee.")
     results = {name: run_system(detect, rows, public) for name, detect in systems.items()}
-    print(f"presidio_synth_v2.dev: {len(rows)} rows, {results['ours']['private_rows']} private; "
-          f"public prompts: {len(public)}")
+    print(
+        f"presidio_synth_v2.dev: {len(rows)} rows, {results['ours']['private_rows']} private; "
+        f"public prompts: {len(public)}"
+    )
     print_table(results, len(public))
     if args.show_misses:
         print("\nmissed private rows (ours):")

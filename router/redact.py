@@ -99,9 +99,7 @@ def redact(
     earliest finding's category names the merged span). Pass `redaction` to share placeholders across
     several texts of one request."""
     red = redaction if redaction is not None else Redaction()
-    spans = _merge(
-        (max(0, f.start), min(len(text), f.end), f.category) for f in findings if f.end > f.start
-    )
+    spans = _merge((max(0, f.start), min(len(text), f.end), f.category) for f in findings if f.end > f.start)
     if not spans:
         return text, red
     parts: list[str] = []

@@ -17,12 +17,18 @@ from pathlib import Path
 
 SURNAMES = 20000  # the most frequent ones; the long tail adds size, not recall
 
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 COMMON_WORDS = set(
-    """
+    _words("""
     may june april august will mark bill rose hope faith joy grace art ray dawn iris ivy lily pearl ruby amber
     crystal destiny summer autumn winter sky storm christian rich frank earnest sunny guy pat sue don jack
     jean king major sterling price young long page case lane dale glen rusty buck cash chase cliff colt drew
-    gene gay holly jewel kitty misty penny randy robin sandy shell star tad wade ward bud carol sage royal rocky
+    gene gay holly jewel kitty misty penny randy robin sandy shell star tad wade ward bud carol sage royal
+    rocky
     rod dusty chance an asia china india israel lincoln washington jefferson jackson madison austin houston
     dallas paris georgia virginia carolina florence sydney jordan tennessee kentucky nevada denver phoenix
     memorial mercedes porsche ford chevy lexus so see sol la le lu ma mo man my no oh ok to van von de del
@@ -34,7 +40,7 @@ COMMON_WORDS = set(
     unique velvet violet willow wren major judge marshal bishop deacon pastor parson baker carter cooper
     mason miller porter potter smith taylor tanner turner walker hunter fisher archer gardner butler
     weaver glenn dell dee ed al el ali lee hang long ok tu vi van an le ly ha ho to so
-    """.split()
+    """)
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -54,24 +55,36 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("person", "my name is vitoria", "vitoria"),
     ("api_key", "use key AKIAIOSFODNN7EXAMPLE for s3", "AKIAIOSFODNN7EXAMPLE"),
     ("api_key", "OPENAI sk-proj-abcDEF1234567890abcdEF12 set", "sk-proj-abcDEF1234567890abcdEF12"),
-    ("api_key", "token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 ok", "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"),
+    (
+        "api_key",
+        "token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 ok",
+        "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+    ),
     ("api_key", "slack xoxb-123456789012-abcdefghijkl fine", "xoxb-123456789012-abcdefghijkl"),
     ("api_key", "maps AIzaSyA1234567890abcdefghijklmnopqrstuv ok", "AIzaSyA1234567890abcdefghijklmnopqrstuv"),
     ("api_key", "stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
     ("password", "password=hunter2", "hunter2"),
     ("password", "btw my password is Tr0ub4dor&3 don't share", "Tr0ub4dor&3"),
-    ("connection_string", "DATABASE_URL=postgres://admin:s3cr3t@db.internal:5432/app", "postgres://admin:s3cr3t@db.internal:5432/app"),
+    (
+        "connection_string",
+        "DATABASE_URL=postgres://admin:s3cr3t@db.internal:5432/app",
+        "postgres://admin:s3cr3t@db.internal:5432/app",
+    ),
     ("secret", 'client_secret = "q8Zr2LmX9vT4pW7nK3sD"', "q8Zr2LmX9vT4pW7nK3sD"),
 ]
 
 
-@pytest.mark.parametrize(("category", "text", "span"), POSITIVES, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(POSITIVES)])
+@pytest.mark.parametrize(
+    ("category", "text", "span"), POSITIVES, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(POSITIVES)]
+)
 def test_finds_category_with_exact_span(scorer: PrivacyScorer, category: str, text: str, span: str) -> None:
     assert (category, span) in found(scorer, text)
 
 
 def test_private_key_block_is_one_finding(scorer: PrivacyScorer) -> None:
-    text = "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7\nabc\n-----END RSA PRIVATE KEY-----\nthanks"
+    text = (
+        "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7\nabc\n-----END RSA PRIVATE KEY-----\nthanks"
+    )
     (cat, span), *rest = found(scorer, text)
     assert cat == "private_key" and span.startswith("-----BEGIN") and span.endswith("KEY-----") and not rest
 
@@ -88,8 +101,12 @@ def test_jwt_needs_a_json_header(scorer: PrivacyScorer) -> None:
 
 NEGATIVES: list[tuple[str, str]] = [
     # maths word problems with first names, titles and relations: fictional people
-    ("person", "Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning."),
-    ("person", "Harry slept 9 hours last night. His friend James slept only 2/3 of what Harry slept. How many more hours did Harry sleep?"),
+    ("person", "Janet\u2019s ducks lay 16 eggs per day. She eats three for breakfast every morning."),
+    (
+        "person",
+        "Harry slept 9 hours last night. His friend James slept only 2/3 of what Harry slept. "
+        "How many more hours did Harry sleep?",
+    ),
     ("person", "Mr. Tan sold his house for $400 000. How much did he get?"),
     ("person", "Emily has 4 kids named Amy, Jackson, Corey, and James. How old is Amy?"),
     ("person", "Alice and Bob exchange keys using Diffie-Hellman."),
@@ -121,7 +138,9 @@ NEGATIVES: list[tuple[str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("category", "text"), NEGATIVES, ids=[f"{c}-{i}" for i, (c, _) in enumerate(NEGATIVES)])
+@pytest.mark.parametrize(
+    ("category", "text"), NEGATIVES, ids=[f"{c}-{i}" for i, (c, _) in enumerate(NEGATIVES)]
+)
 def test_look_alikes_are_not_found(scorer: PrivacyScorer, category: str, text: str) -> None:
     if text.startswith("Call 555-12-3456"):
         # A dashed 3-2-4 number with a valid area is reported as an SSN even without context (fail closed),
@@ -162,7 +181,7 @@ def test_only_known_categories_and_no_overlaps(scorer: PrivacyScorer) -> None:
     report = scorer.scan(text)
     assert {f.category for f in report.findings} <= set(PRIVACY_CATEGORIES)
     spans = sorted((f.start, f.end) for f in report.findings)
-    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
     assert len(report.categories) >= 6
 
 
@@ -216,6 +235,8 @@ def test_structured_spans_of_the_presidio_set_are_found(scorer: PrivacyScorer) -
                 cat = kinds.get(s["entity_type"])
                 if cat:
                     total += 1
-                    hit += any(f.category == cat and f.start < s["end"] and s["start"] < f.end for f in findings)
+                    hit += any(
+                        f.category == cat and f.start < s["end"] and s["start"] < f.end for f in findings
+                    )
     assert total > 100
     assert hit / total >= 0.99

@@ -82,6 +82,12 @@ _PRIORITY = {
 
 _I = re.IGNORECASE
 
+
+def _words(text: str) -> list[str]:
+    """Word lists are written as one long string, split once at import (plain data, no I/O)."""
+    return text.split()
+
+
 # ---------------------------------------------------------------------------------------------- e-mail
 _EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
@@ -116,19 +122,21 @@ _CONN_STRING = re.compile(
 _JWT = re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{0,}")
 _PASSWORD = re.compile(
     r"(?:\b(?:password|passwd|passphrase|pwd|passcode|pass|pin)\b[\"']?\s*(?:[:=]|=>|is|was|:=)\s*"
-    r"|\b(?:password|passwd|passphrase|passcode)\s+(?:(?:is|was|would be|will be)\s+)?(?:set to|changed to)\s*)"
+    r"|\b(?:password|passwd|passphrase|passcode)\s+(?:(?:is|was|would be|will be)\s+)?"
+    r"(?:set to|changed to)\s*)"
     r"[\"'`]?(?P<v>[^\s\"'`,;]{3,128})",
 )  # runs on the lower-cased text
 # The word before the value in the "is" form: only "my/the/our/your/his/her password is X" counts, so that
 # "the password is incorrect" style prose is weeded out by the stop list below.
 _PASSWORD_STOP = frozenset(
-    """is was the a an not too incorrect correct wrong invalid valid required expired strong weak long short
+    _words("""is was the a an not too incorrect correct wrong invalid valid required expired strong weak
+    long short
     reset changed same different empty none null true false str string int bool bytes optional any unknown
     required. missing protected hashed encrypted stored saved set to being be that this it which and or
     of for in on with by from as at if your my our their his her its secure safe lost forgotten field
     input getpass os env self request form args kwargs config settings param params new old hash value
     length must should can cannot will would may might hidden masked shown valid. variable argument
-    please""".split()
+    please""")
 )
 _SECRET_KV = re.compile(
     r"(?:secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|credential|private[_-]?key|"
@@ -144,7 +152,9 @@ _CARD_CONTEXT = re.compile(
 )  # lower-cased
 _IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){11,32}\b")
 _SSN_DASHED = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])")
-_SSN_CONTEXT = re.compile(r"\b(?:ssn|social security(?: number| no\.?| #)?|ss#|soc\.? sec\.?)\b")  # lower-cased
+_SSN_CONTEXT = re.compile(
+    r"\b(?:ssn|social security(?: number| no\.?| #)?|ss#|soc\.? sec\.?)\b"
+)  # lower-cased
 _NINE_DIGITS = re.compile(r"(?<![\d-])\d{9}(?![\d-])")
 _DL_CONTEXT = re.compile(
     r"\b(?:driver'?s?|driving)\s*licen[cs]e|\bdl\s*(?:#|no\.?|number)|\blicen[cs]e\s*(?:#|no\.?|number)"
@@ -157,7 +167,9 @@ _NATID_CONTEXT = re.compile(  # lower-cased
     r"steuer-?id|steueridentifikationsnummer|tax (?:id|number|identification)|tin|nhs(?: number)?|"
     r"itin|ein|employer identification)\b",
 )
-_NATID_VALUE = re.compile(r"(?<![\w-])(?=[A-Za-z0-9 .+-]*\d)[A-Za-z0-9][A-Za-z0-9 .+-]{5,20}[A-Za-z0-9](?![\w-])")
+_NATID_VALUE = re.compile(
+    r"(?<![\w-])(?=[A-Za-z0-9 .+-]*\d)[A-Za-z0-9][A-Za-z0-9 .+-]{5,20}[A-Za-z0-9](?![\w-])"
+)
 # Self-evident formats that are checked without a context word.
 _NATID_SELF = re.compile(
     r"(?<![\w-])(?:\d{6}[-+A]\d{3}[0-9A-Y]"  # Finnish HETU
@@ -180,11 +192,30 @@ _EXTENSION = re.compile(r"[ \t]?(?:x|ext\.?|extension)[ \t]?\d{1,6}$", _I)
 _PHONE_STRONG_CONTEXT = re.compile(
     r"\b(?:phone|tel|telephone|mobile|cell|cellphone|fax|call|calling|sms|whatsapp|dial|landline|hotline)\b"
 )  # lower-cased
-_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "AU", "IN", "BR", "SE", "DK", "NO", "FI", "CH")
+_PHONE_REGIONS = (
+    "US",
+    "GB",
+    "DE",
+    "FR",
+    "IT",
+    "ES",
+    "NL",
+    "BE",
+    "AU",
+    "IN",
+    "BR",
+    "SE",
+    "DK",
+    "NO",
+    "FI",
+    "CH",
+)
 
 # --------------------------------------------------------------------------------------------------- IP
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?![\w]|\.\d)")
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{0,4}|(?:\d{1,3}\.){3}\d{1,3})(?![\w:])")
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{0,4}|(?:\d{1,3}\.){3}\d{1,3})(?![\w:])"
+)
 _VERSION_BEFORE = re.compile(r"\b(?:v|version|release|build|ver\.?|python|node|java|chrome|firefox)\s*$", _I)
 
 # ------------------------------------------------------------------------------------------ addresses
@@ -199,14 +230,16 @@ _STREET = re.compile(
     rf"(?-i:(?:{_STREET_TYPES.title()})\b\.?|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Hwy|Pkwy|Sq)\b\.?)",
 )
 _ADDRESS_CUE = re.compile(  # lower-cased; "Address" (a speech's title) is told apart in code
-    r"\b(?:address(?:es)?\??(?: is| was| to|[ \t]+it is|[ \t]+it's)?|live[sd]? (?:at|on|in)|living at|moved to|"
+    r"\b(?:address(?:es)?\??(?: is| was| to|[ \t]+it is|[ \t]+it's)?|"
+    r"live[sd]? (?:at|on|in)|living at|moved to|"
     r"located at|(?:is|are) (?:at|on)|"
     r"deliver(?:ed)? to|ship(?:ped)? to|send (?:it |this |them )?to|corner of|arrived at|"
-    r"drops? (?:you |me )?off at|meet(?:ing)? (?:me )?at|stay(?:ing)? at|reside[sd]? at)[:,]?[ \t]*(?:the corner of )?",
+    r"drops? (?:you |me )?off at|meet(?:ing)? (?:me )?at|stay(?:ing)? at|reside[sd]? at)"
+    r"[:,]?[ \t]*(?:the corner of )?",
 )
 _ADDRESS_AFTER_CUE = re.compile(
-    r"(?:\d{1,6}[A-Za-z]?[ \t]+)?(?:[^\W\d_][\w'’.-]*[ \t]+){1,4}\d{1,5}[A-Za-z]?\b\.?"
-    r"|\d{1,6}[A-Za-z]?(?:[ \t]+\d{1,6})?[ \t]+(?:[^\W\d_][\w'’.-]*[ \t]*){1,4}",
+    r"(?:\d{1,6}[A-Za-z]?[ \t]+)?(?:[^\W\d_][\w'\u2019.-]*[ \t]+){1,4}\d{1,5}[A-Za-z]?\b\.?"
+    r"|\d{1,6}[A-Za-z]?(?:[ \t]+\d{1,6})?[ \t]+(?:[^\W\d_][\w'\u2019.-]*[ \t]*){1,4}",
 )
 _STREET_FOREIGN_WORD = re.compile(
     r"\b(?:(?:rue|via|viale|calle|avenida|av\.|avenue|rua|strada|piazza|plaza|plac|ulica|ul\.|"
@@ -218,10 +251,47 @@ _STREET_FOREIGN_WORD = re.compile(
 # "word number", then a check of how the word ends (a street-type suffix or a separate street word).
 _WORD_NUMBER = re.compile(r"(?<![\w.])([^\W\d_][^\W\d_.]*\.?)[ \t]{1,2}(\d{1,5}[A-Za-z]?)\b\.?")
 _STREET_WORD_ENDINGS = (
-    "strasse", "straße", "str.", "gasse", "weg", "platz", "allee", "gatan", "gata", "gade", "vej", "vegen",
-    "veien", "vei", "katu", "kuja", "tie", "polku", "stræti", "straat", "laan", "gracht", "plein", "kade",
-    "utca", "útca", "tér", "körút", "ulica", "ulice", "vænget", "torv", "stig", "gränd", "väg", "vägen",
-    "tori", "puistotie", "rinne", "street", "road",
+    "strasse",
+    "straße",
+    "str.",
+    "gasse",
+    "weg",
+    "platz",
+    "allee",
+    "gatan",
+    "gata",
+    "gade",
+    "vej",
+    "vegen",
+    "veien",
+    "vei",
+    "katu",
+    "kuja",
+    "tie",
+    "polku",
+    "stræti",
+    "straat",
+    "laan",
+    "gracht",
+    "plein",
+    "kade",
+    "utca",
+    "útca",
+    "tér",
+    "körút",
+    "ulica",
+    "ulice",
+    "vænget",
+    "torv",
+    "stig",
+    "gränd",
+    "väg",
+    "vägen",
+    "tori",
+    "puistotie",
+    "rinne",
+    "street",
+    "road",
 )
 _STREET_WORDS_ALONE = frozenset(
     ("u.", "utca", "tér", "út", "útja", "krt.", "str.", "ul.", "street", "road", "strasse", "straße", "gasse")
@@ -235,15 +305,15 @@ _MILITARY = re.compile(r"\b(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5}\b")  # lower-c
 
 # ------------------------------------------------------------------------------------------------ person
 _TITLE = r"(?-i:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Professor|Sir|Madam|Mme|Mlle|Herr|Frau|Sra?|Señora?|Dame|Lady|Lord)"
-_NAME_WORD = r"[^\W\d_][^\W\d_'’-]*(?:[-'’][^\W\d_]+)*"
+_NAME_WORD = r"[^\W\d_][^\W\d_'\u2019-]*(?:[-'\u2019][^\W\d_]+)*"
 # Only words that start with a capital (or a non-ASCII letter) and name particles: lower-case words never
 # start or continue a name, so skipping them here is what keeps this scan cheap.
 _NAME_TOKEN = re.compile(
-    r"(?<![\w'’])(?:[^\W\d_a-z]|(?:van|von|de|der|den|del|della|di|da|dos|das|du|le|la|ten|ter|bin|ibn|al|el)\b)"
-    r"[^\W\d_'’-]*(?:[-'’][^\W\d_]+)*"
+    r"(?<![\w'\u2019])(?:[^\W\d_a-z]|(?:van|von|de|der|den|del|della|di|da|dos|das|du|le|la|ten|ter|bin|ibn|al|el)\b)"
+    r"[^\W\d_'\u2019-]*(?:[-'\u2019][^\W\d_]+)*"
 )
 _PARTICLES = frozenset(
-    "van von de der den del della di da dos das du le la ten ter bin ibn al el mac st".split()
+    _words("van von de der den del della di da dos das du le la ten ter bin ibn al el mac st")
 )
 _RELATION = (
     r"wife|husband|son|daughter|kid|child|mother|father|mom|mum|dad|brother|sister|partner|boss|"
@@ -255,31 +325,34 @@ _RELATION = (
 # word problems, where fictional people get names and titles all the time).
 _PERSON_STRONG_CUE = re.compile(
     r"(?:\bname(?:s)?\b[^.!\n]{0,25}?(?:\bis|\bwas|:|=|\?)"
-    r"|\b(?:my|his|her|their|your|our)\s+(?:[\w'’]+\s+){0,2}(?:name)"
+    r"|\b(?:my|his|her|their|your|our)\s+(?:[\w'\u2019]+\s+){0,2}(?:name)"
     r"|\bcall(?:ed|s)?\s+(?:me)|\bpeople call me|\bi go by"
-    r"|\b(?:i\s+am|i'm|i’m|this\s+is|dear|patient|signed|sincerely|regards|attn|"
+    r"|\b(?:i\s+am|i'm|i\u2019m|this\s+is|dear|patient|signed|sincerely|regards|attn|"
     r"under the name(?: of)?|account holder|cardholder|card holder)"
-    rf"|\b(?:my|our|your)\s+(?:\w+\s+)?(?:{_RELATION})(?:['’]s)?)[:,]?[ \t]*$"
+    rf"|\b(?:my|our|your)\s+(?:\w+\s+)?(?:{_RELATION})(?:['\u2019]s)?)[:,]?[ \t]*$"
 )  # matched against the lower-cased 40 characters before a name
 _TITLE_BEFORE = re.compile(rf"\b{_TITLE}\.?[ \t]*$")  # case-sensitive: "dr seuss" is no title
 # Weaker cues: enough for a full name or a known given name, not for any capitalised word.
 _PERSON_CUE = re.compile(
     r"(?:\b(?:hi|hello|hey|thanks|thank you|cheers|best|from|cc|to|meet|contact|add|remove|ask|tell|"
-    r"under|it's|it’s|it is|said|says|say|with|by|starring|directed by|producer|author|singer|player|founder|ceo|named|called|"
+    r"under|it's|it\u2019s|it is|said|says|say|with|by|starring|directed by|producer|author|singer|"
+    r"player|founder|ceo|named|called|"
     r"assistant to|follow up with|speak to|talk to|heard|visit|invite|email|e-mail|text|phone|"
     rf"{_RELATION})\b)[:,]?[ \t]*$"
 )  # lower-cased window
 # "my name is vitoria", "call me bob": the value after an explicit introduction, whatever its case.
 _INTRODUCTION = re.compile(
     r"\b(?:my (?:full |real |legal |first |last |maiden |middle |nick)?name is|my name's|(?:people )?call me|"
-    r"i go by|maiden name is|last name is|first name is)[ \t]+(?P<v>[^\W\d_][\w'’-]*(?:[ \t]+[^\W\d_][\w'’-]*){0,2})",
+    r"i go by|maiden name is|last name is|first name is)[ \t]+"
+    r"(?P<v>[^\W\d_][\w'\u2019-]*(?:[ \t]+[^\W\d_][\w'\u2019-]*){0,2})",
 )  # lower-cased
 _WORD_PROBLEM = re.compile(
-    r"\bhow (?:many|much|long|old|far|fast)\b|\bcalculate\b|\bin total\b|\bwhat (?:is|was) the (?:total|average)",
+    r"\bhow (?:many|much|long|old|far|fast)\b|\bcalculate\b|\bin total\b"
+    r"|\bwhat (?:is|was) the (?:total|average)",
 )  # lower-cased
 # After a name: possessive + private noun, or ", born ...", "(born ...)".
 _PERSON_AFTER = re.compile(
-    r"^(?:['’]s?\s+(?:ssn|social security|phone number|(?:cell|mobile|home|work) (?:number|phone)|"
+    r"^(?:['\u2019]s?\s+(?:ssn|social security|phone number|(?:cell|mobile|home|work) (?:number|phone)|"
     r"address|e-?mail|password|(?:credit|debit) card|card number|bank account|account number|iban|"
     r"date of birth|dob|birthday|salary|diagnosis|medical|passport|driver|licen[cs]e|id number)"
     r"|,?\s*\(?(?:born|aged|dob|d\.o\.b\.)\b"
@@ -290,7 +363,7 @@ _PERSON_AFTER = re.compile(
 )
 # Capitalised words that start sentences, name places or things, never a private person on their own.
 _NOT_NAME = frozenset(
-    """
+    _words("""
     i a an the this that these those there here what who whom whose which when where why how is are was
     were be been am do does did have has had can could will would shall should may might must not no yes
     and or but if then else so because for of in on at to from by with about as into onto upon over under
@@ -306,15 +379,18 @@ _NOT_NAME = frozenset(
     python java javascript linux windows google apple microsoft amazon openai chatgpt gpt ai api
     user assistant system bot answer question example note step solution problem chapter section
     table figure option options true false none null yes
-    """.split()
+    """)
 )
 
 
 _INTRO_STOP = frozenset(
-    """maybe back later again anytime now soon crazy not also just now here there actually really still a an the very too quite so which who that
-    important private secret irrelevant unknown none nothing something anything everything""".split()
+    _words("""maybe back later again anytime now soon crazy not also just now here there actually really
+    still a an the very too quite so which who that
+    important private secret irrelevant unknown none nothing something anything everything""")
 )
-_CONTRACTION_HEADS = frozenset("i it that what there here let he she we you they who don can won isn aren".split())
+_CONTRACTION_HEADS = frozenset(
+    _words("i it that what there here let he she we you they who don can won isn aren")
+)
 
 
 @lru_cache(maxsize=1)
@@ -366,7 +442,9 @@ class PrivacyScorer:
         self._flag_full_names = flag_full_names
         terms = sorted({t.strip() for t in extra_terms if t.strip()}, key=len, reverse=True)
         self._terms: re.Pattern[str] | None = (
-            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in terms) + r")(?!\w)", _I) if terms else None
+            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in terms) + r")(?!\w)", _I)
+            if terms
+            else None
         )
         self._patterns: list[re.Pattern[str]] = []
         for label, pattern in (extra_patterns or {}).items():
@@ -374,10 +452,13 @@ class PrivacyScorer:
                 compiled = re.compile(pattern)
             except re.error as exc:
                 raise ConfigError(
-                    f"privacy pattern {label!r} is not a valid regular expression ({exc}); fix it in the policy"
+                    f"privacy pattern {label!r} is not a valid regular expression ({exc}); "
+                    "fix it in the policy"
                 ) from None
             if compiled.match(""):
-                raise ConfigError(f"privacy pattern {label!r} matches the empty string; make it more specific")
+                raise ConfigError(
+                    f"privacy pattern {label!r} matches the empty string; make it more specific"
+                )
             self._patterns.append(compiled)
         self._given, self._surnames = _name_lists()
         self._detectors: tuple[Callable[[str, str, list[Finding]], None], ...] = (
@@ -558,13 +639,21 @@ class PrivacyScorer:
             intl = raw.startswith(("+", "00"))
             number = _EXTENSION.sub("", raw)
             groups = re.split(r"[ \t.-]+", re.sub(r"[()+]", "", number).strip())
-            if not intl and "." in number and (number.count(".") < 2 or not all(2 <= len(g) <= 4 for g in groups)):
+            if (
+                not intl
+                and "." in number
+                and (number.count(".") < 2 or not all(2 <= len(g) <= 4 for g in groups))
+            ):
                 continue  # a decimal number (2121.32), an IP address or a version (25.1.8937393)
             if set(raw) <= set("01 .-"):
                 continue  # binary digits: 1001 0011
             separated = len(groups) >= 3 or "(" in raw
             ctx = _PHONE_CONTEXT.search(_context(low, m.start(), m.end(), 40, 20))
-            if not intl and len(groups) == 1 and not _PHONE_STRONG_CONTEXT.search(_context(low, m.start(), m.end(), 30, 20)):
+            if (
+                not intl
+                and len(groups) == 1
+                and not _PHONE_STRONG_CONTEXT.search(_context(low, m.start(), m.end(), 30, 20))
+            ):
                 continue  # a bare run of digits with nothing saying it is a phone number
             if not intl and not ctx and _looks_like_maths_or_date(text, m.start(), m.end(), raw):
                 continue
@@ -585,7 +674,7 @@ class PrivacyScorer:
             if word in _STREET_WORDS_ALONE or (len(word) > 4 and word.endswith(_STREET_WORD_ENDINGS)):
                 start = m.start()
                 if word in _STREET_WORDS_ALONE:  # "Király u. 15.": take the street name before it too
-                    prev = re.search(r"([^\W\d_][\w'’-]*)[ \t]+$", text[max(0, start - 30) : start])
+                    prev = re.search(r"([^\W\d_][\w'\u2019-]*)[ \t]+$", text[max(0, start - 30) : start])
                     if prev:
                         start -= len(prev.group(0))
                 out.append(Finding("street_address", start, m.end(), 0.8))
@@ -597,11 +686,11 @@ class PrivacyScorer:
         for cue in _ADDRESS_CUE.finditer(low):
             if text[cue.start()] == "A" and low.startswith("address", cue.start()):
                 continue  # "State of the Union Address": a speech, not a place
-            m = _ADDRESS_AFTER_CUE.match(text, cue.end())
-            if m:
-                end = _cued_address_end(text, m.start(), m.end())
-                if end > m.start() and _plausible_cued_address(text[m.start() : end]):
-                    out.append(Finding("street_address", m.start(), end, 0.75))
+            after = _ADDRESS_AFTER_CUE.match(text, cue.end())
+            if after:
+                end = _cued_address_end(text, after.start(), after.end())
+                if end > after.start() and _plausible_cued_address(text[after.start() : end]):
+                    out.append(Finding("street_address", after.start(), end, 0.75))
         for m in _UNIT.finditer(low):
             out.append(Finding("street_address", m.start(), m.end(), 0.7))
 
@@ -659,9 +748,7 @@ class PrivacyScorer:
             full = n_real >= 2 and (is_given or _has_initial(tokens))
             if strong:
                 conf = 0.9
-            elif near_pii and (is_given or n_real >= 2):
-                conf = 0.75
-            elif full and cue:
+            elif (near_pii and (is_given or n_real >= 2)) or (full and cue):
                 conf = 0.75
             elif cue and n_real >= 2 and (_foreign_looking(tokens) or tokens[-1].lower() in self._surnames):
                 conf = 0.6
@@ -739,11 +826,9 @@ def _plausible_password(text: str, start: int, value: str) -> bool:
 
 def _looks_secret(value: str) -> bool:
     v = value.strip("=.")
-    if len(v) < 16 or v.isalpha() and v.islower():
+    if len(v) < 16 or (v.isalpha() and v.islower()):
         return False
-    classes = sum(
-        (any(c.islower() for c in v), any(c.isupper() for c in v), any(c.isdigit() for c in v))
-    )
+    classes = sum((any(c.islower() for c in v), any(c.isupper() for c in v), any(c.isdigit() for c in v)))
     if classes < 2:
         return False
     if re.fullmatch(r"[A-Za-z_]+(?:\.[A-Za-z_]+)+", v):
@@ -769,17 +854,31 @@ def _valid_national_id(value: str) -> bool:
     compact = re.sub(r"[\s.]", "", value)
     if len(compact) < 8:
         return False
-    for module in (hetu, codicefiscale, personnummer, fodselsnummer, cpr, bsn, pesel, dni, nie, nir,
-                   idnr, sin, nhs, aadhaar):
+    for module in (
+        hetu,
+        codicefiscale,
+        personnummer,
+        fodselsnummer,
+        cpr,
+        bsn,
+        pesel,
+        dni,
+        nie,
+        nir,
+        idnr,
+        sin,
+        nhs,
+        aadhaar,
+    ):
         try:
             if module.is_valid(compact):
                 return True
-        except Exception:  # noqa: BLE001, S112 - a validator's bug must not break the scan
+        except Exception:
             continue
     return False
 
 
-_MATHS_AROUND = re.compile(r"[+*/=^×÷<>]|\bx\b|\btimes\b|\bplus\b|\bminus\b")
+_MATHS_AROUND = re.compile(r"[+*/=^\u00d7\u00f7<>]|\bx\b|\btimes\b|\bplus\b|\bminus\b")
 
 
 def _looks_like_maths_or_date(text: str, start: int, end: int, raw: str) -> bool:
@@ -827,16 +926,17 @@ def _plausible_street(match: str) -> bool:
 
 
 _NOT_ADDRESS_WORDS = frozenset(
-    """am pm percent minutes hours days weeks months years times people page pages chapter article section
+    _words("""am pm percent minutes hours days weeks months years times people page pages chapter article
+    section
     the a an in on at of and or to for level step stage version round degrees least most about around
     january february march april may june july august september october november december monday tuesday
-    wednesday thursday friday saturday sunday""".split()
+    wednesday thursday friday saturday sunday""")
 )
 
 
 def _cued_address_end(text: str, start: int, end: int) -> int:
     """Cut a cued address before the first word that cannot be part of it ("... Str. and Waechter")."""
-    for w in re.finditer(r"[^\W\d_][\w'’.-]*", text[start:end]):
+    for w in re.finditer(r"[^\W\d_][\w'\u2019.-]*", text[start:end]):
         if w.group().lower().rstrip(".") in _NOT_ADDRESS_WORDS:
             return start + len(text[start : start + w.start()].rstrip())
     return end
@@ -844,7 +944,7 @@ def _cued_address_end(text: str, start: int, end: int) -> int:
 
 def _plausible_cued_address(match: str) -> bool:
     """After "lives at", "address is", ...: a house number and at least one capitalised name word."""
-    words = re.findall(r"[^\W\d_][\w'’.-]*", match)
+    words = re.findall(r"[^\W\d_][\w'\u2019.-]*", match)
     if not words or not any(ch.isdigit() for ch in match):
         return False
     lowered = {w.lower().rstrip(".") for w in words}
@@ -867,31 +967,31 @@ def _name_runs(text: str) -> Iterable[tuple[int, int, list[str]]]:
     for m in _NAME_TOKEN.finditer(text):
         tok = m.group()
         end = m.end()
-        if len(tok) > 2 and tok[-2] in "'’" and tok[-1] in "sS":
+        if len(tok) > 2 and tok[-2] in "'\u2019" and tok[-1] in "sS":
             tok, end = tok[:-2], end - 2  # possessive: "Anna's" -> "Anna"
-        elif "'" in tok or "’" in tok:
-            head = re.split(r"['’]", tok, maxsplit=1)[0]
+        elif "'" in tok or "\u2019" in tok:
+            head = re.split(r"['\u2019]", tok, maxsplit=1)[0]
             if head.lower() in _NOT_NAME or head.lower() in _CONTRACTION_HEADS:
                 tok = tok.lower()  # "I'm", "What's", "Don't": never part of a name
         tokens.append((m.start(), end, tok))
     i = 0
     n = len(tokens)
     while i < n:
-        s, e, tok = tokens[i]
+        tok = tokens[i][2]
         if not _capitalised(tok) or tok.lower() in _NOT_NAME:
             i += 1
             continue
         run = [tokens[i]]
         j = i + 1
         while j < n and len(run) < 5:
-            ps, pe, _ = run[-1]
-            ns, ne, nt = tokens[j]
+            pe = run[-1][1]
+            ns, _, nt = tokens[j]
             gap = text[pe:ns]
             if gap not in (" ", ". ") or (gap == ". " and len(run[-1][2]) > 1):
                 break
-            if _capitalised(nt) and nt.lower() not in _NOT_NAME:
-                run.append(tokens[j])
-            elif nt.lower() in _PARTICLES and j + 1 < n and _capitalised(tokens[j + 1][2]):
+            name_word = _capitalised(nt) and nt.lower() not in _NOT_NAME
+            particle = nt.lower() in _PARTICLES and j + 1 < n and _capitalised(tokens[j + 1][2])
+            if name_word or particle:
                 run.append(tokens[j])
             else:
                 break
