@@ -41,12 +41,13 @@ def placeholder_tag(category: str) -> str:
 class Redaction:
     """The placeholder → original mapping of one request. Not thread-safe; one per request."""
 
-    __slots__ = ("_by_placeholder", "_by_value", "_counters")
+    __slots__ = ("_by_placeholder", "_by_value", "_counters", "_reserved")
 
     def __init__(self) -> None:
         self._by_placeholder: dict[str, str] = {}
         self._by_value: dict[tuple[str, str], str] = {}
         self._counters: dict[str, int] = {}
+        self._reserved: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<Redaction of {len(self._by_placeholder)} value(s)>"
@@ -72,11 +73,18 @@ class Redaction:
         if existing is not None:
             return existing
         n = self._counters.get(tag, 0) + 1
+        while f"<{tag}_{n}>" in self._reserved:
+            n += 1  # the prompt itself already contains this text: do not make it ambiguous
         self._counters[tag] = n
         placeholder = f"<{tag}_{n}>"
         self._by_value[key] = placeholder
         self._by_placeholder[placeholder] = value
         return placeholder
+
+    def reserve_existing(self, text: str) -> None:
+        """Never hand out a placeholder that already appears literally in `text` (e.g. a prompt about
+        redaction that contains "<EMAIL_1>"), so that restoring cannot turn it into someone's address."""
+        self._reserved.update(m.group(0) for m in _PLACEHOLDER.finditer(text))
 
     def restore(self, text: str) -> str:
         """Put the originals back in place of every placeholder this Redaction handed out."""
@@ -99,6 +107,7 @@ def redact(
     earliest finding's category names the merged span). Pass `redaction` to share placeholders across
     several texts of one request."""
     red = redaction if redaction is not None else Redaction()
+    red.reserve_existing(text)
     spans = _merge((max(0, f.start), min(len(text), f.end), f.category) for f in findings if f.end > f.start)
     if not spans:
         return text, red
@@ -120,6 +129,8 @@ def redact_messages(
     """Mask every message. `findings` hold offsets into "\\n".join(m.content for m in messages), which is
     `Request.text`: exactly what the privacy scorer scanned."""
     red = redaction if redaction is not None else Redaction()
+    for m in messages:
+        red.reserve_existing(m.content)
     per_message: list[list[Finding]] = [[] for _ in messages]
     offsets: list[int] = []
     pos = 0

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router.errors import ConfigError
 from router.scoring.privacy import CATEGORY_WEIGHTS, PrivacyScorer, score_findings
@@ -240,3 +242,18 @@ def test_structured_spans_of_the_presidio_set_are_found(scorer: PrivacyScorer) -
                     )
     assert total > 100
     assert hit / total >= 0.99
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([*"abcXYZ019 .-+@:/'\n()=_İßé", "Mr. ", "password=", "SSN ", "call ", "Anna "]),
+        max_size=60,
+    ).map("".join)
+)
+def test_scan_never_fails_and_spans_are_inside_the_text(text: str) -> None:
+    report = PrivacyScorer().scan(text)
+    assert 0.0 <= report.score <= 1.0
+    for f in report.findings:
+        assert 0 <= f.start < f.end <= len(text)
+        assert f.category in PRIVACY_CATEGORIES

@@ -157,3 +157,30 @@ def test_stream_restore_any_chunking(cuts: list[int]) -> None:
         prev = p
     chunks.append(masked[prev:])
     assert _stream(red, chunks) == original
+
+
+def test_placeholder_text_already_in_the_prompt_is_never_reused() -> None:
+    text = "Explain what <EMAIL_1> means in this template, then mail bob@example.com"
+    masked, red = redact(text, [Finding("email", 57, 72)])
+    assert masked == "Explain what <EMAIL_1> means in this template, then mail <EMAIL_2>"
+    assert red.restore(masked) == text
+
+
+def test_round_trip_on_the_presidio_rows(scorer: PrivacyScorer) -> None:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "privacy" / "presidio_synth_v2.dev.jsonl"
+    if not path.exists():
+        path = Path("/work/shared/data/privacy/presidio_synth_v2.dev.jsonl")
+    if not path.exists():
+        pytest.skip("shared/data/privacy/presidio_synth_v2.dev.jsonl not found")
+    masked_any = 0
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            text = json.loads(line)["text"]
+            masked, red = redact(text, scorer.scan(text).findings)
+            masked_any += masked != text
+            assert red.restore(masked) == text
+            assert _stream(red, [masked[i : i + 7] for i in range(0, len(masked), 7)]) == text
+    assert masked_any > 500
