@@ -159,6 +159,7 @@ _NINE_DIGITS = re.compile(r"(?<![\d-])\d{9}(?![\d-])")
 _DL_CONTEXT = re.compile(
     r"\b(?:driver'?s?|driving)\s*licen[cs]e|\bdl\s*(?:#|no\.?|number)|\blicen[cs]e\s*(?:#|no\.?|number)"
 )  # lower-cased
+_ID_DIGITS = re.compile(r"\d\d[\d .-]{2,}\d")
 _DL_VALUE = re.compile(r"(?<![\w-])(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,18}[A-Z0-9](?![\w-])", _I)
 _NATID_CONTEXT = re.compile(  # lower-cased
     r"\b(?:passport|national (?:id|identity|insurance)|identity (?:card|number)|id (?:number|no\.?)|"
@@ -249,7 +250,51 @@ _STREET_FOREIGN_WORD = re.compile(
 )  # lower-cased
 # "Koskikatu 25", "Villacher Strasse 89", "Király u. 15.": a word, then a house number. One cheap scan for
 # "word number", then a check of how the word ends (a street-type suffix or a separate street word).
-_WORD_NUMBER = re.compile(r"(?<![\w.])([^\W\d_][^\W\d_.]*\.?)[ \t]{1,2}(\d{1,5}[A-Za-z]?)\b\.?")
+# The scan starts at the number (numbers are rare, words are not), then looks back for the word.
+_NUMBER_AFTER_WORD = re.compile(r"[ \t]{1,2}\d{1,5}[a-z]?\b\.?")  # on the lower-cased text
+_WORD_BEFORE = re.compile(r"(?<![\w.])[^\W\d_][^\W\d_.]*\.?$")
+_FOREIGN_STREET_WORDS = (
+    "rue",
+    "via",
+    "viale",
+    "calle",
+    "avenida",
+    "av.",
+    "avenue",
+    "rua",
+    "strada",
+    "piazza",
+    "plaza",
+    "plac",
+    "ulica",
+    "ul.",
+    "chemin",
+    "boulevard",
+    "travessa",
+    "largo",
+    "carrer",
+    "paseo",
+    "c/",
+    "avda.",
+    "pza.",
+)
+_ADDRESS_CUE_WORDS = (
+    "address",
+    "live",
+    "living",
+    "moved",
+    "located",
+    " at",
+    " on",
+    "deliver",
+    "ship",
+    "send",
+    "corner",
+    "drop",
+    "meet",
+    "stay",
+    "reside",
+)
 _STREET_WORD_ENDINGS = (
     "strasse",
     "straße",
@@ -409,6 +454,10 @@ def _shannon_entropy(s: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in counts.values())
 
 
+def _count_digits(text: str) -> int:
+    return sum(map(text.count, "0123456789"))  # ten C-level scans beat one Python loop over characters
+
+
 def _lower_aligned(text: str) -> str:
     """`text.lower()` with the same length, so that offsets found in it are offsets into `text`."""
     low = text.lower()
@@ -521,7 +570,7 @@ class PrivacyScorer:
     def _numbers(self, text: str, low: str, out: list[Finding]) -> None:
         from stdnum import iban, luhn
 
-        digits = sum(ch.isdigit() for ch in text)
+        digits = _count_digits(text)
         if digits < 6:
             return
         if digits >= 12:
@@ -556,7 +605,8 @@ class PrivacyScorer:
                     raw = re.split(r"[ -](?=[^ -]*$)", raw)[0]
         self._ssn(text, low, out)
         self._national_ids(text, low, out)
-        self._driver_licenses(text, low, out)
+        if _ID_DIGITS.search(text):  # every licence number here has a run of digits
+            self._driver_licenses(text, low, out)
 
     def _ssn(self, text: str, low: str, out: list[Finding]) -> None:
         from stdnum.us import ssn
@@ -578,6 +628,8 @@ class PrivacyScorer:
         for m in _NATID_SELF.finditer(text):
             if _valid_national_id(m.group()):
                 out.append(Finding("national_id", m.start(), m.end(), 0.9))
+        if not _ID_DIGITS.search(text):
+            return  # the context-checked IDs below all have a run of digits
         for ctx in _NATID_CONTEXT.finditer(low):
             window_end = min(len(text), ctx.end() + 40)
             for m in _NATID_VALUE.finditer(text, ctx.end(), window_end):
@@ -629,7 +681,7 @@ class PrivacyScorer:
 
     # --------------------------------------------------------------------------------------------- phone
     def _phones(self, text: str, low: str, out: list[Finding]) -> None:
-        if sum(ch.isdigit() for ch in text) < 6:
+        if _count_digits(text) < 6:
             return
         for m in _PHONE.finditer(text):
             raw = m.group().rstrip()
@@ -666,23 +718,39 @@ class PrivacyScorer:
 
     # ---------------------------------------------------------------------------------------- addresses
     def _addresses(self, text: str, low: str, out: list[Finding]) -> None:
-        has_digit = any(ch.isdigit() for ch in text)
+        has_digit = _count_digits(text) > 0
         if not has_digit:
             return
-        for m in _WORD_NUMBER.finditer(text):
-            word = m.group(1).lower()
+        for num in _NUMBER_AFTER_WORD.finditer(low):
+            if num.start() == 0 or not (low[num.start() - 1].isalpha() or low[num.start() - 1] == "."):
+                continue
+            m = _WORD_BEFORE.search(low, max(0, num.start() - 40), num.start())
+            if m is None:
+                continue
+            word = m.group()
             if word in _STREET_WORDS_ALONE or (len(word) > 4 and word.endswith(_STREET_WORD_ENDINGS)):
                 start = m.start()
                 if word in _STREET_WORDS_ALONE:  # "Király u. 15.": take the street name before it too
                     prev = re.search(r"([^\W\d_][\w'\u2019-]*)[ \t]+$", text[max(0, start - 30) : start])
                     if prev:
                         start -= len(prev.group(0))
-                out.append(Finding("street_address", start, m.end(), 0.8))
-        for rx in (_STREET, _STREET_FOREIGN_WORD, _PO_BOX, _MILITARY):
-            for m in rx.finditer(text if rx is _STREET else low):
-                if rx is _STREET and not _plausible_street(m.group()):
-                    continue
+                out.append(Finding("street_address", start, num.end(), 0.8))
+        for m in _STREET.finditer(text):
+            if _plausible_street(m.group()):
                 out.append(Finding("street_address", m.start(), m.end(), 0.8))
+        checks = (
+            (_STREET_FOREIGN_WORD, any(w in low for w in _FOREIGN_STREET_WORDS)),
+            (_PO_BOX, "box" in low),
+            (_MILITARY, "po " in low),
+            (_UNIT, "apt" in low or "ste" in low or "suite" in low),
+        )
+        for rx, worth_it in checks:
+            if worth_it:
+                for m in rx.finditer(low):
+                    conf = 0.7 if rx is _UNIT else 0.8
+                    out.append(Finding("street_address", m.start(), m.end(), conf))
+        if not any(w in low for w in _ADDRESS_CUE_WORDS):
+            return
         for cue in _ADDRESS_CUE.finditer(low):
             if text[cue.start()] == "A" and low.startswith("address", cue.start()):
                 continue  # "State of the Union Address": a speech, not a place
@@ -691,8 +759,6 @@ class PrivacyScorer:
                 end = _cued_address_end(text, after.start(), after.end())
                 if end > after.start() and _plausible_cued_address(text[after.start() : end]):
                     out.append(Finding("street_address", after.start(), end, 0.75))
-        for m in _UNIT.finditer(low):
-            out.append(Finding("street_address", m.start(), m.end(), 0.7))
 
     # ------------------------------------------------------------------------------------------- custom
     def _custom(self, text: str, low: str, out: list[Finding]) -> None:
