@@ -228,11 +228,11 @@ def run_system(
             private_rows += 1
             if found:
                 hit_rows += 1
+            else:
+                missed_rows.append(text)
             if any(s["entity_type"] != "PERSON" for s in gold):
                 nonperson_rows += 1
                 nonperson_hit += bool(found)
-            else:
-                missed_rows.append(text)
         else:
             nonprivate_rows += 1
             nonprivate_flagged += bool(found)

@@ -406,6 +406,13 @@ _PERSON_AFTER = re.compile(
     rf"|\s+as\s+(?:a|an|the|my|our)?\s*(?:{_RELATION}|next of kin|emergency contact|authori[sz]ed user))",
     _I,
 )
+# After a full name: an affiliation, an apposition or a verb of saying/doing, as in a news item or a memo.
+_PERSON_AFTER_WEAK = re.compile(
+    r"^(?:\s+(?:from|of|at)\s+(?-i:[A-Z])|,\s+(?:the|a|an|our|my|your)\s+[\w-]+(?:\s+[\w-]+)?,"
+    r"|\s+(?:said|says|explained|wrote|told|asked|shouted|will be|is a|was a|has been|works|worked|joined|"
+    r"is from|was from|is very|is the)\b)",
+    _I,
+)
 # Capitalised words that start sentences, name places or things, never a private person on their own.
 _NOT_NAME = frozenset(
     _words("""
@@ -808,7 +815,11 @@ class PrivacyScorer:
             )
             if strong and maths and n_real < 2 and not _PERSON_AFTER.match(after):
                 strong = False  # "Mr. Tan sold his house", "her sister Meg": fictional people
-            cue = strong or bool(_PERSON_CUE.search(low, window, start))
+            cue = (
+                strong
+                or bool(_PERSON_CUE.search(low, window, start))
+                or bool(_PERSON_AFTER_WEAK.match(after))
+            )
             near_pii = any(abs(f.start - end) < 60 or abs(start - f.end) < 60 for f in others)
             conf = 0.0
             full = n_real >= 2 and (is_given or _has_initial(tokens))
@@ -1056,8 +1067,17 @@ def _name_runs(text: str) -> Iterable[tuple[int, int, list[str]]]:
             if gap not in (" ", ". ") or (gap == ". " and len(run[-1][2]) > 1):
                 break
             name_word = _capitalised(nt) and nt.lower() not in _NOT_NAME
+            # "Hanne I. Kreutzmann", "Ana A. Silva": a middle initial that is also a word
+            initial = (
+                len(nt) == 1
+                and nt.isupper()
+                and text.startswith(". ", tokens[j][1])
+                and j + 1 < n
+                and _capitalised(tokens[j + 1][2])
+                and tokens[j + 1][0] == tokens[j][1] + 2
+            )
             particle = nt.lower() in _PARTICLES and j + 1 < n and _capitalised(tokens[j + 1][2])
-            if name_word or particle:
+            if name_word or particle or initial:
                 run.append(tokens[j])
             else:
                 break
