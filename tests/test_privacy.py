@@ -47,10 +47,16 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("national_id", "codice fiscale RCCMNL83S18D969H please", "RCCMNL83S18D969H"),
     ("driver_license", "My driver's license number is F162823540116", "F162823540116"),
     ("ip_address", "The attacker came from 203.0.114.7 last night", "203.0.114.7"),
-    ("ip_address", "blocked 2606:4700:4700::1111 at the edge", "2606:4700:4700::1111"),
+    ("ip_address", "blocked 2606:4700:4701::1234 at the edge", "2606:4700:4701::1234"),
     ("street_address", "I live at 1600 Pennsylvania Avenue in town", "1600 Pennsylvania Avenue"),
     ("street_address", "Send it to Villacher Strasse 89 please", "Villacher Strasse 89"),
     ("street_address", "post it to P.O. Box 1045", "P.O. Box 1045"),
+    ("street_address", "Jane Doe, (555) 123-4567, 123 Main St, Boston MA", "123 Main St"),
+    ("street_address", "My address is 42 Oak Street, Apt 3B, Springfield.", "42 Oak Street"),
+    ("person", "draft an email to my landlord John Peterson about the heater", "John Peterson"),
+    ("person", "Write a poem for my daughter Emma's 7th birthday", "Emma"),
+    ("person", "Dr. Smith's phone number is 020 7946 0018", "Smith"),
+    ("person", "Hanne I. Kreutzmann from Can Capital is the keynote speaker", "Hanne I. Kreutzmann"),
     ("person", "Hello, my name is Jaroslava P. Sedláčková.", "Jaroslava P. Sedláčková"),
     ("person", "Dear Tristan, thanks for the update", "Tristan"),
     ("person", "patient Anna Kowalski was admitted", "Anna Kowalski"),
@@ -125,6 +131,7 @@ NEGATIVES: list[tuple[str, str]] = [
     ("ip_address", "python 3.11.4.1 is not a release"),
     ("ip_address", "My router is at 192.168.0.1 and the DNS at 10.0.0.53"),  # LAN addresses
     ("ip_address", "use std::vector and a::b::c in C++"),
+    ("ip_address", "Should I use 8.8.8.8 or 1.1.1.1 as my DNS server?"),
     ("us_ssn", "The range 000-12-3456 is never issued"),
     ("us_ssn", "Call 555-12-3456"),  # no SSN context and invalid-looking without it? it is a valid SSN shape
     ("iban", "GB82 WEST 1234 5698 7654 33 is not valid"),
@@ -152,6 +159,11 @@ def test_look_alikes_are_not_found(scorer: PrivacyScorer, category: str, text: s
         assert conf and ssn_conf and conf[0] < ssn_conf[0]
         return
     assert category not in categories(scorer, text), found(scorer, text)
+
+
+def test_warm_up_runs(scorer: PrivacyScorer) -> None:
+    scorer.warm_up()
+    assert scorer.scan("card 4111 1111 1111 1111").findings
 
 
 def test_nothing_found_scores_zero(scorer: PrivacyScorer) -> None:

@@ -227,7 +227,7 @@ _STREET_TYPES = (
     r"port|quay|rise|view|wharf"
 )
 _STREET = re.compile(
-    r"\b\d{1,6}[A-Za-z]?(?:[ ,-]+\d{1,6})?,?[ \t]+(?:[A-Z0-9][\w'.-]*[ \t]+){1,4}"
+    r"\b\d{1,6}[A-Za-z]?(?:[ -]\d{1,6})?[ \t]+(?:[A-Z0-9][\w'.-]*[ \t]+){1,4}"
     rf"(?-i:(?:{_STREET_TYPES.title()})\b\.?|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Hwy|Pkwy|Sq)\b\.?)",
 )
 _ADDRESS_CUE = re.compile(  # lower-cased; "Address" (a speech's title) is told apart in code
@@ -528,6 +528,11 @@ class PrivacyScorer:
         )
 
     # ------------------------------------------------------------------------------------------ public
+    def warm_up(self) -> None:
+        """Load the lazily imported validators (phonenumbers' metadata, stdnum) now, at start-up, so that
+        the first request does not pay for it (about 100 ms)."""
+        self.scan("Call +1 415 555 0100 or 020 7946 0018, card 4111 1111 1111 1111, DE89370400440532013000.")
+
     def scan(self, text: str) -> PrivacyReport:
         low = _lower_aligned(text)
         found: list[Finding] = []
@@ -863,8 +868,24 @@ def _resolve_overlaps(found: list[Finding]) -> list[Finding]:
 
 
 def _internal_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """LAN, loopback and unspecified addresses identify no one outside the machine's own network."""
-    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast
+    """LAN, loopback and unspecified addresses identify no one outside the machine's own network; the
+    big public DNS resolvers identify no one at all."""
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_unspecified
+        or ip.is_multicast
+        or str(ip) in _PUBLIC_RESOLVERS
+    )
+
+
+_PUBLIC_RESOLVERS = frozenset(
+    _words(
+        """8.8.8.8 8.8.4.4 1.1.1.1 1.0.0.1 9.9.9.9 149.112.112.112 208.67.222.222 208.67.220.220
+        2001:4860:4860::8888 2001:4860:4860::8844 2606:4700:4700::1111 2606:4700:4700::1001"""
+    )
+)
 
 
 def _is_jwt(token: str) -> bool:
