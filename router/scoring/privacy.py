@@ -813,6 +813,8 @@ class PrivacyScorer:
             window = max(0, start - 40)
             if len(first.rstrip(".")) < 2:
                 continue  # "B. Compare", "C." : answer options, not initials of a person
+            if tokens[-1].lower() in _PLACE_OR_ORG_WORDS:
+                continue  # "Sun Valley Shores", "Auto Services", "Property Address"
             strong = (
                 bool(_PERSON_STRONG_CUE.search(low, window, start))
                 or bool(_TITLE_BEFORE.search(text, window, start))
@@ -1113,6 +1115,20 @@ def _name_runs(text: str) -> Iterable[tuple[int, int, list[str]]]:
             end += 1
         yield run[0][0], end, [t for _, _, t in run]
         i = j
+
+
+_PLACE_OR_ORG_WORDS = frozenset(
+    _words(
+        """shores shore valley hills beach lake lakes river street road avenue drive center centre school
+        academy university college hospital clinic church cathedral county city town village bay island
+        islands mountain mountains heights springs falls station airport harbor harbour port square
+        gardens forest creek canyon desert coast services service inc corp
+        corporation company co group ltd llc plc bank association foundation institute agency partners
+        solutions systems technologies technology software capital insurance motors airlines labs studio
+        studios records press media news times post journal review magazine club team league council
+        committee department ministry office address name email phone"""
+    )
+)
 
 
 def _capitalised(tok: str) -> bool:
