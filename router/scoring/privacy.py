@@ -2,17 +2,25 @@
 
 Every detector is a precompiled regular expression that proposes candidates, followed by a validator that
 throws most of them away: checksums from python-stdnum (payment cards, IBAN, national IDs, SSN rules),
-`phonenumbers` for phone numbers, `ipaddress` for IPs, base64/JSON for JWTs, Shannon entropy for generic
-secrets. Person names are the one soft category: a name counts only when the text says it belongs to a
-person (a personal cue such as "my name is", "Dear", "Mr.", "patient", "X's SSN", a name right next to
-other private data) or when it is a full name (a known given name followed by a surname). A lone first name
-in a maths word problem ("Janet's ducks lay 16 eggs") is not private.
+`phonenumbers` for phone numbers, `ipaddress` for IPs (LAN, loopback and public-resolver addresses do not
+count), base64/JSON for JWTs, Shannon entropy for generic secrets. Keyword scans run on the lower-cased
+text without IGNORECASE (several times faster in CPython's `re`); offsets stay those of the original text.
+
+Person names are the one soft category. A capitalised run of words counts as a person when
+- a personal cue comes before it ("my name is", "Dear", "Mr.", "patient", "my partner's name", "I'm") or
+  after it ("'s SSN", "lives at", "(born 1970)", "as a beneficiary"), outside maths word problems;
+- it sits next to other private data (a phone number, an e-mail, ...);
+- it is a full name (a census given name or a middle initial, then a surname) with a weaker cue around it
+  ("from", "said", "will be", "songwriter", ...).
+A lone first name in a maths word problem ("Janet's ducks lay 16 eggs") is not private, nor is "Charles
+Darwin" in a history question; `flag_full_names=True` makes every full name count.
 
 Findings never overlap: when two detectors claim the same characters, the more specific one wins
 (a private key beats a password, a connection string beats an e-mail, a card beats a phone number).
 
-The score is `1 - prod(1 - weight[category] * confidence)` over the findings: one structured high-risk
-finding (card, IBAN, SSN, key) alone scores >= 0.9, a lone full name about 0.35, nothing found 0.
+The score is `1 - prod(1 - weight[category] * confidence)` over the findings (`score_findings`): one
+structured high-risk finding (card, IBAN, SSN, key) alone scores >= 0.9, one name in a personal context
+about 0.6, nothing found 0.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from functools import lru_cache
 from router.errors import ConfigError
 from router.types import PRIVACY_CATEGORIES, Finding, PrivacyReport
 
-__all__ = ["CATEGORY_WEIGHTS", "PrivacyScorer"]
+__all__ = ["CATEGORY_WEIGHTS", "PrivacyScorer", "score_findings"]
 
 # How much one finding of a category (at confidence 1) moves the score. Structured identifiers and
 # credentials are near 1: one of them is enough to make a prompt private.
@@ -350,7 +358,6 @@ _MILITARY = re.compile(r"\b(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5}\b")  # lower-c
 
 # ------------------------------------------------------------------------------------------------ person
 _TITLE = r"(?-i:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Professor|Sir|Madam|Mme|Mlle|Herr|Frau|Sra?|Señora?|Dame|Lady|Lord)"
-_NAME_WORD = r"[^\W\d_][^\W\d_'\u2019-]*(?:[-'\u2019][^\W\d_]+)*"
 # Only words that start with a capital (or a non-ASCII letter) and name particles: lower-case words never
 # start or continue a name, so skipping them here is what keeps this scan cheap.
 _NAME_TOKEN = re.compile(
