@@ -829,19 +829,23 @@ class PrivacyScorer:
             )
             if strong and maths and n_real < 2 and not _PERSON_AFTER.match(after):
                 strong = False  # "Mr. Tan sold his house", "her sister Meg": fictional people
-            cue = (
-                strong
-                or bool(_PERSON_CUE.search(low, window, start))
-                or bool(_PERSON_AFTER_WEAK.match(after))
-            )
-            near_pii = any(abs(f.start - end) < 60 or abs(start - f.end) < 60 for f in others)
-            conf = 0.0
-            full = n_real >= 2 and (is_given or _has_initial(tokens))
             if strong:
-                conf = 0.9
-            elif (near_pii and (is_given or n_real >= 2)) or (full and cue):
+                found.append(Finding("person", start, end, 0.9))
+                continue
+            if n_real < 2 and not is_given:
+                continue  # one unknown capitalised word needs a strong cue
+            near_pii = any(abs(f.start - end) < 60 or abs(start - f.end) < 60 for f in others)
+            if near_pii:
+                found.append(Finding("person", start, end, 0.75))
+                continue
+            if n_real < 2:
+                continue  # a lone given name needs a strong cue or private data next to it
+            full = is_given or _has_initial(tokens)
+            cue = bool(_PERSON_CUE.search(low, window, start)) or bool(_PERSON_AFTER_WEAK.match(after))
+            conf = 0.0
+            if full and cue:
                 conf = 0.75
-            elif cue and n_real >= 2 and (_foreign_looking(tokens) or tokens[-1].lower() in self._surnames):
+            elif cue and (_foreign_looking(tokens) or tokens[-1].lower() in self._surnames):
                 conf = 0.6
             elif full and self._flag_full_names:
                 conf = 0.5
