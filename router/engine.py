@@ -28,6 +28,7 @@ from router.errors import (
     Overloaded,
     RouterError,
 )
+from router.redact import StreamRestorer, redact_messages
 from router.types import (
     ComplexityReport,
     Decision,
@@ -79,12 +80,6 @@ class ComplexityScorerLike(Protocol):
     def score_hidden(self, hidden: Sequence[float], first: ComplexityReport) -> ComplexityReport: ...
 
 
-class RedactorLike(Protocol):
-    def redact(self, request: Request) -> tuple[Request, Any]: ...
-
-    def restorer(self, mapping: Any) -> Any: ...
-
-
 @dataclass(slots=True)
 class Outcome:
     """The decision as the app sees it, filled in as the request runs."""
@@ -134,7 +129,6 @@ class Engine:
         privacy: PrivacyScorerLike,
         complexity: ComplexityScorerLike,
         decisions: DecisionLog | None,
-        redactor: RedactorLike | None = None,
         on_record: Callable[[DecisionRow, Outcome], None] | None = None,
         assume_cloud: bool = False,
     ) -> None:
@@ -145,7 +139,6 @@ class Engine:
         self.privacy = privacy
         self.complexity = complexity
         self.decisions = decisions
-        self.redactor = redactor
         self.on_record = on_record
         self.assume_cloud = assume_cloud
 
@@ -445,15 +438,14 @@ class Engine:
     ) -> AsyncIterator[str | EndEvent]:
         if self.cloud is None:
             raise CloudNotConfigured("no cloud is configured")
-        outgoing, restorer = request, None
+        messages, restorer = request.messages, None
         if outcome.route is Route.CLOUD_REDACTED:
-            if self.redactor is None:
-                raise CloudError("redaction is not available; the request stays on the device")
-            outgoing, mapping = self.redactor.redact(request)
-            restorer = self.redactor.restorer(mapping)
+            # The findings' originals stay in this process; the cloud sees typed placeholders only.
+            messages, redaction = redact_messages(request.messages, outcome.spans)
+            restorer = StreamRestorer(redaction)
         outcome.model = self.cloud.model
         t0 = time.monotonic()
-        async for piece in self.cloud.stream(outgoing.messages, outgoing.options, deadline):
+        async for piece in self.cloud.stream(messages, request.options, deadline):
             text = piece.text
             if restorer is not None:
                 text = restorer.feed(text) + (restorer.flush() if piece.finish_reason else "")

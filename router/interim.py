@@ -1,18 +1,13 @@
-"""INTERIM scoring, used until the scoring modules land: complexity is the prompt length over 2,000
-characters; privacy is not scored (the shipped policies then see no findings)."""
+"""INTERIM complexity scoring, used until the learned scorer lands: the prompt length over 2,000
+characters."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from router.types import ComplexityReport, PrivacyReport
+from router.types import ComplexityReport
 
 LONG_PROMPT_CHARS = 2000
-
-
-class InterimPrivacy:
-    def scan(self, text: str) -> PrivacyReport:
-        return PrivacyReport(0.0)
 
 
 class InterimComplexity:

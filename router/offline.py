@@ -18,11 +18,14 @@ from router.requests import build_request
 from router.types import DecisionContext
 
 
-def build_context(text: str, app_id: str, *, model: Path | None = None) -> DecisionContext:
-    """Score `text` in process (both stages) into the context a policy decides on."""
+def build_context(
+    text: str, app_id: str, *, policy: Path | None = None, model: Path | None = None
+) -> DecisionContext:
+    """Score `text` in process (both stages, with `policy`'s privacy terms) into the context a policy
+    decides on."""
 
     async def run() -> DecisionContext:
-        async with Classifier.open(model=model) as classifier:
+        async with Classifier.open(policy=policy, model=model) as classifier:
             return await classifier.context(text, app_id)
 
     return asyncio.run(run())

@@ -7,6 +7,7 @@ names, unreachable rules, unique rule names) live in `router.policy_validate`.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -171,6 +172,32 @@ class Budgets(_Strict):
     per_app: LimitsModel | None = None
 
 
+class PrivacySection(_Strict):
+    """Terms and regular expressions the privacy scorer reports as category `custom`."""
+
+    terms: list[str] = Field(default_factory=list)
+    patterns: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("terms")
+    @classmethod
+    def _check_terms(cls, v: list[str]) -> list[str]:
+        if any(not t.strip() for t in v):
+            raise ValueError("terms must not be empty strings")
+        return v
+
+    @field_validator("patterns")
+    @classmethod
+    def _check_patterns(cls, v: dict[str, str]) -> dict[str, str]:
+        for label, pattern in v.items():
+            try:
+                compiled = re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"pattern {label!r} is not a valid regular expression: {e}") from None
+            if compiled.match(""):
+                raise ValueError(f"pattern {label!r} matches the empty string; make it match something")
+        return v
+
+
 class PriceModel(_Strict):
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
@@ -217,5 +244,6 @@ class PolicyFile(_Strict):
     on_budget_exhausted: Contingency = Field(default_factory=lambda: Contingency(action="local"))
     on_local_overload: Contingency = Field(default_factory=lambda: Contingency(action="local"))
     on_context_overflow: Contingency = Field(default_factory=lambda: Contingency(action="local"))
+    privacy: PrivacySection = Field(default_factory=PrivacySection)
     rules: list[Rule] = Field(default_factory=list)
     apps: dict[str, AppSection] = Field(default_factory=dict)

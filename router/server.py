@@ -32,11 +32,12 @@ from router.config import Settings, parse_host_port
 from router.decisions import DecisionLog, DecisionRow
 from router.engine import Engine, Outcome
 from router.errors import ConfigError
-from router.interim import InterimComplexity, InterimPrivacy
+from router.interim import InterimComplexity
 from router.metrics import Metrics
 from router.policy import default_policy_path
 from router.policy_store import PolicyStore
 from router.requests import Limits
+from router.scoring import PolicyPrivacy
 from router.service import Authenticator, RouterService
 from router.v1 import router_pb2 as pb
 from router.v1 import router_pb2_grpc as pb_grpc
@@ -236,11 +237,12 @@ def build_engine(
     assume_cloud: bool = False,
 ) -> Engine:
     """The scoring, policy and execution parts, as the daemon and `router classify` both use them."""
+    policies = PolicyStore(settings.policy or default_policy_path())
     return Engine(
         worker=LocalWorker(backend, settings.queue_size),
         cloud=cloud,
-        policies=PolicyStore(settings.policy or default_policy_path()),
-        privacy=InterimPrivacy(),
+        policies=policies,
+        privacy=PolicyPrivacy(policies),
         complexity=InterimComplexity(),
         decisions=decisions,
         assume_cloud=assume_cloud,

@@ -915,7 +915,7 @@ def test_cli_explain_with_a_context_builder(tmp_path: Path) -> None:
     def group() -> None:
         """Test group."""
 
-    def build(text: str, app: str) -> DecisionContext:
+    def build(text: str, app: str, policy: Path) -> DecisionContext:
         return ctx(text=text, app=app, complexity=0.8, findings=(finding("email", 0.99),))
 
     add_explain_command(group, build)

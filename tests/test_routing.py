@@ -209,3 +209,57 @@ def test_unexpected_error_is_internal_without_its_message(daemon: Any) -> None:
         assert client.health() == "SERVING"
     assert any(log.get("error_type") == "ValueError" for log in logs)
     assert "pineapple" not in repr(logs)
+
+
+PRIVATE = "Email jane.doe@example.com and call +44 20 7946 0958 about card 4111 1111 1111 1111."
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_redacted_route_sends_placeholders_and_restores_them(
+    routed: Any, cloud: CloudStandIn, stream: bool
+) -> None:
+    with RouterClient(target=routed.target) as client:
+        if stream:
+            events = list(client.stream(PRIVATE, metadata={"route": "cloud_redacted"}))
+            text = "".join(e for e in events if isinstance(e, str))
+            decision = events[0]
+        else:
+            reply = client.route(PRIVATE, metadata={"route": "cloud_redacted"})
+            text, decision = reply.text, reply.decision
+    sent = cloud.requests[0]["messages"][0]["content"]
+    for original in ("jane.doe@example.com", "7946 0958", "4111 1111 1111 1111"):
+        assert original not in sent
+        assert original in text  # restored locally, also when a placeholder was split across chunks
+    assert "<EMAIL_1>" in sent and "<CREDIT_CARD_1>" in sent
+    assert text == "Cloud answer: " + PRIVATE
+    assert decision.route == "cloud_redacted"
+    assert decision.findings == {"credit_card": 1, "email": 1, "phone": 1}
+
+
+def test_default_policy_never_sends_private_findings_unredacted(
+    daemon_factory: Any, cloud: CloudStandIn
+) -> None:
+    runner = daemon_factory(cloud_url=cloud.url, cloud_model="m")  # the shipped default policy
+    hard_and_private = "Prove that there are infinitely many primes, then email the proof to bob@example.org."
+    with RouterClient(target=runner.target) as client:
+        reply = client.route(hard_and_private, max_tokens=8)
+    assert reply.decision.route in ("local", "cloud_redacted")
+    for body in cloud.requests:
+        assert "bob@example.org" not in repr(body)
+
+
+def test_policy_terms_are_found_as_custom(daemon_factory: Any, tmp_path: Path, cloud: CloudStandIn) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        POLICY.read_text()
+        + "privacy:\n  terms: [Project Nightjar]\n  patterns: {ticket: 'TCK-[0-9]{4}'}\n"
+    )
+    runner = daemon_factory(policy=policy, cloud_url=cloud.url, cloud_model="m")
+    with RouterClient(target=runner.target) as client:
+        reply = client.route(
+            "Summarise project nightjar ticket TCK-1234", metadata={"route": "cloud_redacted"}
+        )
+    assert reply.decision.findings == {"custom": 2}
+    sent = cloud.requests[0]["messages"][0]["content"]
+    assert "nightjar" not in sent.lower() and "TCK-1234" not in sent
+    assert "TCK-1234" in reply.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -25,10 +26,10 @@ def cli() -> None:
     configure("warning")  # client commands: only problems, on stderr; `serve` sets its own level
 
 
-def _build_context(text: str, app: str) -> Any:
+def _build_context(text: str, app: str, policy: Path) -> Any:
     from router.offline import build_context
 
-    return build_context(text, app)
+    return build_context(text, app, policy=policy)
 
 
 add_explain_command(policy_group, _build_context)

@@ -17,7 +17,8 @@ from router.policy import default_policy_path, explain_report, load_policy, pars
 from router.types import DecisionContext
 
 # (text, app id) -> the DecisionContext the daemon would build for it (scores, token count, state).
-ContextBuilder = Callable[[str, str], DecisionContext]
+# (text, app id, policy file) -> the context the policy decides on (scored with that policy's terms).
+ContextBuilder = Callable[[str, str, Path], DecisionContext]
 
 
 @click.group(name="policy")
@@ -64,12 +65,13 @@ def add_explain_command(group: click.Group, build_context: ContextBuilder) -> cl
     )
     def explain(text: str, app: str, policy_path: Path | None) -> None:
         """Show the scores of TEXT, every rule tried in order, which one fired and why."""
+        path = policy_path if policy_path is not None else default_policy_path()
         try:
-            policy = load_policy(policy_path if policy_path is not None else default_policy_path())
+            policy = load_policy(path)
         except ConfigError as e:
             click.echo(e.message, err=True)
             raise SystemExit(1) from None
-        _, report = explain_report(policy, build_context(text, app))
+        _, report = explain_report(policy, build_context(text, app, path))
         click.echo(report)
 
     return explain

@@ -1,0 +1,37 @@
+"""Scorers return numbers and findings, never decisions: `privacy`, `features` + `complexity`."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from router.scoring.privacy import PrivacyScorer
+from router.types import PrivacyReport
+
+
+class _PolicySource(Protocol):
+    @property
+    def current(self) -> Any: ...
+
+
+class PolicyPrivacy:
+    """The privacy scorer with the active policy's `privacy:` terms and patterns (category "custom").
+
+    Rebuilt, and warmed up, when a reloaded policy changes them."""
+
+    def __init__(self, policies: _PolicySource) -> None:
+        self._policies = policies
+        self._key: tuple[Any, ...] | None = None
+        self._scorer = PrivacyScorer()
+        self._refresh()
+
+    def _refresh(self) -> PrivacyScorer:
+        section = self._policies.current.model.privacy
+        key = (tuple(section.terms), tuple(sorted(section.patterns.items())))
+        if key != self._key:
+            scorer = PrivacyScorer(section.terms, dict(section.patterns))
+            scorer.warm_up()
+            self._scorer, self._key = scorer, key
+        return self._scorer
+
+    def scan(self, text: str) -> PrivacyReport:
+        return self._refresh().scan(text)
