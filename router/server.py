@@ -31,7 +31,7 @@ from router.config import Settings, parse_host_port
 from router.decisions import DecisionLog
 from router.engine import Engine
 from router.errors import ConfigError
-from router.interim import InterimComplexity, InterimPolicyStore, InterimPrivacy
+from router.interim import InterimPolicyStore, InterimPrivacy
 from router.requests import Limits
 from router.service import RouterService
 from router.v1 import router_pb2 as pb
@@ -173,12 +173,18 @@ def build_engine(
     assume_cloud: bool = False,
 ) -> Engine:
     """The scoring, policy and execution parts, as the daemon and `router classify` both use them."""
+    from router.scoring.complexity import load_scorer
+
+    # The model-stage head is bound to one model file: hash the loaded file (about a second for the
+    # default model) so a head trained for another file is never used.
+    path = backend.info.path
+    model_sha = model.sha256_file(path) if path.is_file() else None
     return Engine(
         worker=LocalWorker(backend, settings.queue_size),
         cloud=cloud,
         policies=InterimPolicyStore(),
         privacy=InterimPrivacy(),
-        complexity=InterimComplexity(),
+        complexity=load_scorer(model_sha),
         decisions=decisions,
         assume_cloud=assume_cloud,
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from router.backends.base import PLAIN_STOPS, Backend, ModelInfo, Piece, plain_prompt
-from router.errors import ContextOverflow, ModelError
+from router.errors import BackendError, ContextOverflow, ModelError
 from router.types import GenerationOptions, Message, Usage
 
 # Room kept for at least this many answer tokens when checking that a prompt fits the context.
@@ -140,7 +140,62 @@ class LlamaCppBackend(Backend):
         )
 
     def prefill(self, prompt: str) -> list[float]:
-        raise NotImplementedError("prefill arrives with the complexity scorer")
+        """Evaluate `prompt` into the context; return the final layer's hidden state at its last token.
+
+        The prompt's tokens but the last are decoded as `stream` would decode them (reusing whatever
+        prefix the context already holds); the last token is decoded alone with embeddings switched on,
+        so only that one position pays for the extra output. Its hidden state (after the final norm,
+        the input of the LM head) sees the whole prompt through causal attention, so the pooling does
+        not depend on how the prompt was split into batches. The context is left holding the whole
+        prompt with the last token's logits current: a following `stream(prompt)` samples its first
+        token at once instead of evaluating the prompt again (llama-cpp-python's `generate` reuses an
+        exactly cached prompt).
+
+        Uses llama-cpp-python's `Llama._ctx` / `_batch` / `input_ids` internals (checked on 0.3.36;
+        tests/test_prefill.py fails if they change).
+        """
+        tokens = self._tokens(prompt)
+        self._check_fits(len(tokens))
+        llm: Any = self._llm
+        lc = self._llama_cpp
+        # Keep the longest prefix already in the context (e.g. a shared system prompt), but always
+        # decode at least the last token ourselves.
+        cached = 0
+        limit = min(llm.n_tokens, len(tokens) - 1)
+        held = llm.input_ids
+        while cached < limit and held[cached] == tokens[cached]:
+            cached += 1
+        llm.n_tokens = cached
+        try:
+            llm.eval(tokens[cached:-1])  # drops the stale KV cells after `cached` first
+        except RuntimeError as e:
+            llm.reset()
+            raise BackendError(f"llama.cpp could not evaluate the prompt: {e}") from None
+        ctx = llm._ctx.ctx
+        n_past = llm.n_tokens
+        lc.llama_set_embeddings(ctx, True)
+        try:
+            llm._batch.set_batch(batch=tokens[-1:], n_past=n_past, logits_all=False)
+            llm._ctx.decode(llm._batch)
+            n_embd = lc.llama_n_embd(llm.model)
+            pointer = lc.llama_get_embeddings_ith(ctx, -1)
+            if not pointer:  # a context with a pooling type: one pooled vector for the sequence
+                pointer = lc.llama_get_embeddings_seq(ctx, 0)
+            if not pointer:
+                raise BackendError("llama.cpp returned no hidden state for the prompt")
+            hidden = [float(pointer[i]) for i in range(n_embd)]
+        except BackendError:
+            llm.reset()
+            raise
+        except RuntimeError as e:
+            llm.reset()
+            raise BackendError(f"llama.cpp could not evaluate the prompt: {e}") from None
+        finally:
+            lc.llama_set_embeddings(ctx, False)
+        llm.input_ids[n_past] = tokens[-1]
+        llm.n_tokens = n_past + 1
+        llm._requires_eval = False
+        return hidden
 
     def close(self) -> None:
         self._llm.close()

@@ -7,8 +7,10 @@ import sys
 import click
 
 from router.cli.ask import ask, classify
+from router.cli.eval import eval_command
 from router.cli.model import model
 from router.cli.serve import serve
+from router.cli.train import train
 from router.errors import RouterError
 
 
@@ -18,7 +20,7 @@ def cli() -> None:
     """hybrid-router: answer on the device when you can, forward the rest to the cloud."""
 
 
-for command in (serve, ask, classify, model):
+for command in (serve, ask, classify, model, train, eval_command):
     cli.add_command(command)
 
 
