@@ -420,11 +420,42 @@ def build(out: Path) -> dict[str, int]:
     return counts
 
 
+def stage2_rows(train: list[Row], score: Any) -> list[Row]:
+    """The training rows the stage-2 head is trained on (each costs a forward pass of the model):
+    every row of at most 1,200 characters whose stage-1 score (`score(text)`, the shipped stage-1
+    head) lies in [0.03, 0.97], where stage 2 has something to add, plus 70 random rows of at most 400
+    characters of each label (seeded). Kept in train.jsonl order."""
+    mid = {r["text"] for r in train if len(r["text"]) <= 1200 and 0.03 <= score(r["text"]) <= 0.97}
+    short = [r for r in train if len(r["text"]) <= 400]
+    random.Random(1).shuffle(short)
+    picked = {r["text"] for r in [r for r in short if r["label"] == 0][:70]}
+    picked |= {r["text"] for r in [r for r in short if r["label"] == 1][:70]}
+    return [r for r in train if r["text"] in mid or r["text"] in picked]
+
+
+def write_stage2(out: Path) -> int:
+    from router.scoring.complexity import load_scorer
+
+    scorer = load_scorer(None)
+    train = [json.loads(line) for line in (out / "train.jsonl").open(encoding="utf-8")]
+    rows = stage2_rows(train, lambda t: scorer.score_text(t).score)
+    with (out / "train-stage2.jsonl").open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return len(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/hr-data"))
+    parser.add_argument(
+        "--stage2", action="store_true", help="Also write train-stage2.jsonl (needs the stage-1 head)."
+    )
     args = parser.parse_args(argv)
-    print(json.dumps(build(args.out)), file=sys.stderr)
+    counts = build(args.out)
+    if args.stage2:
+        counts["train-stage2"] = write_stage2(args.out)
+    print(json.dumps(counts), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,9 @@ def test_greedy_answer_is_the_same_after_prefill_and_the_prompt_is_not_evaluated
     assert answer == expected
     assert after.calls[0] <= 1  # the prompt is already in the context
     assert sum(after.calls) <= after.calls[0] + len(after.calls)  # then one token per generated token
-    assert len(hidden) == llm.n_embd() and all(math.isfinite(v) for v in hidden)
+    import llama_cpp
+
+    assert len(hidden) == llama_cpp.llama_model_n_embd(llm.model) and all(math.isfinite(v) for v in hidden)
 
 
 @pytest.mark.slow

@@ -177,7 +177,7 @@ class LlamaCppBackend(Backend):
         try:
             llm._batch.set_batch(batch=tokens[-1:], n_past=n_past, logits_all=False)
             llm._ctx.decode(llm._batch)
-            n_embd = lc.llama_n_embd(llm.model)
+            n_embd = lc.llama_model_n_embd(llm.model)
             pointer = lc.llama_get_embeddings_ith(ctx, -1)
             if not pointer:  # a context with a pooling type: one pooled vector for the sequence
                 pointer = lc.llama_get_embeddings_seq(ctx, 0)
