@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,18 @@ def main(argv: list[str] | None = None) -> None:
                     backend = backends.load_backend("llama_cpp", path, n_ctx=2048)
                 return training.hidden_states(backend, [texts[i]], cache)[0]
 
+            t0 = time.perf_counter()
             first = [scorer.score_text(t).score for t in texts]
+            per_ms = (time.perf_counter() - t0) * 1000 / len(texts)
+            longest = max(texts, key=len)
+            t0 = time.perf_counter()
+            for _ in range(20):
+                scorer.score_text(longest)
+            long_ms = (time.perf_counter() - t0) * 1000 / 20
+            print(
+                f"\n{name}: stage 1 takes {per_ms:.3f} ms per prompt on average, "
+                f"{long_ms:.3f} ms for the longest ({len(longest)} characters)"
+            )
             reports = training.cascade_scores(scorer, texts, hidden_of)
             cascade = [r.score for r in reports]
             for label, scores in (("stage 1 only", first), ("cascade (as served)", cascade)):

@@ -48,6 +48,7 @@ DEFAULT_THRESHOLD = 0.5
 @click.option(
     "--model-head", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Stage-2 head."
 )
+@click.option("--threads", type=int, help="llama.cpp threads for the model stage [all cores].")
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -66,6 +67,7 @@ def eval_command(
     text_head: Path | None,
     model_head: Path | None,
     cache_dir: Path,
+    threads: int | None,
     as_json: bool,
 ) -> None:
     """Score labelled prompts and report AUC (overall, within length bins, next to a prompt-length
@@ -96,7 +98,9 @@ def eval_command(
                 from router import backends
                 from router.model import resolve_model
 
-                backend = backends.load_backend("llama_cpp", resolve_model(model_path), n_ctx=2048)
+                backend = backends.load_backend(
+                    "llama_cpp", resolve_model(model_path), n_ctx=2048, n_threads=threads
+                )
             return training.hidden_states(backend, [texts[i]], cache)[0]
 
         reports = training.cascade_scores(scorer, texts, hidden_of)

@@ -44,6 +44,7 @@ from router.scoring.training import Example
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Stage 2 only: the GGUF model file the head is for [default model].",
 )
+@click.option("--threads", type=int, help="llama.cpp threads for the model stage [all cores].")
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -62,6 +63,7 @@ def train(
     text_head: Path | None,
     model_path: Path | None,
     cache_dir: Path,
+    threads: int | None,
     c: float | None,
     max_chars: int | None,
 ) -> None:
@@ -96,7 +98,7 @@ def train(
         first = load_head(text_head or shipped_head_path(FEATURES_HEAD_FILE))
         path = resolve_model(model_path)
         sha = sha256_file(path)
-        backend = backends.load_backend("llama_cpp", path, n_ctx=2048)
+        backend = backends.load_backend("llama_cpp", path, n_ctx=2048, n_threads=threads)
         try:
             cache = training.HiddenCache(cache_dir, sha)
             with click.progressbar(length=len(examples), label="hidden states", file=None) as bar:

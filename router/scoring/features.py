@@ -2,9 +2,10 @@
 
 Two parts, concatenated into one vector of `N_FEATURES` floats:
 
-* dense cues (`DENSE_NAMES`): length, digits and operators, code, lines, and small word lists for the
-  kind of task: mechanical edits of text that is given (fix typos, reformat, translate, greet) versus
-  reasoning, maths, code, proofs and expert knowledge;
+* dense cues (`DENSE_NAMES`, read from at most `SAMPLE_CHARS` characters, the text's two ends when it
+  is longer; lengths are of the whole text): length, digits and operators, code, lines, and small word
+  lists for the kind of task: mechanical edits of text that is given (fix typos, reformat,
+  translate, greet) versus reasoning, maths, code, proofs and expert knowledge;
 * hashed word unigrams and bigrams (`N_HASHED` buckets, crc32, sublinear counts, L2-normalised),
   read from the instruction-bearing ends of the text (the first `HEAD_CHARS` and the last `TAIL_CHARS`
   characters), so a long pasted paragraph does not drown the request that comes with it.
@@ -24,6 +25,7 @@ FEATURE_VERSION = "text-v1"
 N_HASHED = 2048
 HEAD_CHARS = 600
 TAIL_CHARS = 300
+SAMPLE_CHARS = 2400
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
@@ -209,11 +211,21 @@ def _bucket(token: str) -> int:
     return zlib.crc32(token.encode("utf-8")) % N_HASHED
 
 
+def _sample(text: str) -> str:
+    """What the per-character cues read: the whole text up to SAMPLE_CHARS, else its two ends (keeps
+    stage 1 well under a millisecond for very long prompts)."""
+    if len(text) <= SAMPLE_CHARS:
+        return text
+    return text[: SAMPLE_CHARS * 3 // 4] + "\n" + text[-(SAMPLE_CHARS // 4) :]
+
+
 def dense_features(text: str) -> list[float]:
     n = len(text)
+    n_lines = text.count("\n")
+    n_words = len(text.split())
+    text = _sample(text)
     words = [w.lower() for w in _WORD.findall(text) if w[0].isalnum()]
     head = words[:16]
-    n_words = len(words)
     digits = sum(c.isdigit() for c in text)
     letters = [c for c in text if c.isalpha()]
     upper = sum(c.isupper() for c in letters)
@@ -224,8 +236,8 @@ def dense_features(text: str) -> list[float]:
     return [
         math.log1p(n),
         math.log1p(n_words),
-        math.log1p(text.count("\n")),
-        digits / max(1, n),
+        math.log1p(n_lines),
+        digits / max(1, len(text)),
         math.log1p(len(_NUMBER.findall(text))),
         math.log1p(len(_MATH_OP.findall(text))),
         math.log1p(len(_CODE.findall(text))),
@@ -237,7 +249,7 @@ def dense_features(text: str) -> list[float]:
         frac(words, _HARD_WORDS),
         1.0 if re.search(r":\s*\n|[\"“'`].{40,}", text[:HEAD_CHARS], re.DOTALL) else 0.0,
         upper / max(1, len(letters)),
-        sum(len(w) for w in words) / max(1, n_words),
+        sum(len(w) for w in words) / max(1, len(words)),
         1.0 if n_words <= 6 else 0.0,
     ]
 
