@@ -13,6 +13,7 @@ from router.errors import ModelError
 from router.scoring import features
 from router.scoring.complexity import (
     FEATURES_HEAD_FILE,
+    HIDDEN_VERSION,
     MODEL_HEAD_FILE,
     ComplexityScorer,
     Head,
@@ -38,7 +39,7 @@ SHORT_HARD = "What is 17^23 mod 11? Show the steps."
 def _model_head(n: int, sha: str = SHA_A) -> Head:
     return Head(
         stage="model",
-        feature_version="last-token-final-norm-v1",
+        feature_version=HIDDEN_VERSION,
         mean=(0.0,) * (n + 1),
         scale=(1.0,) * (n + 1),
         coef=(1.0,) + (0.0,) * n,  # reads the first hidden value only
