@@ -132,3 +132,36 @@ def test_prefill_refuses_a_prompt_that_does_not_fit(backend: Backend) -> None:
         backend.prefill(_prompt(backend, "word " * 3000))
     # the context is still usable
     assert _greedy(backend, _prompt(backend, PROMPTS[0]))
+
+
+@pytest.mark.slow
+def test_engine_answers_a_model_scored_request_from_the_prefill(backend: Backend, tmp_path: Any) -> None:
+    """End to end in process: the shipped cascade leaves this prompt to the model stage, the engine
+    prefills on the worker, decides LOCAL, and streams from the same context: one prompt evaluation,
+    the same greedy text as a plain stream."""
+    import asyncio
+
+    from router.config import build_settings
+    from router.server import build_engine
+    from router.types import Request
+    from tests.conftest import _KeepOpen
+
+    text = 'How do you say "good night" in Italian?'
+    llm = backend._llm  # type: ignore[attr-defined]
+    prompt = _prompt(backend, text)
+    llm.reset()
+    expected = _greedy(backend, prompt)
+    llm.reset()
+    engine = build_engine(build_settings(state_dir=tmp_path), _KeepOpen(backend), None, None)
+    assert not engine.complexity.settled(engine.complexity.score_text(text))
+    request = Request((Message("user", text),), options=GREEDY)
+    try:
+        with EvalCounter(llm) as counter:
+            answer = asyncio.run(engine.route(request))
+    finally:
+        engine.worker.close()  # closes the wrapper only: the session's model stays loaded
+    assert answer.outcome.stage == "model"
+    assert answer.text == expected
+    n_prompt = len(backend._tokens(prompt))  # type: ignore[attr-defined]
+    assert counter.calls[0] == n_prompt  # the prefill evaluates the prompt...
+    assert counter.calls[1] == 0  # ...and the answer starts from it
