@@ -343,8 +343,11 @@ class Engine:
         options = request.options
 
         def job(backend: Backend, cancel: Any) -> Iterator[Any]:
-            hidden = backend.prefill(prompt)
-            report = complexity_scorer.score_hidden(hidden, first)
+            try:
+                report = complexity_scorer.score_hidden(backend.prefill(prompt), first)
+            except Exception as e:  # the model stage only refines: decide on the cheap stage
+                log.warning("model_stage_failed", error_type=type(e).__name__)
+                report = first
             decision = decide(report)
             yield (report, decision)
             if continue_locally and decision.route is Route.LOCAL:

@@ -8,6 +8,7 @@ checks its sha256. Any other GGUF file or MLX model directory is used by path as
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from types import ModuleType
@@ -94,3 +95,35 @@ def verify(path: Path, expected: str | None = None) -> tuple[bool, str]:
             raise ModelError(f"no known sha256 for {path.name}; pass --sha256 HEX to compare with")
         expected = expected_default_sha256()
     return actual == expected.lower(), actual
+
+
+def identity(path: Path) -> str | None:
+    """The sha256 of a model file, remembered by (path, size, mtime) so a restart does not re-read a
+    multi-gigabyte file. None for a model directory (MLX). The memo lives in the model directory; when
+    that is not writable, the hash is simply computed each time."""
+    if not path.is_file():
+        return None
+    st = path.stat()
+    key = str(path.resolve())
+    memo_path = model_dir() / "sha256-memo.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    entry = memo.get(key)
+    if (
+        isinstance(entry, dict)
+        and entry.get("size") == st.st_size
+        and entry.get("mtime_ns") == st.st_mtime_ns
+    ):
+        return str(entry["sha256"])
+    digest = sha256_file(path)
+    memo[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+    try:
+        memo_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(memo, indent=1))
+        tmp.replace(memo_path)
+    except OSError:
+        pass
+    return digest

@@ -32,7 +32,6 @@ from router.config import Settings, parse_host_port
 from router.decisions import DecisionLog, DecisionRow
 from router.engine import Engine, Outcome
 from router.errors import ConfigError
-from router.interim import InterimComplexity
 from router.metrics import Metrics
 from router.policy import default_policy_path
 from router.policy_store import PolicyStore
@@ -237,13 +236,15 @@ def build_engine(
     assume_cloud: bool = False,
 ) -> Engine:
     """The scoring, policy and execution parts, as the daemon and `router classify` both use them."""
+    from router.scoring.complexity import load_scorer
+
     policies = PolicyStore(settings.policy or default_policy_path())
     return Engine(
         worker=LocalWorker(backend, settings.queue_size),
         cloud=cloud,
         policies=policies,
         privacy=PolicyPrivacy(policies),
-        complexity=InterimComplexity(),
+        complexity=load_scorer(model.identity(backend.info.path)),
         decisions=decisions,
         assume_cloud=assume_cloud,
     )

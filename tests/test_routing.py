@@ -251,8 +251,7 @@ def test_default_policy_never_sends_private_findings_unredacted(
 def test_policy_terms_are_found_as_custom(daemon_factory: Any, tmp_path: Path, cloud: CloudStandIn) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(
-        POLICY.read_text()
-        + "privacy:\n  terms: [Project Nightjar]\n  patterns: {ticket: 'TCK-[0-9]{4}'}\n"
+        POLICY.read_text() + "privacy:\n  terms: [Project Nightjar]\n  patterns: {ticket: 'TCK-[0-9]{4}'}\n"
     )
     runner = daemon_factory(policy=policy, cloud_url=cloud.url, cloud_model="m")
     with RouterClient(target=runner.target) as client:

@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from router.backends.base import MIN_ANSWER_TOKENS, PLAIN_STOPS, Backend, ModelInfo, Piece, plain_prompt
-from router.errors import ContextOverflow, ModelError
+from router.errors import BackendError, ContextOverflow, ModelError
 from router.types import GenerationOptions, Message, Usage
+
+# The sequence id `prefill` uses for its scratch copy of the prompt (the answer is sequence 0).
+_SCRATCH_SEQ = 1
 
 _log_callback: Any = None
 
@@ -59,9 +62,13 @@ class LlamaCppBackend(Backend):
                 n_ctx=n_ctx,
                 n_threads=n_threads or os.cpu_count() or 1,
                 n_gpu_layers=n_gpu_layers,
-                embedding=False,
+                # embedding=True sizes the context for more than one sequence (prefill's scratch copy)
+                # and per-token embeddings; they are switched off below and only on inside prefill.
+                embedding=True,
+                pooling_type=llama_cpp.LLAMA_POOLING_TYPE_NONE,
                 verbose=False,
             )
+            llama_cpp.llama_set_embeddings(self._llm._ctx.ctx, False)
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelError(f"cannot load {path} with llama.cpp: {e}") from None
         self.default_max_tokens = default_max_tokens
@@ -161,7 +168,64 @@ class LlamaCppBackend(Backend):
         )
 
     def prefill(self, prompt: str) -> list[float]:
-        raise NotImplementedError("prefill arrives with the complexity scorer")
+        """Evaluate `prompt` into the context; return the final layer's hidden state at its last token.
+
+        The prompt is decoded exactly as `stream` would decode it (same batches, embeddings off, reusing
+        any prefix the context already holds), so the KV cache and the next-token logits are the ones a
+        plain `stream` computes. Then the last token is decoded once more, alone, into a scratch sequence
+        (a copy of the prompt's cells, sequence 1) with embeddings on: its final-layer hidden state
+        (after the final norm, the LM head's input) sees the whole prompt through causal attention, so
+        the pooling does not depend on how the prompt was split into batches, and only that one
+        position pays for the extra output. The scratch cells are dropped and the saved logits put
+        back, so a following `stream(prompt)` samples its first token at once (llama-cpp-python's
+        `generate` reuses an exactly cached prompt) and produces the same greedy text.
+
+        Uses llama-cpp-python internals (`Llama._ctx`, `_batch`, `input_ids`; checked on 0.3.36):
+        tests/test_prefill.py fails if they change.
+        """
+        tokens = self._tokens(prompt)
+        self._check_fits(len(tokens))
+        llm: Any = self._llm
+        lc = self._llama_cpp
+        cached = 0
+        limit = min(llm.n_tokens, len(tokens) - 1)
+        held = llm.input_ids
+        while cached < limit and held[cached] == tokens[cached]:
+            cached += 1
+        llm.n_tokens = cached
+        ctx = llm._ctx.ctx
+        try:
+            llm.eval(tokens[cached:])  # drops the stale KV cells after `cached` first
+            n = llm.n_tokens
+            n_vocab = lc.llama_vocab_n_tokens(lc.llama_model_get_vocab(llm.model))
+            saved = (ctypes.c_float * n_vocab)()
+            ctypes.memmove(saved, lc.llama_get_logits_ith(ctx, -1), ctypes.sizeof(saved))
+            memory = lc.llama_get_memory(ctx)
+            lc.llama_memory_seq_cp(memory, 0, _SCRATCH_SEQ, 0, n - 1)
+            lc.llama_set_embeddings(ctx, True)
+            try:
+                llm._batch.set_batch(batch=tokens[-1:], n_past=n - 1, logits_all=False)
+                llm._batch.batch.seq_id[0][0] = _SCRATCH_SEQ
+                llm._ctx.decode(llm._batch)
+                n_embd = lc.llama_model_n_embd(llm.model)
+                pointer = lc.llama_get_embeddings_ith(ctx, -1)
+                if not pointer:  # a context with a pooling type: one pooled vector per sequence
+                    pointer = lc.llama_get_embeddings_seq(ctx, _SCRATCH_SEQ)
+                if not pointer:
+                    raise BackendError("llama.cpp returned no hidden state for the prompt")
+                hidden = [float(pointer[i]) for i in range(n_embd)]
+            finally:
+                lc.llama_set_embeddings(ctx, False)
+                lc.llama_memory_seq_rm(memory, _SCRATCH_SEQ, -1, -1)
+            ctypes.memmove(lc.llama_get_logits_ith(ctx, -1), saved, ctypes.sizeof(saved))
+        except BackendError:
+            llm.reset()
+            raise
+        except RuntimeError as e:
+            llm.reset()
+            raise BackendError(f"llama.cpp could not evaluate the prompt: {e}") from None
+        llm._requires_eval = False
+        return hidden
 
     def close(self) -> None:
         self._llm.close()

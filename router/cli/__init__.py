@@ -10,11 +10,13 @@ import click
 
 from router.cli.ask import ask, classify
 from router.cli.decisions import decisions
+from router.cli.eval import eval_command
 from router.cli.model import model
 from router.cli.policy import add_explain_command, policy_group
 from router.cli.serve import serve
 from router.cli.service import install_service
 from router.cli.token import token
+from router.cli.train import train
 from router.errors import RouterError
 from router.logs import configure
 
@@ -33,7 +35,18 @@ def _build_context(text: str, app: str, policy: Path) -> Any:
 
 
 add_explain_command(policy_group, _build_context)
-for command in (serve, ask, classify, decisions, model, token, policy_group, install_service):
+for command in (
+    serve,
+    ask,
+    classify,
+    decisions,
+    model,
+    token,
+    policy_group,
+    install_service,
+    train,
+    eval_command,
+):
     cli.add_command(command)
 
 

@@ -1,0 +1,167 @@
+"""LlamaCppBackend.prefill with the real default model: the hidden state, and one prompt evaluation.
+
+Uses the session-scoped `llama_backend` fixture (the default model, n_ctx=2048, loaded once).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from router.backends.base import Backend
+from router.errors import ContextOverflow
+from router.types import GenerationOptions, Message
+
+GREEDY = GenerationOptions(max_tokens=24, temperature=0.0)
+PROMPTS = [
+    "What is the capital of France?",
+    "Write one sentence about the sea.",
+    "Fix the typos in this text: Teh quick brown fox jumpd over teh lazy dog. " * 6,
+]
+
+
+class EvalCounter:
+    """Records how many tokens each `Llama.eval` call decodes (wrapping the real method)."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.calls: list[int] = []
+        self._original = llm.eval
+
+    def __enter__(self) -> EvalCounter:
+        def counting(tokens: Any) -> Any:
+            self.calls.append(len(tokens))
+            return self._original(tokens)
+
+        self.llm.eval = counting
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.llm.eval  # back to the class method
+
+
+@pytest.fixture
+def backend(llama_backend: Backend) -> Iterator[Backend]:
+    llama_backend._llm.reset()  # type: ignore[attr-defined]
+    yield llama_backend
+    llama_backend._llm.reset()  # type: ignore[attr-defined]
+
+
+def _prompt(backend: Backend, text: str) -> str:
+    return backend.format_prompt([Message("user", text)])
+
+
+def _greedy(backend: Backend, prompt: str) -> str:
+    return "".join(p.text for p in backend.stream(prompt, GREEDY, threading.Event()))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", PROMPTS)
+def test_greedy_answer_is_the_same_after_prefill_and_the_prompt_is_not_evaluated_again(
+    backend: Backend, text: str
+) -> None:
+    llm = backend._llm  # type: ignore[attr-defined]
+    prompt = _prompt(backend, text)
+    n_prompt = len(backend._tokens(prompt))  # type: ignore[attr-defined]
+    with EvalCounter(llm) as plain:
+        expected = _greedy(backend, prompt)
+    assert plain.calls[0] == n_prompt  # a fresh stream evaluates the whole prompt
+
+    llm.reset()
+    hidden = backend.prefill(prompt)
+    with EvalCounter(llm) as after:
+        answer = _greedy(backend, prompt)
+    assert answer == expected
+    assert after.calls[0] <= 1  # the prompt is already in the context
+    assert sum(after.calls) <= after.calls[0] + len(after.calls)  # then one token per generated token
+    import llama_cpp
+
+    assert len(hidden) == llama_cpp.llama_model_n_embd(llm.model) and all(math.isfinite(v) for v in hidden)
+
+
+@pytest.mark.slow
+def test_hidden_state_is_deterministic_and_depends_on_the_prompt(backend: Backend) -> None:
+    a = backend.prefill(_prompt(backend, PROMPTS[0]))
+    again = backend.prefill(_prompt(backend, PROMPTS[0]))  # reuses the cached prefix
+    backend._llm.reset()  # type: ignore[attr-defined]
+    fresh = backend.prefill(_prompt(backend, PROMPTS[0]))
+    b = backend.prefill(_prompt(backend, PROMPTS[1]))
+    assert a == again == fresh
+    assert max(abs(x - y) for x, y in zip(a, b, strict=True)) > 0.1
+
+
+@pytest.mark.slow
+def test_pooling_does_not_depend_on_how_a_long_prompt_is_batched(backend: Backend) -> None:
+    llm = backend._llm  # type: ignore[attr-defined]
+    text = " ".join(f"Item {i}: the {i % 7}th shelf holds {i * 3} boxes of tea." for i in range(60))
+    prompt = _prompt(backend, text)
+    tokens = backend._tokens(prompt)  # type: ignore[attr-defined]
+    assert len(tokens) > llm.n_batch  # spans several decode batches (and ubatches)
+    one_go = backend.prefill(prompt)
+    # Same prompt, evaluated as a cached prefix of 300 tokens followed by the rest in other batches.
+    llm.reset()
+    llm.eval(tokens[:300])
+    with EvalCounter(llm) as counter:
+        split = backend.prefill(prompt)
+    assert counter.calls == [len(tokens) - 300]
+    assert max(abs(x - y) for x, y in zip(one_go, split, strict=True)) < 0.05 * max(abs(v) for v in one_go)
+    # ...and the answer after it is the answer without prefill.
+    with EvalCounter(llm) as after:
+        answer = "".join(
+            p.text
+            for p in backend.stream(
+                prompt, GenerationOptions(max_tokens=6, temperature=0.0), threading.Event()
+            )
+        )
+    assert after.calls[0] <= 1
+    llm.reset()
+    expected = "".join(
+        p.text
+        for p in backend.stream(prompt, GenerationOptions(max_tokens=6, temperature=0.0), threading.Event())
+    )
+    assert answer == expected
+
+
+@pytest.mark.slow
+def test_prefill_refuses_a_prompt_that_does_not_fit(backend: Backend) -> None:
+    with pytest.raises(ContextOverflow):
+        backend.prefill(_prompt(backend, "word " * 3000))
+    # the context is still usable
+    assert _greedy(backend, _prompt(backend, PROMPTS[0]))
+
+
+@pytest.mark.slow
+def test_engine_answers_a_model_scored_request_from_the_prefill(backend: Backend, tmp_path: Any) -> None:
+    """End to end in process: the shipped cascade leaves this prompt to the model stage, the engine
+    prefills on the worker, decides LOCAL, and streams from the same context: one prompt evaluation,
+    the same greedy text as a plain stream."""
+    import asyncio
+
+    from router.config import build_settings
+    from router.server import build_engine
+    from router.types import Request
+    from tests.conftest import _KeepOpen
+
+    text = 'How do you say "good night" in Italian?'
+    llm = backend._llm  # type: ignore[attr-defined]
+    prompt = _prompt(backend, text)
+    llm.reset()
+    expected = _greedy(backend, prompt)
+    llm.reset()
+    engine = build_engine(build_settings(state_dir=tmp_path), _KeepOpen(backend), None, None)
+    assert not engine.complexity.settled(engine.complexity.score_text(text))
+    request = Request((Message("user", text),), options=GREEDY)
+    try:
+        with EvalCounter(llm) as counter:
+            answer = asyncio.run(engine.route(request))
+    finally:
+        engine.worker.close()  # closes the wrapper only: the session's model stays loaded
+    assert answer.outcome.stage == "model"
+    assert answer.text == expected
+    n_prompt = len(backend._tokens(prompt))  # type: ignore[attr-defined]
+    assert counter.calls[0] == n_prompt  # the prefill evaluates the prompt...
+    assert counter.calls[1] == 0  # ...and the answer starts from it
