@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -182,6 +183,18 @@ class CloudClient:
             reraise=True,
         )
 
+    @contextmanager
+    def _failures_open_the_circuit(self) -> Iterator[None]:
+        """Count every cloud failure on the breaker; surface a retryable one as its real error."""
+        try:
+            yield
+        except _Retryable as e:
+            self.breaker.failure()
+            raise e.error from None
+        except CloudError:
+            self.breaker.failure()
+            raise
+
     def _check_circuit(self) -> None:
         if not self.breaker.allow():
             raise CloudUnavailable("the cloud circuit is open after repeated failures; retrying later")
@@ -217,7 +230,7 @@ class CloudClient:
     ) -> CloudAnswer:
         self._check_circuit()
         body = self._body(messages, options, stream=False)
-        try:
+        with self._failures_open_the_circuit():
             async for attempt in self._retrying(deadline):
                 with attempt:
                     response = await self._send(body, deadline)
@@ -230,12 +243,6 @@ class CloudClient:
                     finally:
                         await response.aclose()
             answer = self._parse_completion(raw)
-        except _Retryable as e:
-            self.breaker.failure()
-            raise e.error from None
-        except CloudError:
-            self.breaker.failure()
-            raise
         self.breaker.success()
         return answer
 
@@ -264,26 +271,17 @@ class CloudClient:
         """
         self._check_circuit()
         body = self._body(messages, options, stream=True)
-        try:
+        with self._failures_open_the_circuit():
             response: httpx.Response | None = None
             async for attempt in self._retrying(deadline):
                 with attempt:
                     response = await self._send(body, deadline)
             assert response is not None
-        except _Retryable as e:
-            self.breaker.failure()
-            raise e.error from None
-        except CloudError:
-            self.breaker.failure()
-            raise
-        try:
-            async for piece in self._read_stream(response, deadline):
-                yield piece
-        except CloudError:
-            self.breaker.failure()
-            raise
-        finally:
-            await response.aclose()
+            try:
+                async for piece in self._read_stream(response, deadline):
+                    yield piece
+            finally:
+                await response.aclose()
         self.breaker.success()
 
     async def _read_stream(self, response: httpx.Response, deadline: float | None) -> AsyncIterator[Piece]:
