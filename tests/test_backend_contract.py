@@ -48,7 +48,9 @@ def _load_mlx_real() -> Backend:
 
 
 # A real MLX model joins the contract when $ROUTER_TEST_MLX_MODEL names one (e.g. a converted Gemma 3).
-BACKENDS = ["mlx", "mlx_plain", "llama_cpp"] + (["mlx_real"] if os.environ.get("ROUTER_TEST_MLX_MODEL") else [])
+BACKENDS = ["mlx", "mlx_plain", "llama_cpp"] + (
+    ["mlx_real"] if os.environ.get("ROUTER_TEST_MLX_MODEL") else []
+)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
