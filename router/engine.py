@@ -223,7 +223,7 @@ class Engine:
             privacy=privacy,
             complexity=complexity,
             prompt_tokens=prompt_tokens,
-            local_queue_depth=self.worker.depth,
+            local_queue_depth=self.worker.waiting,
             local_queue_size=self.worker.queue_size,
             cloud_configured=self.assume_cloud or self.cloud is not None,
             cloud_healthy=self.assume_cloud

@@ -62,6 +62,7 @@ class Daemon:
     _stopped: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _cloud_health: str = ""
+    metrics_port: int | None = None
 
     @property
     def target(self) -> str:
@@ -90,8 +91,8 @@ class Daemon:
             )
         if self.settings.metrics_listen:
             host, port = parse_host_port(self.settings.metrics_listen)
-            bound = self.metrics.start_http(host, port)
-            log.info("metrics", address=f"{host}:{bound}")
+            self.metrics_port = self.metrics.start_http(host, port)
+            log.info("metrics", address=f"{host}:{self.metrics_port}")
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         self._publish_cloud_health()

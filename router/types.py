@@ -148,7 +148,7 @@ class DecisionContext:
     privacy: PrivacyReport
     complexity: ComplexityReport
     prompt_tokens: int
-    local_queue_depth: int = 0
+    local_queue_depth: int = 0  # requests waiting for the local model (not counting the one running)
     local_queue_size: int = 1
     cloud_configured: bool = False
     cloud_healthy: bool = False

@@ -77,6 +77,11 @@ class LocalWorker:
         return self._thread.is_alive()
 
     @property
+    def waiting(self) -> int:
+        """Jobs waiting for the model (the queue holds at most `queue_size`)."""
+        return self._jobs.qsize()
+
+    @property
     def depth(self) -> int:
         """Jobs waiting plus the one running."""
         return self._jobs.qsize() + int(self._busy)
