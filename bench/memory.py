@@ -154,7 +154,7 @@ def run(quick: bool, requests: int | None = None) -> str:
             "process",
             "model file MiB",
             "RSS after start MiB",
-            f"RSS after {warm} MiB",
+            f"RSS after {warm} requests MiB",
             "RSS at end MiB",
             "requests",
         ],
