@@ -13,6 +13,8 @@ they were meant for under concurrency (and on the daemon's retries):
     [fault:http500]  HTTP 500              [fault:http429]  HTTP 429, Retry-After: 1
     [fault:hang]     send nothing, ever    [fault:break]    two SSE chunks, then drop the connection
                                                             (non-streaming: drop before answering)
+
+`GET .../stats` answers {"connections": N}, the TCP connections accepted so far.
 """
 
 from __future__ import annotations
@@ -93,7 +95,12 @@ def _sse_chunks(body: dict[str, Any]) -> list[bytes]:
     return out
 
 
+_connections = 0
+
+
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    global _connections
+    _connections += 1
     try:
         while True:
             try:
@@ -109,6 +116,10 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                     headers[k.strip().lower()] = v.strip()
             length = int(headers.get("content-length", "0") or 0)
             raw = await reader.readexactly(length) if length else b""
+            if method == "GET" and path.rstrip("/").endswith("/stats"):  # for tests: connections accepted
+                writer.write(_response(200, "OK", json.dumps({"connections": _connections}).encode()))
+                await writer.drain()
+                continue
             if method == "GET" and path.rstrip("/").endswith("/models"):
                 writer.write(
                     _response(200, "OK", b'{"object":"list","data":[{"id":"standin","object":"model"}]}')

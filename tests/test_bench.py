@@ -96,3 +96,28 @@ def test_runner_skips_a_missing_benchmark(
     report = out.read_text()
     assert report.startswith("# Benchmarks")
     assert "cores (nproc)" in report and "llama-cpp-python" in report
+
+
+def test_cloud_stream_reuses_its_connection(fast_cloud: FastCloud) -> None:
+    """A streamed answer is read to the end of the body, so the next request reuses the connection."""
+    import asyncio
+
+    from router.cloud import CloudClient
+    from router.types import GenerationOptions, Message
+
+    async def two_streams() -> list[str]:
+        client = CloudClient(base_url=fast_cloud.url, model="m", api_key="k")
+        texts = []
+        try:
+            for _ in range(3):
+                parts = [p.text async for p in client.stream([Message("user", "hi")], GenerationOptions())]
+                texts.append("".join(parts))
+        finally:
+            await client.aclose()
+        return texts
+
+    before = httpx.get(fast_cloud.url + "/stats").json()["connections"]
+    texts = asyncio.run(two_streams())
+    after = httpx.get(fast_cloud.url + "/stats").json()["connections"]
+    assert all(texts)
+    assert after - before == 2  # one for the three streams, one for the /stats call
