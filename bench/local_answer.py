@@ -248,8 +248,8 @@ def _round(system: System, prompts: list[str], record: bool) -> None:
             system.result.prompts.append(prompt)
 
 
-def run(quick: bool, rounds: int | None = None) -> str:
-    n_threads = os.cpu_count() or 1
+def run(quick: bool, rounds: int | None = None, threads: int | None = None) -> str:
+    n_threads = threads or os.cpu_count() or 1
     path = model_path()
     prompts = PROMPTS[:4] if quick else PROMPTS
     rounds = rounds or (1 if quick else 4)
@@ -347,9 +347,11 @@ def run(quick: bool, rounds: int | None = None) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = parser("Local answer latency: daemon vs direct llama-cpp-python vs llama_cpp.server")
     p.add_argument("--rounds", type=int, default=None, help="measured rounds per system [4; quick 1]")
+    p.add_argument("--threads", type=int, default=None, help="llama.cpp threads, all three systems [nproc]")
     args = p.parse_args(argv)
     cmd = "python -m bench.local_answer" + (" --quick" if args.quick else "")
-    print(section("Local answer", cmd, run(args.quick, args.rounds), args.quick), flush=True)
+    cmd += f" --threads {args.threads}" if args.threads else ""
+    print(section("Local answer", cmd, run(args.quick, args.rounds, args.threads), args.quick), flush=True)
 
 
 if __name__ == "__main__":
