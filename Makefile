@@ -17,6 +17,7 @@ check: setup
 	.venv/bin/mypy
 
 bench: setup
+	scripts/bench-setup
 	.venv/bin/python -m bench
 
 protos: setup

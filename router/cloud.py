@@ -10,6 +10,8 @@ The API key is sent as a bearer token and appears nowhere else: not in errors, n
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -289,8 +291,9 @@ class CloudClient:
         usage = Usage()
         completion_pieces = 0
         done = False
+        lines = response.aiter_lines()
         try:
-            async for line in response.aiter_lines():
+            async for line in lines:
                 if deadline is not None and time.monotonic() > deadline:
                     raise CloudTimeout("the call's deadline passed while the cloud was answering")
                 line = line.strip()
@@ -320,9 +323,21 @@ class CloudClient:
             raise CloudProtocolError("the cloud's stream broke mid-answer") from None
         if not done:
             raise CloudProtocolError("the cloud's stream ended without [DONE]")
+        await _drain(lines)
         if usage.completion_tokens == 0:
             usage = Usage(usage.prompt_tokens, completion_pieces)
         yield Piece("", finish_reason=finish_reason, usage=usage)  # type: ignore[arg-type]
+
+
+async def _drain(lines: AsyncIterator[str], limit_s: float = 0.5) -> None:
+    """Read what follows [DONE] (normally only the end of the body), so that the connection goes back
+    to the pool: closing a response that is not fully read closes its connection, and the next request
+    would pay a new TCP (and TLS) handshake. A server that keeps the body open is cut off after
+    `limit_s`, and its connection is then closed as before."""
+    with contextlib.suppress(TimeoutError, httpx.HTTPError):
+        async with asyncio.timeout(limit_s):
+            async for _ in lines:
+                pass
 
 
 def build_cloud_client(settings: Any) -> CloudClient | None:

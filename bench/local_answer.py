@@ -1,0 +1,358 @@
+"""Local answer: the daemon vs llama-cpp-python in process vs llama-cpp-python's own OpenAI server.
+
+    python -m bench.local_answer [--quick] [--rounds N]
+
+The same 8 short prompts, the default model file, max_tokens 32, greedy decoding (temperature 0,
+top_p 1, repeat penalty 1), the same n_ctx and thread count, through:
+  (a) direct   llama_cpp.Llama(...).create_completion in this process (no server at all)
+  (b) daemon   `router serve` as a subprocess on a Unix socket, over gRPC (scoring, policy and the
+               decision log included; the default policy with no cloud, so everything is local)
+  (c) llama-server  `python -m llama_cpp.server` as a subprocess, /v1/completions over HTTP
+
+All three get the identical prompt text (the daemon's plain prompt format, as the default model has
+no chat template) and stop strings. Requests are never concurrent: each round runs every system in
+turn (the order rotates per round) so that machine noise hits all three alike; one warm-up round per
+system comes first. End-to-end latency is taken from non-streaming calls, time to first token from
+streaming calls; tokens/s = completion tokens / end-to-end seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench._common import (
+    Daemon,
+    Targets,
+    fmt,
+    free_port,
+    model_path,
+    parser,
+    percentile,
+    section,
+    stop_process,
+    table,
+    wait_port,
+)
+
+PROMPTS = [
+    "What is the capital of France?",
+    "Write one sentence about the sea.",
+    "Name three primary colours.",
+    "How many days are in a week?",
+    "Give me a synonym for happy.",
+    "What is 12 times 12?",
+    "Translate 'good morning' into Spanish.",
+    "Suggest a name for a grey cat.",
+]
+MAX_TOKENS = 32
+N_CTX = 2048
+
+
+@dataclass
+class Result:
+    e2e_ms: list[float] = field(default_factory=list)
+    ttft_ms: list[float] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
+    prompts: list[str] = field(default_factory=list)  # the prompt of each sample
+
+    def tokens_per_s(self, reference: dict[str, int] | None = None) -> float:
+        """Completion tokens per second of end-to-end time. With `reference` (tokens per prompt as
+        llama.cpp counted them), every system is credited the same count for the same answer."""
+        seconds = sum(self.e2e_ms) / 1000
+        tokens = sum(reference[p] for p in self.prompts) if reference else sum(self.tokens)
+        return tokens / seconds if seconds else float("nan")
+
+
+@dataclass
+class System:
+    name: str
+    # (prompt) -> (e2e_ms, completion_tokens, text) ; (prompt) -> ttft_ms
+    complete: Callable[[str], tuple[float, int, str]]
+    first_token: Callable[[str], float]
+    close: Callable[[], None]
+    result: Result = field(default_factory=Result)
+    pid: int | None = None  # the server process, for servers run as subprocesses
+    base_url: str = ""
+
+
+def _plain(prompt: str) -> str:
+    from router.backends.base import plain_prompt
+    from router.types import Message
+
+    return plain_prompt([Message("user", prompt)])
+
+
+def _stops() -> list[str]:
+    from router.backends.base import PLAIN_STOPS
+
+    return list(PLAIN_STOPS)
+
+
+def direct_system(path: Path, n_threads: int) -> System:
+    import llama_cpp
+
+    from router.backends.llama_cpp import _silence_llama_logs
+
+    _silence_llama_logs(llama_cpp)
+    llm: Any = llama_cpp.Llama(
+        model_path=str(path), n_ctx=N_CTX, n_threads=n_threads, n_threads_batch=n_threads, verbose=False
+    )
+    params: dict[str, Any] = dict(
+        max_tokens=MAX_TOKENS, temperature=0.0, top_p=1.0, repeat_penalty=1.0, stop=_stops()
+    )
+
+    def complete(prompt: str) -> tuple[float, int, str]:
+        t0 = time.perf_counter()
+        r = llm.create_completion(prompt=_plain(prompt), **params)
+        ms = (time.perf_counter() - t0) * 1000
+        return ms, int(r["usage"]["completion_tokens"]), str(r["choices"][0]["text"])
+
+    def first_token(prompt: str) -> float:
+        t0 = time.perf_counter()
+        ttft = float("nan")
+        chunks = llm.create_completion(prompt=_plain(prompt), stream=True, **params)
+        for chunk in chunks:
+            if chunk["choices"][0].get("text") and ttft != ttft:
+                ttft = (time.perf_counter() - t0) * 1000
+        return ttft
+
+    return System("(a) direct llama-cpp-python (in process)", complete, first_token, llm.close)
+
+
+def daemon_system(n_threads: int) -> System:
+    from router.client import RouterClient, StreamEnd
+
+    daemon = Daemon(n_ctx=N_CTX, n_threads=n_threads)
+    client = RouterClient(socket=daemon.socket, timeout=120)
+
+    def complete(prompt: str) -> tuple[float, int, str]:
+        t0 = time.perf_counter()
+        r = client.route(prompt, max_tokens=MAX_TOKENS, temperature=0.0, top_p=1.0)
+        ms = (time.perf_counter() - t0) * 1000
+        if r.decision.route != "local":
+            raise RuntimeError(f"the daemon routed a benchmark prompt to {r.decision.route}")
+        return ms, r.completion_tokens, r.text
+
+    def first_token(prompt: str) -> float:
+        t0 = time.perf_counter()
+        ttft = float("nan")
+        for event in client.stream(prompt, max_tokens=MAX_TOKENS, temperature=0.0, top_p=1.0):
+            if isinstance(event, str) and event and ttft != ttft:
+                ttft = (time.perf_counter() - t0) * 1000
+            elif isinstance(event, StreamEnd):
+                break
+        return ttft
+
+    def close() -> None:
+        client.close()
+        daemon.cleanup()
+
+    return System("(b) hybrid-router daemon (gRPC, Unix socket)", complete, first_token, close)
+
+
+def llama_server_system(path: Path, n_threads: int) -> System:
+    import httpx
+
+    port = free_port()
+    log = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
+    log_file = log.open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(path),
+            "--n_ctx",
+            str(N_CTX),
+            "--n_threads",
+            str(n_threads),
+            "--n_threads_batch",
+            str(n_threads),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_port(port, proc, 180, "llama_cpp.server", log)
+    except Exception:
+        stop_process(proc)
+        raise
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}/v1", timeout=120)
+    params: dict[str, Any] = dict(
+        max_tokens=MAX_TOKENS, temperature=0.0, top_p=1.0, repeat_penalty=1.0, stop=_stops()
+    )
+
+    def complete(prompt: str) -> tuple[float, int, str]:
+        t0 = time.perf_counter()
+        r = http.post("/completions", json={"prompt": _plain(prompt), **params})
+        ms = (time.perf_counter() - t0) * 1000
+        r.raise_for_status()
+        body = r.json()
+        return ms, int(body["usage"]["completion_tokens"]), str(body["choices"][0]["text"])
+
+    def first_token(prompt: str) -> float:
+        t0 = time.perf_counter()
+        ttft = float("nan")
+        with http.stream(
+            "POST", "/completions", json={"prompt": _plain(prompt), "stream": True, **params}
+        ) as r:
+            r.raise_for_status()
+            for line in r.iter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                event = json.loads(line[6:])
+                if event["choices"] and event["choices"][0].get("text") and ttft != ttft:
+                    ttft = (time.perf_counter() - t0) * 1000
+        return ttft
+
+    def close() -> None:
+        http.close()
+        stop_process(proc)
+        log_file.close()
+        log.unlink(missing_ok=True)
+
+    return System(
+        "(c) llama-cpp-python OpenAI server (HTTP)",
+        complete,
+        first_token,
+        close,
+        pid=proc.pid,
+        base_url=f"http://127.0.0.1:{port}/v1",
+    )
+
+
+def _round(system: System, prompts: list[str], record: bool) -> None:
+    for prompt in prompts:
+        ms, n, text = system.complete(prompt)
+        ttft = system.first_token(prompt)
+        if record:
+            system.result.e2e_ms.append(ms)
+            system.result.tokens.append(n)
+            system.result.ttft_ms.append(ttft)
+            system.result.texts.setdefault(prompt, text)
+            system.result.prompts.append(prompt)
+
+
+def run(quick: bool, rounds: int | None = None, threads: int | None = None) -> str:
+    n_threads = threads or os.cpu_count() or 1
+    path = model_path()
+    prompts = PROMPTS[:4] if quick else PROMPTS
+    rounds = rounds or (1 if quick else 4)
+    systems: list[System] = []
+    missing: list[str] = []
+    builders: list[tuple[str, Callable[[], System]]] = [
+        ("(a)", lambda: direct_system(path, n_threads)),
+        ("(b)", lambda: daemon_system(n_threads)),
+        ("(c)", lambda: llama_server_system(path, n_threads)),
+    ]
+    for label, build in builders:
+        try:
+            systems.append(build())
+        except Exception as e:  # a peer that cannot run here is reported, never faked
+            missing.append(f"{label} could not start: {type(e).__name__}: {str(e)[:300]}")
+    try:
+        for s in systems:  # warm-up, interleaved: one round each, not recorded
+            _round(s, prompts[:2], record=False)
+        for r in range(rounds):
+            order = systems[r % len(systems) :] + systems[: r % len(systems)]
+            for s in order:
+                _round(s, prompts, record=True)
+    finally:
+        for s in systems:
+            s.close()
+
+    # llama.cpp's own count of the tokens it generated (the daemon re-counts its answer's text, which
+    # can differ by a few tokens): tokens/s credits every system with the same count per answer.
+    reference: dict[str, int] | None = None
+    if systems and systems[0].name.startswith("(a)"):
+        a_res = systems[0].result
+        reference = {}
+        for prompt, n in zip(a_res.prompts, a_res.tokens, strict=True):
+            reference.setdefault(prompt, n)
+    rows = []
+    for s in systems:
+        res = s.result
+        rows.append(
+            [
+                s.name,
+                len(res.e2e_ms),
+                fmt(percentile(res.e2e_ms, 50)),
+                fmt(percentile(res.e2e_ms, 95)),
+                fmt(percentile(res.ttft_ms, 50)),
+                fmt(percentile(res.ttft_ms, 95)),
+                fmt(res.tokens_per_s(reference)),
+                fmt(sum(res.tokens) / max(1, len(res.tokens))),
+            ]
+        )
+    body = table(
+        [
+            "system",
+            "requests",
+            "e2e p50 ms",
+            "e2e p95 ms",
+            "TTFT p50 ms",
+            "TTFT p95 ms",
+            "tokens/s",
+            "tokens/answer (own count)",
+        ],
+        rows,
+    )
+    by = {s.name[:3]: s.result for s in systems}
+    targets = Targets()
+    a, b, c = by.get("(a)"), by.get("(b)"), by.get("(c)")
+    if a and b:
+        targets.check("e2e p50 (b)/(a)", percentile(b.e2e_ms, 50) / percentile(a.e2e_ms, 50), "<=", 1.05)
+        targets.note(
+            f"e2e p95 (b)/(a) = {percentile(b.e2e_ms, 95) / percentile(a.e2e_ms, 95):.3f}; "
+            f"TTFT p50 (b)/(a) = {percentile(b.ttft_ms, 50) / percentile(a.ttft_ms, 50):.3f}"
+        )
+    else:
+        targets.check("e2e p50 (b)/(a)", None, "<=", 1.05)
+    if b and c:
+        targets.check("e2e p50 (b)/(c)", percentile(b.e2e_ms, 50) / percentile(c.e2e_ms, 50), "<=", 1.0)
+        targets.note(
+            f"e2e p95 (b)/(c) = {percentile(b.e2e_ms, 95) / percentile(c.e2e_ms, 95):.3f}; "
+            f"TTFT p50 (b)/(c) = {percentile(b.ttft_ms, 50) / percentile(c.ttft_ms, 50):.3f}"
+        )
+    else:
+        targets.check("e2e p50 (b)/(c)", None, "<=", 1.0)
+    if len(systems) > 1:
+        ref = systems[0].result.texts
+        same = sum(all(s.result.texts.get(p) == ref.get(p) for s in systems) for p in ref)
+        targets.note(f"identical answers across the systems: {same}/{len(ref)} prompts (greedy decoding)")
+    for m in missing:
+        targets.note(m)
+    notes = (
+        f"{len(prompts)} prompts x {rounds} rounds per system, max_tokens {MAX_TOKENS}, greedy, "
+        f"n_ctx {N_CTX}, n_threads {n_threads}; one non-streaming and one streaming call per prompt."
+    )
+    return f"{notes}\n\n{body}\n\n{targets.markdown()}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser("Local answer latency: daemon vs direct llama-cpp-python vs llama_cpp.server")
+    p.add_argument("--rounds", type=int, default=None, help="measured rounds per system [4; quick 1]")
+    p.add_argument("--threads", type=int, default=None, help="llama.cpp threads, all three systems [nproc]")
+    args = p.parse_args(argv)
+    cmd = "python -m bench.local_answer" + (" --quick" if args.quick else "")
+    cmd += f" --threads {args.threads}" if args.threads else ""
+    print(section("Local answer", cmd, run(args.quick, args.rounds, args.threads), args.quick), flush=True)
+
+
+if __name__ == "__main__":
+    main()
