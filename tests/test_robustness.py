@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from router.auth import add_token
 from router.client import ClientError, DecisionInfo, RouterClient
-from router.v1 import router_pb2 as pb
 from router.v1 import router_pb2_grpc as pb_grpc
 
 
@@ -157,17 +156,14 @@ def test_fuzzed_requests_never_crash_the_daemon(daemon: Any) -> None:
     def one(
         msgs: Any, max_tokens: Any, temperature: Any, top_p: Any, stop: Any, app: Any, metadata: Any
     ) -> None:
-        options = pb.GenerationOptions(stop=stop)
-        if max_tokens is not None:
-            options.max_tokens = max_tokens
-        if temperature is not None:
-            options.temperature = temperature
-        if top_p is not None:
-            options.top_p = top_p
-        request = pb.RouteRequest(
-            messages=[pb.ChatMessage(role=r, content=c) for r, c in msgs],
+        # The client builds the proto without validating it: whatever hypothesis draws reaches the daemon.
+        request = RouterClient.build_request(
+            list(msgs),
             app_id=app,
-            options=options,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            stop=stop,
             metadata=metadata,
         )
         try:

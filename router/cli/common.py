@@ -62,3 +62,31 @@ def make_client(
             f"no daemon socket at {path}; start one with `router serve` or pass --socket / --address"
         )
     return RouterClient(socket=path, token=token, timeout=timeout)
+
+
+def model_stage_options(note: str = "") -> Callable[[F], F]:
+    """--model, --threads and --cache-dir, for the commands that run the complexity model stage."""
+
+    def say(text: str) -> str:
+        return note + text if note else text[0].upper() + text[1:]
+
+    def decorate(f: F) -> F:
+        f = click.option(
+            "--cache-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=Path("/tmp/hr-features"),
+            show_default=True,
+            help=say("where hidden states are cached between runs."),
+        )(f)
+        f = click.option(
+            "--threads", type=int, help="llama.cpp threads for the model stage [all cores but one]."
+        )(f)
+        f = click.option(
+            "--model",
+            "model_path",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help=say("the GGUF model file [default model]."),
+        )(f)
+        return f
+
+    return decorate

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from router.cli.common import model_stage_options
+
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -36,25 +38,12 @@ DEFAULT_THRESHOLD = 0.5
     show_default=True,
     help="cascade: as the daemon scores (runs the model on unsettled rows). features: stage 1 only.",
 )
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The local model file [default model].",
-)
+@model_stage_options()
 @click.option(
     "--text-head", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Stage-1 head."
 )
 @click.option(
     "--model-head", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Stage-2 head."
-)
-@click.option("--threads", type=int, help="llama.cpp threads for the model stage [all cores].")
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("/tmp/hr-features"),
-    show_default=True,
-    help="Where hidden states are cached between runs.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(

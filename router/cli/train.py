@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from router.cli.common import model_stage_options
 from router.errors import ConfigError
 from router.scoring.training import Example
 
@@ -38,20 +39,7 @@ from router.scoring.training import Example
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Stage 2 only: the stage-1 head whose score it takes as an input [shipped head].",
 )
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Stage 2 only: the GGUF model file the head is for [default model].",
-)
-@click.option("--threads", type=int, help="llama.cpp threads for the model stage [all cores].")
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("/tmp/hr-features"),
-    show_default=True,
-    help="Stage 2 only: where hidden states are cached between runs.",
-)
+@model_stage_options(note="Stage 2 only: ")
 @click.option("--c", "c", type=float, help="Inverse L2 strength [1.0 for features, 0.05 for model].")
 @click.option("--max-chars", type=int, default=None, help="Skip rows longer than this (stage 2 cost).")
 def train(
