@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,7 +40,10 @@ from router.types import (
     Timings,
     Usage,
 )
-from router.worker import LocalWorker
+from router.worker import Job, LocalWorker
+
+# A model-stage job still on the worker: its handle, and its results when it goes on to generate locally.
+LocalJob = tuple[Job, AsyncGenerator[Any, None] | None] | None
 
 log = structlog.get_logger("router.engine")
 
@@ -252,7 +255,7 @@ class Engine:
 
     async def _decide(
         self, request: Request, started: float, *, allow_local_continuation: bool
-    ) -> tuple[Outcome, Any]:
+    ) -> tuple[Outcome, LocalJob]:
         """Scores and a Decision. When the model stage is needed, it runs on the worker; if the decision
         is then LOCAL (and continuation is allowed) the same worker job goes on to generate, so the
         prompt's forward pass is done once. Returns the still-running job in that case."""
@@ -336,7 +339,7 @@ class Engine:
         first: ComplexityReport,
         decide: Callable[[ComplexityReport], Decision],
         continue_locally: bool,
-    ) -> tuple[ComplexityReport, Decision, Any, float]:
+    ) -> tuple[ComplexityReport, Decision, LocalJob, float]:
         """Prefill on the worker, score from the hidden state, decide there, and keep generating when
         the decision is LOCAL. The first item the job yields is (report, decision)."""
         complexity_scorer = self.complexity
@@ -368,7 +371,13 @@ class Engine:
     # --- executing ----------------------------------------------------------------------------
 
     async def _run(
-        self, request: Request, outcome: Outcome, local_job: Any, deadline: float | None, *, buffered: bool
+        self,
+        request: Request,
+        outcome: Outcome,
+        local_job: LocalJob,
+        deadline: float | None,
+        *,
+        buffered: bool,
     ) -> AsyncIterator[str | EndEvent]:
         """Run the decided route, falling back per the decision when it fails. `buffered` (unary calls):
         a cloud answer that breaks mid-way can still fall back, since nothing has reached the caller."""
@@ -412,18 +421,18 @@ class Engine:
         outcome.fallback_reason = why
 
     async def _run_local(
-        self, request: Request, outcome: Outcome, local_job: Any
+        self, request: Request, outcome: Outcome, local_job: LocalJob
     ) -> AsyncIterator[str | EndEvent]:
         outcome.model = self.backend.info.name
         if outcome.prompt_tokens + MIN_ANSWER_TOKENS > self.backend.info.n_ctx:
             raise ContextOverflow(outcome.prompt_tokens, self.backend.info.n_ctx)
-        if local_job is None or local_job[1] is None:
+        if local_job is not None and local_job[1] is not None:
+            handle, results = local_job[0], local_job[1]  # generation goes on from the model stage's prefill
+        else:
             prompt = self.backend.format_prompt(request.messages)
             options = request.options
             handle = self.worker.submit(lambda backend, cancel: backend.stream(prompt, options, cancel))
             results = handle.results()
-        else:
-            handle, results = local_job
         gen_started: float | None = None
         async for piece in results:
             if gen_started is None:
