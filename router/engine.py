@@ -398,13 +398,9 @@ class Engine:
             # Keep part of the caller's time for the local fallback if the cloud fails.
             cloud_deadline = time.monotonic() + CLOUD_SHARE_OF_DEADLINE * (deadline - time.monotonic())
         try:
-            if buffered:  # a unary call: nothing reaches the caller before the answer is whole
-                for event in [e async for e in self._run_cloud(request, outcome, cloud_deadline)]:
-                    yield event
-            else:
-                async for event in self._run_cloud(request, outcome, cloud_deadline):
-                    sent = sent or isinstance(event, str)
-                    yield event
+            async for event in self._run_cloud(request, outcome, cloud_deadline, whole=buffered):
+                sent = sent or isinstance(event, str)
+                yield event
         except CloudError as e:
             if sent or decision.fallback is not Route.LOCAL:
                 raise  # text already reached the caller, or the policy says refuse
@@ -446,30 +442,43 @@ class Engine:
                 yield EndEvent(piece.usage or Usage(), piece.finish_reason)
 
     async def _run_cloud(
-        self, request: Request, outcome: Outcome, deadline: float | None
+        self, request: Request, outcome: Outcome, deadline: float | None, *, whole: bool
     ) -> AsyncIterator[str | EndEvent]:
-        if self.cloud is None:
+        """Ask the cloud. `whole` (unary calls): one JSON completion, so nothing is yielded before the
+        whole answer is in and a failure mid-answer can still fall back; else the answer is streamed."""
+        cloud = self.cloud
+        if cloud is None:
             raise CloudNotConfigured("no cloud is configured")
-        messages, restorer = request.messages, None
+        messages, redaction = request.messages, None
         if outcome.route is Route.CLOUD_REDACTED:
             # The findings' originals stay in this process; the cloud sees typed placeholders only.
             messages, redaction = redact_messages(request.messages, outcome.spans)
-            restorer = StreamRestorer(redaction)
-        outcome.model = self.cloud.model
+        outcome.model = cloud.model
         t0 = time.monotonic()
-        async for piece in self.cloud.stream(messages, request.options, deadline):
+
+        def finished(usage: Usage, finish_reason: str) -> EndEvent:
+            outcome.timings.cloud_ms = _ms_since(t0)
+            self.policies.budget.record(
+                request.app_id, cloud.model, usage.prompt_tokens, usage.completion_tokens
+            )
+            return EndEvent(usage, finish_reason)
+
+        if whole:
+            answer = await cloud.complete(messages, request.options, deadline)
+            text = redaction.restore(answer.text) if redaction is not None else answer.text
+            if text:
+                yield text
+            yield finished(answer.usage, answer.finish_reason)
+            return
+        restorer = StreamRestorer(redaction) if redaction is not None else None
+        async for piece in cloud.stream(messages, request.options, deadline):
             text = piece.text
             if restorer is not None:
                 text = restorer.feed(text) + (restorer.flush() if piece.finish_reason else "")
             if text:
                 yield text
             if piece.finish_reason is not None:
-                outcome.timings.cloud_ms = _ms_since(t0)
-                usage = piece.usage or Usage()
-                self.policies.budget.record(
-                    request.app_id, self.cloud.model, usage.prompt_tokens, usage.completion_tokens
-                )
-                yield EndEvent(usage, piece.finish_reason)
+                yield finished(piece.usage or Usage(), piece.finish_reason)
 
     # --- recording ----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ Fault names:
     malformed   HTTP 200 with a body that is not JSON (or, streaming, a broken event)
     hang        accept, then send nothing for `hang_s` seconds
     drip        stream one character every `drip_s` seconds
-    break       streaming: send two chunks, then drop the connection
+    break       send part of the answer (two stream chunks, or half the JSON body), then drop the connection
     nodone      streaming: end the stream without [DONE]
 """
 
@@ -132,7 +132,17 @@ class CloudStandIn:
                 ],
                 "usage": usage,
             }
-            h._send(200, json.dumps(payload).encode())
+            raw = json.dumps(payload).encode()
+            if fault == "break":  # promise the whole body, send half, drop the connection
+                h.send_response(200)
+                h.send_header("content-type", "application/json")
+                h.send_header("content-length", str(len(raw)))
+                h.end_headers()
+                h.wfile.write(raw[: len(raw) // 2])
+                h.wfile.flush()
+                h.connection.shutdown(2)
+                return
+            h._send(200, raw)
             return
         h.send_response(200)
         h.send_header("content-type", "text/event-stream")

@@ -262,3 +262,16 @@ def test_policy_terms_are_found_as_custom(daemon_factory: Any, tmp_path: Path, c
     sent = cloud.requests[0]["messages"][0]["content"]
     assert "nightjar" not in sent.lower() and "TCK-1234" not in sent
     assert "TCK-1234" in reply.text
+
+
+def test_stream_broken_after_text_ends_with_a_clear_status(routed: Any, cloud: CloudStandIn) -> None:
+    """Text already reached the app: no silent switch to another model mid-answer, a clear error instead."""
+    cloud.faults.append("break")
+    received: list[Any] = []
+    with RouterClient(target=routed.target) as client, pytest.raises(ClientError) as e:
+        for event in client.stream("Tell me something long", metadata={"route": "cloud"}):
+            received.append(event)
+    assert e.value.code == "UNAVAILABLE"
+    assert any(isinstance(x, str) for x in received)
+    row = row_for(routed, received[0].id)
+    assert row["status"] == "CloudProtocolError" and row["fallback"] is False
