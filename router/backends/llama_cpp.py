@@ -16,9 +16,6 @@ from router.backends.base import MIN_ANSWER_TOKENS, PLAIN_STOPS, Backend, ModelI
 from router.errors import BackendError, ContextOverflow, ModelError
 from router.types import GenerationOptions, Message, Usage
 
-# The sequence id `prefill` uses for its scratch copy of the prompt (the answer is sequence 0).
-_SCRATCH_SEQ = 1
-
 _log_callback: Any = None
 
 
@@ -68,13 +65,11 @@ class LlamaCppBackend(Backend):
                 n_ctx=n_ctx,
                 n_threads=n_threads or default_threads(),
                 n_gpu_layers=n_gpu_layers,
-                # embedding=True sizes the context for more than one sequence (prefill's scratch copy)
-                # and per-token embeddings; they are switched off below and only on inside prefill.
-                embedding=True,
+                # No pooling: `prefill` switches embeddings on for one decode and reads the last
+                # token's own hidden state.
                 pooling_type=llama_cpp.LLAMA_POOLING_TYPE_NONE,
                 verbose=False,
             )
-            llama_cpp.llama_set_embeddings(self._llm._ctx.ctx, False)
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelError(f"cannot load {path} with llama.cpp: {e}") from None
         self.default_max_tokens = default_max_tokens
@@ -176,15 +171,21 @@ class LlamaCppBackend(Backend):
     def prefill(self, prompt: str) -> list[float]:
         """Evaluate `prompt` into the context; return the final layer's hidden state at its last token.
 
-        The prompt is decoded exactly as `stream` would decode it (same batches, embeddings off, reusing
-        any prefix the context already holds), so the KV cache and the next-token logits are the ones a
-        plain `stream` computes. Then the last token is decoded once more, alone, into a scratch sequence
-        (a copy of the prompt's cells, sequence 1) with embeddings on: its final-layer hidden state
-        (after the final norm, the LM head's input) sees the whole prompt through causal attention, so
-        the pooling does not depend on how the prompt was split into batches, and only that one
-        position pays for the extra output. The scratch cells are dropped and the saved logits put
-        back, so a following `stream(prompt)` samples its first token at once (llama-cpp-python's
-        `generate` reuses an exactly cached prompt) and produces the same greedy text.
+        The prompt goes into sequence 0 exactly where `stream` would put it (reusing any prefix the
+        context already holds), in two steps: every token but the last in `n_batch` batches that ask
+        for no output at all (so the 262k-row LM head does not run for them), then the last token
+        alone with embeddings switched on. That one decode yields both outputs of the last position:
+        its logits and its final-layer hidden state (after the final norm, the LM head's input), which
+        sees the whole prompt through causal attention, so it does not depend on how the prompt was
+        split into batches. A following `stream(prompt)` finds the prompt cached with live logits and
+        samples its first token at once (llama-cpp-python's `generate` reuses an exactly cached
+        prompt): the prompt is evaluated once, and the LM head runs once, as in a plain `stream`.
+
+        The only extra work over a plain `stream` is that the last prompt token is decoded on its
+        own instead of inside the prompt's batch (one more pass over the weights for one token).
+        Numerically that last decode is a one-token decode, like every generated token's: its logits
+        can differ in the last bits from the batched ones, so in rare near-ties a greedy answer after
+        `prefill` can differ from the plain `stream` answer (bench/prefill.py reports it).
 
         Uses llama-cpp-python internals (`Llama._ctx`, `_batch`, `input_ids`; checked on 0.3.36):
         tests/test_prefill.py fails if they change.
@@ -198,32 +199,32 @@ class LlamaCppBackend(Backend):
         held = llm.input_ids
         while cached < limit and held[cached] == tokens[cached]:
             cached += 1
-        llm.n_tokens = cached
         ctx = llm._ctx.ctx
+        batch = llm._batch
         try:
-            llm.eval(tokens[cached:])  # drops the stale KV cells after `cached` first
-            n = llm.n_tokens
-            n_vocab = lc.llama_vocab_n_tokens(lc.llama_model_get_vocab(llm.model))
-            saved = (ctypes.c_float * n_vocab)()
-            ctypes.memmove(saved, lc.llama_get_logits_ith(ctx, -1), ctypes.sizeof(saved))
-            memory = lc.llama_get_memory(ctx)
-            lc.llama_memory_seq_cp(memory, 0, _SCRATCH_SEQ, 0, n - 1)
+            llm.n_tokens = cached
+            llm._ctx.kv_cache_seq_rm(-1, cached, -1)  # drops the stale cells after the shared prefix
+            body = tokens[cached:-1]
+            for i in range(0, len(body), llm.n_batch):
+                chunk = body[i : i + llm.n_batch]
+                batch.set_batch(batch=chunk, n_past=llm.n_tokens, logits_all=False)
+                batch.batch.logits[len(chunk) - 1] = False  # no output rows: the KV cache is all we need
+                llm._ctx.decode(batch)
+                llm.input_ids[llm.n_tokens : llm.n_tokens + len(chunk)] = chunk
+                llm.n_tokens += len(chunk)
             lc.llama_set_embeddings(ctx, True)
             try:
-                llm._batch.set_batch(batch=tokens[-1:], n_past=n - 1, logits_all=False)
-                llm._batch.batch.seq_id[0][0] = _SCRATCH_SEQ
-                llm._ctx.decode(llm._batch)
+                batch.set_batch(batch=tokens[-1:], n_past=llm.n_tokens, logits_all=False)
+                llm._ctx.decode(batch)
                 n_embd = lc.llama_model_n_embd(llm.model)
                 pointer = lc.llama_get_embeddings_ith(ctx, -1)
-                if not pointer:  # a context with a pooling type: one pooled vector per sequence
-                    pointer = lc.llama_get_embeddings_seq(ctx, _SCRATCH_SEQ)
                 if not pointer:
                     raise BackendError("llama.cpp returned no hidden state for the prompt")
                 hidden = [float(pointer[i]) for i in range(n_embd)]
             finally:
                 lc.llama_set_embeddings(ctx, False)
-                lc.llama_memory_seq_rm(memory, _SCRATCH_SEQ, -1, -1)
-            ctypes.memmove(lc.llama_get_logits_ith(ctx, -1), saved, ctypes.sizeof(saved))
+            llm.input_ids[llm.n_tokens] = tokens[-1]
+            llm.n_tokens += 1
         except BackendError:
             llm.reset()
             raise

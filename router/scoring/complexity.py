@@ -40,7 +40,7 @@ log = structlog.get_logger("router.scoring.complexity")
 
 FORMAT = "hybrid-router/complexity-head"
 FORMAT_VERSION = 1
-HIDDEN_VERSION = "last-token-final-norm-v2"  # what `Backend.prefill` returns; see LlamaCppBackend.prefill
+HIDDEN_VERSION = "last-token-final-norm-v3"  # what `Backend.prefill` returns; see LlamaCppBackend.prefill
 FEATURES_HEAD_FILE = "complexity-features.json"
 # The stage-2 head shipped for the default model (Gemma 3 270M Q4_K_M); bound to its sha256.
 MODEL_HEAD_FILE = "complexity-model-gemma-3-270m-q4_k_m.json"
