@@ -244,7 +244,7 @@ _ADDRESS_CUE = re.compile(  # lower-cased; "Address" (a speech's title) is told 
     r"located at|(?:is|are) (?:at|on)|"
     r"deliver(?:ed)? to|ship(?:ped)? to|send (?:it |this |them )?to|corner of|arrived at|"
     r"drops? (?:you |me )?off at|meet(?:ing)? (?:me )?at|stay(?:ing)? at|reside[sd]? at)"
-    r"[:,]?[ \t]*(?:the corner of )?",
+    r"[:,]?[ \t]*(?:the corner of |the (?:north|south|east|west)(?:ern)? (?:side|end|part) of )?",
 )
 _ADDRESS_AFTER_CUE = re.compile(
     r"(?:\d{1,6}[A-Za-z]?[ \t]+)?(?:[^\W\d_][\w'\u2019.-]*[ \t]+){1,4}\d{1,5}[A-Za-z]?\b\.?"
@@ -343,6 +343,13 @@ _STREET_WORD_ENDINGS = (
     "tori",
     "puistotie",
     "rinne",
+    "stien",
+    "stræde",
+    "straede",
+    "straeti",
+    "braut",
+    "vegur",
+    "brücke",
     "street",
     "road",
 )
@@ -355,6 +362,24 @@ _PO_BOX = re.compile(
     r"(?:\s+(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5})?",
 )  # lower-cased
 _MILITARY = re.compile(r"\b(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5}\b")  # lower-cased
+# "4410 Kirkegata 15", "618 Ana Ipatescu 9": a building number, a capitalised street name and a house
+# number with nothing else around them. Checked in code: every word capitalised or a street word, no
+# month or unit word ("12 March 2023", "5 Hours 30").
+_NUMBERED_STREET = re.compile(
+    r"(?<![\w.,:/+-])\d{1,6}[ ](?P<name>(?:[^\W\d_][\w'\u2019-]*\.?[ ]){1,3})\d{1,4}[A-Za-z]?\b(?![.,:/-]?\d)"
+)
+_LOWER_STREET_WORDS = frozenset(
+    _words("gate gata gade vej vei veien vegen st st. street road rd rd. ave ave.")
+)
+# A number right before an address finding is part of it: "22 14 Rue des Lilas", "3310 P.O. Box 57".
+_NUMBER_BEFORE = re.compile(r"(?<![\w.,:/+-])\d{1,6}[ \t]+$")
+# "the corner of X St. and Y St.": the second street of a crossing has no house number.
+_CROSS_STREET = re.compile(
+    r"[ \t]+and[ \t]+(?P<v>(?:[^\W\d_][\w'\u2019-]*[ \t]+){1,3}"
+    rf"(?-i:(?:{_STREET_TYPES.title()})\b\.?|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Hwy|Pkwy|Sq)\b\.?))"
+)
+# A line of a postal address block after the street line: a unit, a city, "Country 12345", ", CO".
+_BLOCK_LINE = re.compile(r"[ \t>?|*-]*(?P<v>[^\W_][^\n:@?!;=]{0,38}?|,[ \t]*[A-Z]{2})[ \t]*$")
 
 # ------------------------------------------------------------------------------------------------ person
 _TITLE = r"(?-i:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Professor|Sir|Madam|Mme|Mlle|Herr|Frau|Sra?|Señora?|Dame|Lady|Lord)"
@@ -749,14 +774,20 @@ class PrivacyScorer:
             word = m.group()
             if word in _STREET_WORDS_ALONE or (len(word) > 4 and word.endswith(_STREET_WORD_ENDINGS)):
                 start = m.start()
-                if word in _STREET_WORDS_ALONE:  # "Király u. 15.": take the street name before it too
-                    prev = re.search(r"([^\W\d_][\w'\u2019-]*)[ \t]+$", text[max(0, start - 30) : start])
+                if word in _STREET_WORDS_ALONE:  # "Bajcsy Zsilinszky u. 15.": the name before it too
+                    prev = re.search(
+                        r"(?<![\w'\u2019-])(?:(?-i:[^\W\d_a-z])[\w'\u2019-]*[ \t]+){1,2}$",
+                        text[max(0, start - 40) : start],
+                    )
                     if prev:
                         start -= len(prev.group(0))
                 out.append(Finding("street_address", start, num.end(), 0.8))
         for m in _STREET.finditer(text):
             if _plausible_street(m.group()):
                 out.append(Finding("street_address", m.start(), m.end(), 0.8))
+        for m in _NUMBERED_STREET.finditer(text):
+            if _plausible_numbered_street(m.group("name")):
+                out.append(Finding("street_address", m.start(), m.end(), 0.75))
         checks = (
             (_STREET_FOREIGN_WORD, any(w in low for w in _FOREIGN_STREET_WORDS)),
             (_PO_BOX, "box" in low),
@@ -768,16 +799,28 @@ class PrivacyScorer:
                 for m in rx.finditer(low):
                     conf = 0.7 if rx is _UNIT else 0.8
                     out.append(Finding("street_address", m.start(), m.end(), conf))
-        if not any(w in low for w in _ADDRESS_CUE_WORDS):
-            return
+        if any(w in low for w in _ADDRESS_CUE_WORDS):
+            self._cued_addresses(text, low, out)
+        _extend_addresses(text, out)
+
+    def _cued_addresses(self, text: str, low: str, out: list[Finding]) -> None:
         for cue in _ADDRESS_CUE.finditer(low):
-            if text[cue.start()] == "A" and low.startswith("address", cue.start()):
-                continue  # "State of the Union Address": a speech, not a place
+            if (
+                text[cue.start()] == "A"
+                and low.startswith("address", cue.start())
+                and not low.startswith(":", cue.start() + 7)
+            ):
+                continue  # "State of the Union Address": a speech, not a place ("Address:" is a label)
             after = _ADDRESS_AFTER_CUE.match(text, cue.end())
             if after:
                 end = _cued_address_end(text, after.start(), after.end())
                 if end > after.start() and _plausible_cued_address(text[after.start() : end]):
                     out.append(Finding("street_address", after.start(), end, 0.75))
+            if low.startswith("corner of", cue.start()) or "corner of" in low[cue.start() : cue.end()]:
+                # "at the corner of 5 Elm Street and Oak Avenue": the second street too
+                cross = _CROSS_STREET.search(text, cue.end(), min(len(text), cue.end() + 80))
+                if cross and "\n" not in text[cue.end() : cross.start()]:
+                    out.append(Finding("street_address", cross.start("v"), cross.end("v"), 0.7))
 
     # ------------------------------------------------------------------------------------------- custom
     def _custom(self, text: str, low: str, out: list[Finding]) -> None:
@@ -1054,14 +1097,99 @@ def _cued_address_end(text: str, start: int, end: int) -> int:
 
 
 def _plausible_cued_address(match: str) -> bool:
-    """After "lives at", "address is", ...: a house number and at least one capitalised name word."""
+    """After "lives at", "address is", ...: a house number and at least one capitalised name word, or, in
+    lower-case text, a name between two numbers ("drops you off at 5120 storgata 41")."""
     words = re.findall(r"[^\W\d_][\w'\u2019.-]*", match)
     if not words or not any(ch.isdigit() for ch in match):
         return False
     lowered = {w.lower().rstrip(".") for w in words}
     if lowered & _NOT_ADDRESS_WORDS:
         return False
-    return any(w[:1].isupper() for w in words)
+    return any(w[:1].isupper() for w in words) or bool(_NUMBER_WORDS_NUMBER.fullmatch(match.strip()))
+
+
+# A building number of two or more digits, a one- or two-word name, a house number.
+_NUMBER_WORDS_NUMBER = re.compile(r"\d{2,6}[ \t]+(?:[^\W\d_][\w'\u2019.-]*[ \t]+){1,2}\d{1,5}[A-Za-z]?\.?")
+
+
+def _plausible_numbered_street(name: str) -> bool:
+    """The words of "4410 Kirkegata 15": capitalised (or a street word such as "gate") and none of them a
+    month, a unit or a function word ("5 May 2020", "3 Hours 20")."""
+    words = name.split()
+    if not words[0][:1].isupper() or len(words[0].rstrip(".")) < 2:
+        return False
+    for w in words:
+        lw = w.lower()
+        if lw.rstrip(".") in _NOT_ADDRESS_WORDS or lw.rstrip(".") in _NOT_NAME_ADDRESS:
+            return False
+        if not w[:1].isupper() and lw not in _LOWER_STREET_WORDS:
+            return False
+        if w.isupper() and len(w) > 1:
+            return False  # "2023 POSITIVE 0": a table cell, not a street name
+    return True
+
+
+# Capitalised words that start or fill "number Word number" runs that are not streets.
+_NOT_NAME_ADDRESS = frozenset(
+    _words("""jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun chapter part
+    volume vol page pages figure fig table question problem exercise step level round grade class season
+    episode verse psalm psalms genesis exodus john luke mark matthew acts romans corinthians windows python
+    java ios android version release model series iphone galaxy pixel xbox playstation ps world war top
+    no number section article item""")
+)
+
+
+def _extend_addresses(text: str, out: list[Finding]) -> None:
+    """Grow the street addresses in `out` to the whole postal address.
+
+    - A building number right before one belongs to it: "22 14 Rue des Lilas", "3310 P.O. Box 57".
+    - When the street ends its line and that line is short and no sentence (an address block, as on an
+      envelope or in a signature), the short lines below it (unit, city, "Country 12345", ", CO") are part
+      of the address: up to four of them, across at most one blank line, stopping at a longer or
+      sentence-like line.
+    Only prompts that already have an address finding are touched, so this never flags a new prompt.
+    """
+    streets = [f for f in out if f.category == "street_address"]
+    if not streets:
+        return
+    done_lines: set[int] = set()
+    for f in streets:
+        start = f.start
+        before = _NUMBER_BEFORE.search(text, max(0, start - 12), start)
+        if before:
+            out.append(Finding("street_address", before.start(), f.end, f.confidence))
+            start = before.start()
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", f.end)
+        if line_end < 0 or line_end in done_lines:
+            continue
+        rest = text[f.end : line_end].strip(" \t,.")
+        if (
+            line_end - line_start > 70
+            or (rest and not _UNIT.match(rest.lower()))
+            or re.search(r"(?<![\w.])[a-z]", text[line_start:start])
+        ):
+            continue  # the address is inside a sentence ("I live at ..."), or more text follows it
+        done_lines.add(line_end)
+        pos = line_end + 1
+        blank = taken = 0
+        while taken < 4 and pos < len(text):
+            nl = text.find("\n", pos)
+            nl = len(text) if nl < 0 else nl
+            line = text[pos:nl]
+            if not line.strip(" \t>?|*-"):
+                blank += 1
+                if blank > 1:
+                    break
+                pos = nl + 1
+                continue
+            m = _BLOCK_LINE.fullmatch(line)
+            if m is None or len(m.group("v").split()) > 5 or len(re.findall(r"\d+", line)) > 2:
+                break
+            blank = 0
+            taken += 1
+            out.append(Finding("street_address", pos + m.start("v"), pos + m.end("v"), 0.6))
+            pos = nl + 1
 
 
 def _has_initial(tokens: Sequence[str]) -> bool:
