@@ -9,11 +9,19 @@ text without IGNORECASE (several times faster in CPython's `re`); offsets stay t
 Person names are the one soft category. A capitalised run of words counts as a person when
 - a personal cue comes before it ("my name is", "Dear", "Mr.", "patient", "my partner's name", "I'm") or
   after it ("'s SSN", "lives at", "(born 1970)", "as a beneficiary"), outside maths word problems;
+- it is a known given name (or a full or non-English-looking name) that someone speaks to ("Leif, can
+  you ...", "... , Roy!") or that a personal fact follows or precedes ("Nora is very reliable", "Why is
+  Ivan so impulsive?", "X's killers", "the gender of X", "she named him X", "X shouted at Y");
+- it is a speaker of a dialogue ("Lisa: Remember me?", two speakers or more, one a known given name) or
+  in a list after a word for one's people ("our 3 founders: A, B and C", "they had 3: A, B and C");
 - it sits next to other private data (a phone number, an e-mail, ...);
 - it is a full name (a census given name or a middle initial, then a surname) with a weaker cue around it
   ("from", "said", "will be", "songwriter", ...).
+An all-lower-case prompt gets a smaller scan: a census given name after a strong cue, or a given name and
+a census surname after an act between people ("follow up with patricia desrosiers").
 A lone first name in a maths word problem ("Janet's ducks lay 16 eggs") is not private, nor is "Charles
-Darwin" in a history question; `flag_full_names=True` makes every full name count.
+Darwin" in a history question; `flag_full_names=True` makes every full name count. The cues of the
+second and third items are all switched off in maths word problems.
 
 Findings never overlap: when two detectors claim the same characters, the more specific one wins
 (a private key beats a password, a connection string beats an e-mail, a card beats a phone number).
@@ -409,6 +417,56 @@ _PERSON_STRONG_CUE = re.compile(
     rf"|\b(?:my|our|your)\s+(?:\w+\s+)?(?:{_RELATION})(?:['\u2019]s)?)[:,]?[ \t]*$"
 )  # matched against the lower-cased 40 characters before a name
 _TITLE_BEFORE = re.compile(rf"\b{_TITLE}\.?[ \t]*$")  # case-sensitive: "dr seuss" is no title
+# Personal facts about the person a name stands for: enough for a known given name or a full name, as a
+# strong cue is, and like one they do not count in maths word problems.
+_PERSON_FACT_BEFORE = re.compile(
+    r"\b(?:named|called)\s+(?:him|her)[ \t]*$"  # "she named him Frank": naming a child
+    r"|\b(?:gender|sexuality|sexual orientation|salary|home address|phone number|e-?mail address)"
+    r"\s+of[ \t]*$"
+    r"|\b(?:shouted|yelled|screamed|whispered|snapped)\s+at[ \t]*$"  # "Enrico shouted at Gary: ..."
+)  # lower-cased window
+_PERSON_FACT_AFTER = re.compile(
+    r"^(?:['\u2019]s?\s+(?:killers?|murderers?|attackers?|kidnappers?|stalkers?)\b"  # a crime's victim
+    r"|\s+is\s+(?:a\s+|an\s+)?(?:very|so|really|such an?)\s+(?!much\b|many\b|few\b|little\b)[a-z]+"
+    # "Nora is very reliable": a judgement of a person
+    r"|\s+so\s+[a-z]+\s*\?"  # "Why is Ivan so impulsive?"
+    r"|\s+(?:shouted|yelled|screamed|whispered|snapped)\s+at\s+(?-i:[A-Z]))",  # "Enrico shouted at Gary"
+    _I,
+)
+# Dialogue: lines that open with a speaker's name and a colon ("Lisa: Remember me?").
+_SPEAKER_TAG = re.compile(r"^[ \t>]*(?P<v>[^\W\d_][\w'\u2019-]{1,20})[ \t]*:[ \t]*(?=\S)", re.M)
+_NOT_SPEAKER = frozenset(
+    _words("""question answer q a note example input output context passage text human assistant user
+    system premise hypothesis sentence options option claim statement title summary translation response
+    instruction instructions task prompt solution explanation hint step result source target label
+    category reason reasoning comment review story topic subject date time location name email phone
+    address speaker narrator teacher student customer agent doctor patient interviewer interviewee host
+    guest man woman boy girl child mother father person a b c d""")
+)
+# A list of people after a word for them: "our 3 founders: Kónya, Becker and Vasquez",
+# "my children are Ann, Bo and Cy", "They had 4: Ann, Bo, Cy and Di".
+_PEOPLE_LIST_CUE = re.compile(
+    r"\b(?:(?:my|our|his|her|their)\s+(?:\w+\s+)?(?:children|kids|sons|daughters|parents|siblings|"
+    r"brothers|sisters|grandchildren|founders|co-founders|cofounders|roommates|tenants|patients|clients)"
+    r"(?:\s+(?:are|were))?"
+    r"|(?:had|have|has)\s+(?:\d+|two|three|four|five|six|seven|eight|nine|ten)(?:\s+(?:children|kids|sons|"
+    r"daughters))?)[ \t]*:?[ \t]*$"
+)  # lower-cased window
+# Someone spoken to: "Leif, can I speak to your boss?" (a name, a comma, then "you", "please", ...) or
+# "Don't go to town, Roy!" (a comma, a name and the end of an exclamation or a question).
+_VOCATIVE_AFTER = re.compile(
+    r",[ \t]+(?:[^.!?\n]{0,40}?\b(?:you|your|please)\b"
+    r"|(?:can|could|would|will|do|did|are|have)\s+(?:i|we|you)\b)",
+    _I,
+)
+_LOWER_WORD = re.compile(r"(?<![\w'\u2019-])[a-z]{2,}(?![\w-])")
+_LOWER_NEXT_WORD = re.compile(r"(?:[ \t]+[a-z]\.?)?[ \t]+(?P<w>[a-z][a-z'-]+)")  # "benjamin a seiler"
+# Without capitals a weak cue must be an act between private people: "follow up with", not "by" or "with".
+_LOWER_PERSON_CUE = re.compile(
+    r"\b(?:follow up with|speak to|speak with|talk to|talk with|meet with|contact|remind|invite|tell|ask|cc|"
+    r"email|e-mail|text|call)[:,]?[ \t]*$"
+)
+_LOWERCASE_SCAN_LIMIT = 2000  # characters: longer all-lower-case texts are code or data, not letters
 # Weaker cues: enough for a full name or a known given name, not for any capitalised word.
 _PERSON_CUE = re.compile(
     r"(?:\b(?:hi|hello|hey|thanks|thank you|cheers|best|from|cc|to|meet|contact|add|remove|ask|tell|"
@@ -461,6 +519,7 @@ _NOT_NAME = frozenset(
     mountain island bay park united kingdom america american european english french german chinese
     republic federal national international world war act law bill god lord jesus christ
     python java javascript linux windows google apple microsoft amazon openai chatgpt gpt ai api
+    although though however therefore also unlike like whereas unless once perhaps maybe eventually
     user assistant system bot answer question example note step solution problem chapter section
     table figure option options true false none null yes
     """)
@@ -849,11 +908,14 @@ class PrivacyScorer:
                 end = start + value.index(kept[-1], len(" ".join(kept[:-1]))) + len(kept[-1])
                 found.append(Finding("person", start, end, 0.9))
         if not any(ch.isupper() for ch in text):
+            if len(low) <= _LOWERCASE_SCAN_LIMIT and not _WORD_PROBLEM.search(low):
+                self._lowercase_persons(low, found)
             return found
         runs = list(_name_runs(text))
         if not runs:
             return found
         maths = bool(_WORD_PROBLEM.search(low))
+        addressed, listed = self._people_in_context(text, low, runs) if not maths else (set(), set())
         for start, end, tokens in runs:
             first = tokens[0]
             lower_first = first.lower().rstrip(".")
@@ -865,11 +927,20 @@ class PrivacyScorer:
                 continue  # "B. Compare", "C." : answer options, not initials of a person
             if tokens[-1].lower() in _PLACE_OR_ORG_WORDS:
                 continue  # "Sun Valley Shores", "Auto Services", "Property Address"
+            if start in listed:
+                found.append(Finding("person", start, end, 0.75))
+                continue
             strong = (
                 bool(_PERSON_STRONG_CUE.search(low, window, start))
                 or bool(_TITLE_BEFORE.search(text, window, start))
                 or bool(_PERSON_AFTER.match(after))
             )
+            if not strong and (is_given or _foreign_looking(tokens)):
+                strong = (
+                    bool(_PERSON_FACT_BEFORE.search(low, window, start))
+                    or bool(_PERSON_FACT_AFTER.match(after))
+                    or start in addressed
+                )
             if strong and maths and n_real < 2 and not _PERSON_AFTER.match(after):
                 strong = False  # "Mr. Tan sold his house", "her sister Meg": fictional people
             if strong:
@@ -895,6 +966,82 @@ class PrivacyScorer:
             if conf > 0:
                 found.append(Finding("person", start, end, conf))
         return found
+
+    def _people_in_context(
+        self, text: str, low: str, runs: Sequence[tuple[int, int, list[str]]]
+    ) -> tuple[set[int], set[int]]:
+        """Starts of the name runs that someone speaks to ("Leif, can you ...", "..., Roy!"), and of those
+        that a dialogue or a list of people makes persons whatever the words are: every speaker of a
+        dialogue ("Lisa: Remember me?") with two or more speakers, one a known given name, and every name
+        in a list after a word for people ("our 3 founders: Kónya, Becker and Vasquez")."""
+        given, surnames = self._given, self._surnames
+        addressed: set[int] = set()
+        listed: set[int] = set()
+        for start, end, tokens in runs:
+            if len(tokens) > 2:
+                continue
+            prefix = text[max(0, start - 3) : start].rstrip(" \t")
+            opens = start == 0 or not prefix or prefix[-1] in '.!?\n"\u201c'
+            if (opens and _VOCATIVE_AFTER.match(text, end)) or (
+                text.startswith(", ", start - 2) and text[end : end + 1] in ("!", "?")
+            ):
+                addressed.add(start)
+        if ":" in text and "\n" in text:
+            tags = [
+                m
+                for m in _SPEAKER_TAG.finditer(text)
+                if m.group("v")[:1].isupper()
+                and m.group("v").lower() not in _NOT_SPEAKER
+                and m.group("v").lower() not in _NOT_NAME
+            ]
+            names = {m.group("v").lower() for m in tags}
+            if len(names) >= 2 and names & given:
+                listed.update(m.start("v") for m in tags)
+        if ":" in text or " are " in low or " were " in low or "had " in low or "have " in low:
+            i = 0
+            while i < len(runs):
+                start = runs[i][0]
+                if not _PEOPLE_LIST_CUE.search(low, max(0, start - 50), start):
+                    i += 1
+                    continue
+                j = i + 1
+                while j < len(runs) and text[runs[j - 1][1] : runs[j][0]] in (", ", " and ", ", and ", " & "):
+                    j += 1
+                chain = runs[i:j]
+                known = sum(
+                    1
+                    for _, _, t in chain
+                    if t[0].lower() in given or t[-1].lower() in surnames or _foreign_looking(t)
+                )
+                if len(chain) >= 2 and 2 * known >= len(chain):
+                    listed.update(r[0] for r in chain)
+                i = j
+        return addressed, listed
+
+    def _lowercase_persons(self, low: str, found: list[Finding]) -> None:
+        """All-lower-case prompts ("follow up with patricia desrosiers"): a known given name after a cue,
+        with the next word when it is a known surname. A strong cue or a personal fact takes the given
+        name alone; a weak cue needs the surname too."""
+        given, surnames = self._given, self._surnames
+        speakers = [m for m in _SPEAKER_TAG.finditer(low) if m.group("v") in given]
+        if len({m.group("v") for m in speakers}) >= 2:
+            for m in speakers:
+                found.append(Finding("person", m.start("v"), m.end("v"), 0.75))
+        for m in _LOWER_WORD.finditer(low):
+            word = m.group()
+            if word not in given or word in _NOT_NAME:
+                continue
+            start, end = m.start(), m.end()
+            nxt = _LOWER_NEXT_WORD.match(low, end)
+            full_end = nxt.end() if nxt and nxt.group("w") in surnames else end
+            window = max(0, start - 40)
+            strong = (
+                _PERSON_STRONG_CUE.search(low, window, start)
+                or _PERSON_FACT_BEFORE.search(low, window, start)
+                or _PERSON_AFTER.match(low[end : end + 30])
+            )
+            if strong or (full_end > end and _LOWER_PERSON_CUE.search(low, window, start)):
+                found.append(Finding("person", start, full_end, 0.75 if strong else 0.6))
 
 
 # ------------------------------------------------------------------------------------------ helpers
