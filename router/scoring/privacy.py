@@ -450,8 +450,8 @@ _PEOPLE_LIST_CUE = re.compile(
     r"brothers|sisters|grandchildren|founders|co-founders|cofounders|roommates|tenants|patients|clients)"
     r"(?:\s+(?:are|were))?"
     r"|(?:had|have|has)\s+(?:\d+|two|three|four|five|six|seven|eight|nine|ten)(?:\s+(?:children|kids|sons|"
-    r"daughters))?)[ \t]*:?[ \t]*$"
-)  # lower-cased window
+    r"daughters))?)[ \t]*:?[ \t]*"
+)  # lower-cased; a list starts where a match ends
 # Someone spoken to: "Leif, can I speak to your boss?" (a name, a comma, then "you", "please", ...) or
 # "Don't go to town, Roy!" (a comma, a name and the end of an exclamation or a question).
 _VOCATIVE_AFTER = re.compile(
@@ -978,13 +978,12 @@ class PrivacyScorer:
         addressed: set[int] = set()
         listed: set[int] = set()
         for start, end, tokens in runs:
-            if len(tokens) > 2:
-                continue
-            prefix = text[max(0, start - 3) : start].rstrip(" \t")
-            opens = start == 0 or not prefix or prefix[-1] in '.!?\n"\u201c'
-            if (opens and _VOCATIVE_AFTER.match(text, end)) or (
-                text.startswith(", ", start - 2) and text[end : end + 1] in ("!", "?")
-            ):
+            nxt = text[end : end + 1]
+            if nxt == "," and len(tokens) <= 2:
+                prefix = text[max(0, start - 3) : start].rstrip(" \t")
+                if (not prefix or prefix[-1] in '.!?\n"\u201c') and _VOCATIVE_AFTER.match(text, end):
+                    addressed.add(start)
+            elif nxt in ("!", "?") and text.startswith(", ", start - 2):
                 addressed.add(start)
         if ":" in text and "\n" in text:
             tags = [
@@ -997,11 +996,12 @@ class PrivacyScorer:
             names = {m.group("v").lower() for m in tags}
             if len(names) >= 2 and names & given:
                 listed.update(m.start("v") for m in tags)
-        if ":" in text or " are " in low or " were " in low or "had " in low or "have " in low:
+        cue_ends = {m.end() for m in _PEOPLE_LIST_CUE.finditer(low)}
+        if cue_ends:
             i = 0
             while i < len(runs):
                 start = runs[i][0]
-                if not _PEOPLE_LIST_CUE.search(low, max(0, start - 50), start):
+                if start not in cue_ends:
                     i += 1
                     continue
                 j = i + 1
