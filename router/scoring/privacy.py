@@ -9,11 +9,19 @@ text without IGNORECASE (several times faster in CPython's `re`); offsets stay t
 Person names are the one soft category. A capitalised run of words counts as a person when
 - a personal cue comes before it ("my name is", "Dear", "Mr.", "patient", "my partner's name", "I'm") or
   after it ("'s SSN", "lives at", "(born 1970)", "as a beneficiary"), outside maths word problems;
+- it is a known given name (or a full or non-English-looking name) that someone speaks to ("Leif, can
+  you ...", "... , Roy!") or that a personal fact follows or precedes ("Nora is very reliable", "Why is
+  Ivan so impulsive?", "X's killers", "the gender of X", "she named him X", "X shouted at Y");
+- it is a speaker of a dialogue ("Lisa: Remember me?", two speakers or more, one a known given name) or
+  in a list after a word for one's people ("our 3 founders: A, B and C", "they had 3: A, B and C");
 - it sits next to other private data (a phone number, an e-mail, ...);
 - it is a full name (a census given name or a middle initial, then a surname) with a weaker cue around it
   ("from", "said", "will be", "songwriter", ...).
+An all-lower-case prompt gets a smaller scan: a census given name after a strong cue, or a given name and
+a census surname after an act between people ("follow up with patricia desrosiers").
 A lone first name in a maths word problem ("Janet's ducks lay 16 eggs") is not private, nor is "Charles
-Darwin" in a history question; `flag_full_names=True` makes every full name count.
+Darwin" in a history question; `flag_full_names=True` makes every full name count. The cues of the
+second and third items are all switched off in maths word problems.
 
 Findings never overlap: when two detectors claim the same characters, the more specific one wins
 (a private key beats a password, a connection string beats an e-mail, a card beats a phone number).
@@ -244,7 +252,7 @@ _ADDRESS_CUE = re.compile(  # lower-cased; "Address" (a speech's title) is told 
     r"located at|(?:is|are) (?:at|on)|"
     r"deliver(?:ed)? to|ship(?:ped)? to|send (?:it |this |them )?to|corner of|arrived at|"
     r"drops? (?:you |me )?off at|meet(?:ing)? (?:me )?at|stay(?:ing)? at|reside[sd]? at)"
-    r"[:,]?[ \t]*(?:the corner of )?",
+    r"[:,]?[ \t]*(?:the corner of |the (?:north|south|east|west)(?:ern)? (?:side|end|part) of )?",
 )
 _ADDRESS_AFTER_CUE = re.compile(
     r"(?:\d{1,6}[A-Za-z]?[ \t]+)?(?:[^\W\d_][\w'\u2019.-]*[ \t]+){1,4}\d{1,5}[A-Za-z]?\b\.?"
@@ -343,6 +351,13 @@ _STREET_WORD_ENDINGS = (
     "tori",
     "puistotie",
     "rinne",
+    "stien",
+    "stræde",
+    "straede",
+    "straeti",
+    "braut",
+    "vegur",
+    "brücke",
     "street",
     "road",
 )
@@ -355,6 +370,24 @@ _PO_BOX = re.compile(
     r"(?:\s+(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5})?",
 )  # lower-cased
 _MILITARY = re.compile(r"\b(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5}\b")  # lower-cased
+# "4410 Kirkegata 15", "618 Ana Ipatescu 9": a building number, a capitalised street name and a house
+# number with nothing else around them. Checked in code: every word capitalised or a street word, no
+# month or unit word ("12 March 2023", "5 Hours 30").
+_NUMBERED_STREET = re.compile(
+    r"(?<![\w.,:/+-])\d{1,6}[ ](?P<name>(?:[^\W\d_][\w'\u2019-]*\.?[ ]){1,3})\d{1,4}[A-Za-z]?\b(?![.,:/-]?\d)"
+)
+_LOWER_STREET_WORDS = frozenset(
+    _words("gate gata gade vej vei veien vegen st st. street road rd rd. ave ave.")
+)
+# A number right before an address finding is part of it: "22 14 Rue des Lilas", "3310 P.O. Box 57".
+_NUMBER_BEFORE = re.compile(r"(?<![\w.,:/+-])\d{1,6}[ \t]+$")
+# "the corner of X St. and Y St.": the second street of a crossing has no house number.
+_CROSS_STREET = re.compile(
+    r"[ \t]+and[ \t]+(?P<v>(?:[^\W\d_][\w'\u2019-]*[ \t]+){1,3}"
+    rf"(?-i:(?:{_STREET_TYPES.title()})\b\.?|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Hwy|Pkwy|Sq)\b\.?))"
+)
+# A line of a postal address block after the street line: a unit, a city, "Country 12345", ", CO".
+_BLOCK_LINE = re.compile(r"[ \t>?|*-]*(?P<v>[^\W_][^\n:@?!;=]{0,38}?|,[ \t]*[A-Z]{2})[ \t]*$")
 
 # ------------------------------------------------------------------------------------------------ person
 _TITLE = r"(?-i:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Professor|Sir|Madam|Mme|Mlle|Herr|Frau|Sra?|Señora?|Dame|Lady|Lord)"
@@ -384,6 +417,56 @@ _PERSON_STRONG_CUE = re.compile(
     rf"|\b(?:my|our|your)\s+(?:\w+\s+)?(?:{_RELATION})(?:['\u2019]s)?)[:,]?[ \t]*$"
 )  # matched against the lower-cased 40 characters before a name
 _TITLE_BEFORE = re.compile(rf"\b{_TITLE}\.?[ \t]*$")  # case-sensitive: "dr seuss" is no title
+# Personal facts about the person a name stands for: enough for a known given name or a full name, as a
+# strong cue is, and like one they do not count in maths word problems.
+_PERSON_FACT_BEFORE = re.compile(
+    r"\b(?:named|called)\s+(?:him|her)[ \t]*$"  # "she named him Frank": naming a child
+    r"|\b(?:gender|sexuality|sexual orientation|salary|home address|phone number|e-?mail address)"
+    r"\s+of[ \t]*$"
+    r"|\b(?:shouted|yelled|screamed|whispered|snapped)\s+at[ \t]*$"  # "Enrico shouted at Gary: ..."
+)  # lower-cased window
+_PERSON_FACT_AFTER = re.compile(
+    r"^(?:['\u2019]s?\s+(?:killers?|murderers?|attackers?|kidnappers?|stalkers?)\b"  # a crime's victim
+    r"|\s+is\s+(?:a\s+|an\s+)?(?:very|so|really|such an?)\s+(?!much\b|many\b|few\b|little\b)[a-z]+"
+    # "Nora is very reliable": a judgement of a person
+    r"|\s+so\s+[a-z]+\s*\?"  # "Why is Ivan so impulsive?"
+    r"|\s+(?:shouted|yelled|screamed|whispered|snapped)\s+at\s+(?-i:[A-Z]))",  # "Enrico shouted at Gary"
+    _I,
+)
+# Dialogue: lines that open with a speaker's name and a colon ("Lisa: Remember me?").
+_SPEAKER_TAG = re.compile(r"^[ \t>]*(?P<v>[^\W\d_][\w'\u2019-]{1,20})[ \t]*:[ \t]*(?=\S)", re.M)
+_NOT_SPEAKER = frozenset(
+    _words("""question answer q a note example input output context passage text human assistant user
+    system premise hypothesis sentence options option claim statement title summary translation response
+    instruction instructions task prompt solution explanation hint step result source target label
+    category reason reasoning comment review story topic subject date time location name email phone
+    address speaker narrator teacher student customer agent doctor patient interviewer interviewee host
+    guest man woman boy girl child mother father person a b c d""")
+)
+# A list of people after a word for them: "our 3 founders: Kónya, Becker and Vasquez",
+# "my children are Ann, Bo and Cy", "They had 4: Ann, Bo, Cy and Di".
+_PEOPLE_LIST_CUE = re.compile(
+    r"\b(?:(?:my|our|his|her|their)\s+(?:\w+\s+)?(?:children|kids|sons|daughters|parents|siblings|"
+    r"brothers|sisters|grandchildren|founders|co-founders|cofounders|roommates|tenants|patients|clients)"
+    r"(?:\s+(?:are|were))?"
+    r"|(?:had|have|has)\s+(?:\d+|two|three|four|five|six|seven|eight|nine|ten)(?:\s+(?:children|kids|sons|"
+    r"daughters))?)[ \t]*:?[ \t]*"
+)  # lower-cased; a list starts where a match ends
+# Someone spoken to: "Leif, can I speak to your boss?" (a name, a comma, then "you", "please", ...) or
+# "Don't go to town, Roy!" (a comma, a name and the end of an exclamation or a question).
+_VOCATIVE_AFTER = re.compile(
+    r",[ \t]+(?:[^.!?\n]{0,40}?\b(?:you|your|please)\b"
+    r"|(?:can|could|would|will|do|did|are|have)\s+(?:i|we|you)\b)",
+    _I,
+)
+_LOWER_WORD = re.compile(r"(?<![\w'\u2019-])[a-z]{2,}(?![\w-])")
+_LOWER_NEXT_WORD = re.compile(r"(?:[ \t]+[a-z]\.?)?[ \t]+(?P<w>[a-z][a-z'-]+)")  # "benjamin a seiler"
+# Without capitals a weak cue must be an act between private people: "follow up with", not "by" or "with".
+_LOWER_PERSON_CUE = re.compile(
+    r"\b(?:follow up with|speak to|speak with|talk to|talk with|meet with|contact|remind|invite|tell|ask|cc|"
+    r"email|e-mail|text|call)[:,]?[ \t]*$"
+)
+_LOWERCASE_SCAN_LIMIT = 2000  # characters: longer all-lower-case texts are code or data, not letters
 # Weaker cues: enough for a full name or a known given name, not for any capitalised word.
 _PERSON_CUE = re.compile(
     r"(?:\b(?:hi|hello|hey|thanks|thank you|cheers|best|from|cc|to|meet|contact|add|remove|ask|tell|"
@@ -436,6 +519,7 @@ _NOT_NAME = frozenset(
     mountain island bay park united kingdom america american european english french german chinese
     republic federal national international world war act law bill god lord jesus christ
     python java javascript linux windows google apple microsoft amazon openai chatgpt gpt ai api
+    although though however therefore also unlike like whereas unless once perhaps maybe eventually
     user assistant system bot answer question example note step solution problem chapter section
     table figure option options true false none null yes
     """)
@@ -749,14 +833,20 @@ class PrivacyScorer:
             word = m.group()
             if word in _STREET_WORDS_ALONE or (len(word) > 4 and word.endswith(_STREET_WORD_ENDINGS)):
                 start = m.start()
-                if word in _STREET_WORDS_ALONE:  # "Király u. 15.": take the street name before it too
-                    prev = re.search(r"([^\W\d_][\w'\u2019-]*)[ \t]+$", text[max(0, start - 30) : start])
+                if word in _STREET_WORDS_ALONE:  # "Bajcsy Zsilinszky u. 15.": the name before it too
+                    prev = re.search(
+                        r"(?<![\w'\u2019-])(?:(?-i:[^\W\d_a-z])[\w'\u2019-]*[ \t]+){1,2}$",
+                        text[max(0, start - 40) : start],
+                    )
                     if prev:
                         start -= len(prev.group(0))
                 out.append(Finding("street_address", start, num.end(), 0.8))
         for m in _STREET.finditer(text):
             if _plausible_street(m.group()):
                 out.append(Finding("street_address", m.start(), m.end(), 0.8))
+        for m in _NUMBERED_STREET.finditer(text):
+            if _plausible_numbered_street(m.group("name")):
+                out.append(Finding("street_address", m.start(), m.end(), 0.75))
         checks = (
             (_STREET_FOREIGN_WORD, any(w in low for w in _FOREIGN_STREET_WORDS)),
             (_PO_BOX, "box" in low),
@@ -768,16 +858,28 @@ class PrivacyScorer:
                 for m in rx.finditer(low):
                     conf = 0.7 if rx is _UNIT else 0.8
                     out.append(Finding("street_address", m.start(), m.end(), conf))
-        if not any(w in low for w in _ADDRESS_CUE_WORDS):
-            return
+        if any(w in low for w in _ADDRESS_CUE_WORDS):
+            self._cued_addresses(text, low, out)
+        _extend_addresses(text, out)
+
+    def _cued_addresses(self, text: str, low: str, out: list[Finding]) -> None:
         for cue in _ADDRESS_CUE.finditer(low):
-            if text[cue.start()] == "A" and low.startswith("address", cue.start()):
-                continue  # "State of the Union Address": a speech, not a place
+            if (
+                text[cue.start()] == "A"
+                and low.startswith("address", cue.start())
+                and not low.startswith(":", cue.start() + 7)
+            ):
+                continue  # "State of the Union Address": a speech, not a place ("Address:" is a label)
             after = _ADDRESS_AFTER_CUE.match(text, cue.end())
             if after:
                 end = _cued_address_end(text, after.start(), after.end())
                 if end > after.start() and _plausible_cued_address(text[after.start() : end]):
                     out.append(Finding("street_address", after.start(), end, 0.75))
+            if low.startswith("corner of", cue.start()) or "corner of" in low[cue.start() : cue.end()]:
+                # "at the corner of 5 Elm Street and Oak Avenue": the second street too
+                cross = _CROSS_STREET.search(text, cue.end(), min(len(text), cue.end() + 80))
+                if cross and "\n" not in text[cue.end() : cross.start()]:
+                    out.append(Finding("street_address", cross.start("v"), cross.end("v"), 0.7))
 
     # ------------------------------------------------------------------------------------------- custom
     def _custom(self, text: str, low: str, out: list[Finding]) -> None:
@@ -806,11 +908,14 @@ class PrivacyScorer:
                 end = start + value.index(kept[-1], len(" ".join(kept[:-1]))) + len(kept[-1])
                 found.append(Finding("person", start, end, 0.9))
         if not any(ch.isupper() for ch in text):
+            if len(low) <= _LOWERCASE_SCAN_LIMIT and not _WORD_PROBLEM.search(low):
+                self._lowercase_persons(low, found)
             return found
         runs = list(_name_runs(text))
         if not runs:
             return found
         maths = bool(_WORD_PROBLEM.search(low))
+        addressed, listed = self._people_in_context(text, low, runs) if not maths else (set(), set())
         for start, end, tokens in runs:
             first = tokens[0]
             lower_first = first.lower().rstrip(".")
@@ -822,11 +927,20 @@ class PrivacyScorer:
                 continue  # "B. Compare", "C." : answer options, not initials of a person
             if tokens[-1].lower() in _PLACE_OR_ORG_WORDS:
                 continue  # "Sun Valley Shores", "Auto Services", "Property Address"
+            if start in listed:
+                found.append(Finding("person", start, end, 0.75))
+                continue
             strong = (
                 bool(_PERSON_STRONG_CUE.search(low, window, start))
                 or bool(_TITLE_BEFORE.search(text, window, start))
                 or bool(_PERSON_AFTER.match(after))
             )
+            if not strong and (is_given or _foreign_looking(tokens)):
+                strong = (
+                    bool(_PERSON_FACT_BEFORE.search(low, window, start))
+                    or bool(_PERSON_FACT_AFTER.match(after))
+                    or start in addressed
+                )
             if strong and maths and n_real < 2 and not _PERSON_AFTER.match(after):
                 strong = False  # "Mr. Tan sold his house", "her sister Meg": fictional people
             if strong:
@@ -852,6 +966,82 @@ class PrivacyScorer:
             if conf > 0:
                 found.append(Finding("person", start, end, conf))
         return found
+
+    def _people_in_context(
+        self, text: str, low: str, runs: Sequence[tuple[int, int, list[str]]]
+    ) -> tuple[set[int], set[int]]:
+        """Starts of the name runs that someone speaks to ("Leif, can you ...", "..., Roy!"), and of those
+        that a dialogue or a list of people makes persons whatever the words are: every speaker of a
+        dialogue ("Lisa: Remember me?") with two or more speakers, one a known given name, and every name
+        in a list after a word for people ("our 3 founders: Kónya, Becker and Vasquez")."""
+        given, surnames = self._given, self._surnames
+        addressed: set[int] = set()
+        listed: set[int] = set()
+        for start, end, tokens in runs:
+            nxt = text[end : end + 1]
+            if nxt == "," and len(tokens) <= 2:
+                prefix = text[max(0, start - 3) : start].rstrip(" \t")
+                if (not prefix or prefix[-1] in '.!?\n"\u201c') and _VOCATIVE_AFTER.match(text, end):
+                    addressed.add(start)
+            elif nxt in ("!", "?") and text.startswith(", ", start - 2):
+                addressed.add(start)
+        if ":" in text and "\n" in text:
+            tags = [
+                m
+                for m in _SPEAKER_TAG.finditer(text)
+                if m.group("v")[:1].isupper()
+                and m.group("v").lower() not in _NOT_SPEAKER
+                and m.group("v").lower() not in _NOT_NAME
+            ]
+            names = {m.group("v").lower() for m in tags}
+            if len(names) >= 2 and names & given:
+                listed.update(m.start("v") for m in tags)
+        cue_ends = {m.end() for m in _PEOPLE_LIST_CUE.finditer(low)}
+        if cue_ends:
+            i = 0
+            while i < len(runs):
+                start = runs[i][0]
+                if start not in cue_ends:
+                    i += 1
+                    continue
+                j = i + 1
+                while j < len(runs) and text[runs[j - 1][1] : runs[j][0]] in (", ", " and ", ", and ", " & "):
+                    j += 1
+                chain = runs[i:j]
+                known = sum(
+                    1
+                    for _, _, t in chain
+                    if t[0].lower() in given or t[-1].lower() in surnames or _foreign_looking(t)
+                )
+                if len(chain) >= 2 and 2 * known >= len(chain):
+                    listed.update(r[0] for r in chain)
+                i = j
+        return addressed, listed
+
+    def _lowercase_persons(self, low: str, found: list[Finding]) -> None:
+        """All-lower-case prompts ("follow up with patricia desrosiers"): a known given name after a cue,
+        with the next word when it is a known surname. A strong cue or a personal fact takes the given
+        name alone; a weak cue needs the surname too."""
+        given, surnames = self._given, self._surnames
+        speakers = [m for m in _SPEAKER_TAG.finditer(low) if m.group("v") in given]
+        if len({m.group("v") for m in speakers}) >= 2:
+            for m in speakers:
+                found.append(Finding("person", m.start("v"), m.end("v"), 0.75))
+        for m in _LOWER_WORD.finditer(low):
+            word = m.group()
+            if word not in given or word in _NOT_NAME:
+                continue
+            start, end = m.start(), m.end()
+            nxt = _LOWER_NEXT_WORD.match(low, end)
+            full_end = nxt.end() if nxt and nxt.group("w") in surnames else end
+            window = max(0, start - 40)
+            strong = (
+                _PERSON_STRONG_CUE.search(low, window, start)
+                or _PERSON_FACT_BEFORE.search(low, window, start)
+                or _PERSON_AFTER.match(low[end : end + 30])
+            )
+            if strong or (full_end > end and _LOWER_PERSON_CUE.search(low, window, start)):
+                found.append(Finding("person", start, full_end, 0.75 if strong else 0.6))
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -1054,14 +1244,99 @@ def _cued_address_end(text: str, start: int, end: int) -> int:
 
 
 def _plausible_cued_address(match: str) -> bool:
-    """After "lives at", "address is", ...: a house number and at least one capitalised name word."""
+    """After "lives at", "address is", ...: a house number and at least one capitalised name word, or, in
+    lower-case text, a name between two numbers ("drops you off at 5120 storgata 41")."""
     words = re.findall(r"[^\W\d_][\w'\u2019.-]*", match)
     if not words or not any(ch.isdigit() for ch in match):
         return False
     lowered = {w.lower().rstrip(".") for w in words}
     if lowered & _NOT_ADDRESS_WORDS:
         return False
-    return any(w[:1].isupper() for w in words)
+    return any(w[:1].isupper() for w in words) or bool(_NUMBER_WORDS_NUMBER.fullmatch(match.strip()))
+
+
+# A building number of two or more digits, a one- or two-word name, a house number.
+_NUMBER_WORDS_NUMBER = re.compile(r"\d{2,6}[ \t]+(?:[^\W\d_][\w'\u2019.-]*[ \t]+){1,2}\d{1,5}[A-Za-z]?\.?")
+
+
+def _plausible_numbered_street(name: str) -> bool:
+    """The words of "4410 Kirkegata 15": capitalised (or a street word such as "gate") and none of them a
+    month, a unit or a function word ("5 May 2020", "3 Hours 20")."""
+    words = name.split()
+    if not words[0][:1].isupper() or len(words[0].rstrip(".")) < 2:
+        return False
+    for w in words:
+        lw = w.lower()
+        if lw.rstrip(".") in _NOT_ADDRESS_WORDS or lw.rstrip(".") in _NOT_NAME_ADDRESS:
+            return False
+        if not w[:1].isupper() and lw not in _LOWER_STREET_WORDS:
+            return False
+        if w.isupper() and len(w) > 1:
+            return False  # "2023 POSITIVE 0": a table cell, not a street name
+    return True
+
+
+# Capitalised words that start or fill "number Word number" runs that are not streets.
+_NOT_NAME_ADDRESS = frozenset(
+    _words("""jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun chapter part
+    volume vol page pages figure fig table question problem exercise step level round grade class season
+    episode verse psalm psalms genesis exodus john luke mark matthew acts romans corinthians windows python
+    java ios android version release model series iphone galaxy pixel xbox playstation ps world war top
+    no number section article item""")
+)
+
+
+def _extend_addresses(text: str, out: list[Finding]) -> None:
+    """Grow the street addresses in `out` to the whole postal address.
+
+    - A building number right before one belongs to it: "22 14 Rue des Lilas", "3310 P.O. Box 57".
+    - When the street ends its line and that line is short and no sentence (an address block, as on an
+      envelope or in a signature), the short lines below it (unit, city, "Country 12345", ", CO") are part
+      of the address: up to four of them, across at most one blank line, stopping at a longer or
+      sentence-like line.
+    Only prompts that already have an address finding are touched, so this never flags a new prompt.
+    """
+    streets = [f for f in out if f.category == "street_address"]
+    if not streets:
+        return
+    done_lines: set[int] = set()
+    for f in streets:
+        start = f.start
+        before = _NUMBER_BEFORE.search(text, max(0, start - 12), start)
+        if before:
+            out.append(Finding("street_address", before.start(), f.end, f.confidence))
+            start = before.start()
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", f.end)
+        if line_end < 0 or line_end in done_lines:
+            continue
+        rest = text[f.end : line_end].strip(" \t,.")
+        if (
+            line_end - line_start > 70
+            or (rest and not _UNIT.match(rest.lower()))
+            or re.search(r"(?<![\w.])[a-z]", text[line_start:start])
+        ):
+            continue  # the address is inside a sentence ("I live at ..."), or more text follows it
+        done_lines.add(line_end)
+        pos = line_end + 1
+        blank = taken = 0
+        while taken < 4 and pos < len(text):
+            nl = text.find("\n", pos)
+            nl = len(text) if nl < 0 else nl
+            line = text[pos:nl]
+            if not line.strip(" \t>?|*-"):
+                blank += 1
+                if blank > 1:
+                    break
+                pos = nl + 1
+                continue
+            m = _BLOCK_LINE.fullmatch(line)
+            if m is None or len(m.group("v").split()) > 5 or len(re.findall(r"\d+", line)) > 2:
+                break
+            blank = 0
+            taken += 1
+            out.append(Finding("street_address", pos + m.start("v"), pos + m.end("v"), 0.6))
+            pos = nl + 1
 
 
 def _has_initial(tokens: Sequence[str]) -> bool:
