@@ -31,6 +31,12 @@ the system reports anything. It is reported three ways:
   context (every private type above except PERSON: an address, a card or a phone number is private
   wherever it appears). These rows measure the detectors without the name question.
 - names only: the rows whose only private spans are PERSON, where the context decides.
+- private by the issue's rule: the context-free rows, plus the names-only rows whose template puts the
+  name in a personal context. bench/data/presidio_name_context.jsonl says which of the 67 templates of
+  the names-only rows do (the writer's or a relative's name, an account holder, personal facts about
+  the person, a person addressed) and which do not (an author, a performer, a producer quoted in the
+  press, a fictional character); it was labelled by reading the templates, blind to any detector's
+  output, with the rubric written at its top. The >= 97% target is read on this figure.
 Span recall: share of gold spans of a type that a finding of the matching category overlaps. Presidio's
 findings of other types (DATE_TIME, NRP, LOCATION, URL, ...) and scrubadub's url/twitter findings are
 ignored, so the false-positive comparison is about the same private types.
@@ -137,6 +143,20 @@ def public_text(row: dict[str, object]) -> str | None:
     return None
 
 
+CONTEXT_LABELS = Path(__file__).with_name("data") / "presidio_name_context.jsonl"
+
+
+def load_name_context() -> dict[int, bool]:
+    """template_id -> whether the template puts its name in a personal context (labelled by hand)."""
+    labels: dict[int, bool] = {}
+    with open(CONTEXT_LABELS, encoding="utf-8") as fh:
+        for line in fh:
+            item = json.loads(line)
+            if "template_id" in item:  # the first line is the rubric
+                labels[int(item["template_id"])] = bool(item["personal"])
+    return labels
+
+
 def load_public(folder: Path, limit: int | None) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for path in sorted((folder / "complexity").glob("*.jsonl")):
@@ -217,13 +237,17 @@ def scrubadub_() -> Detector | None:
 
 
 def run_system(
-    detect: Detector, rows: list[dict[str, object]], public: list[tuple[str, str]]
+    detect: Detector,
+    rows: list[dict[str, object]],
+    public: list[tuple[str, str]],
+    personal: dict[int, bool],
 ) -> dict[str, object]:
     latencies: list[float] = []
     cpu: list[float] = []  # CPU time of this process: less disturbed by other jobs on a shared machine
     short: list[float] = []
     private_rows = hit_rows = 0
     nonperson_rows = nonperson_hit = 0
+    rule_rows = rule_hit = 0  # private by the issue's rule: context-free rows and personal-context names
     nonprivate_rows = nonprivate_flagged = 0
     span_total: Counter[str] = Counter()
     span_hit: Counter[str] = Counter()
@@ -244,9 +268,13 @@ def run_system(
                 hit_rows += 1
             else:
                 missed_rows.append(text)
-            if any(s["entity_type"] != "PERSON" for s in gold):
+            context_free = any(s["entity_type"] != "PERSON" for s in gold)
+            if context_free:
                 nonperson_rows += 1
                 nonperson_hit += bool(found)
+            if context_free or personal[int(row["template_id"])]:  # type: ignore[call-overload]
+                rule_rows += 1
+                rule_hit += bool(found)
         else:
             nonprivate_rows += 1
             nonprivate_flagged += bool(found)
@@ -283,6 +311,9 @@ def run_system(
         "nonperson_rows": nonperson_rows,
         "nonperson_recall": nonperson_hit / max(1, nonperson_rows),
         "person_only_recall": (hit_rows - nonperson_hit) / max(1, private_rows - nonperson_rows),
+        "rule_rows": rule_rows,
+        "rule_recall": rule_hit / max(1, rule_rows),
+        "personal_name_recall": (rule_hit - nonperson_hit) / max(1, rule_rows - nonperson_rows),
         "nonprivate_flagged": nonprivate_flagged / max(1, nonprivate_rows),
         "span_recall": {c: (span_hit[c], span_total[c]) for c in span_total},
         "structured_recall": structured_hit / max(1, structured_total),
@@ -316,6 +347,8 @@ def print_table(results: dict[str, dict[str, object]], public_n: int) -> None:
     row("prompt recall, all types", (pct(r["prompt_recall"]) for r in results.values()))  # type: ignore[arg-type]
     row("  context-free types (not PERSON)", (pct(r["nonperson_recall"]) for r in results.values()))  # type: ignore[arg-type]
     row("  rows with names only", (pct(r["person_only_recall"]) for r in results.values()))  # type: ignore[arg-type]
+    row("prompt recall, by the issue's rule", (pct(r["rule_recall"]) for r in results.values()))  # type: ignore[arg-type]
+    row("  names in a personal context", (pct(r["personal_name_recall"]) for r in results.values()))  # type: ignore[arg-type]
     row("structured span recall", (pct(r["structured_recall"]) for r in results.values()))  # type: ignore[arg-type]
     for c in cats:
         vals = []
@@ -345,7 +378,8 @@ def print_table(results: dict[str, dict[str, object]], public_n: int) -> None:
         print(
             f"{name} / ours: mean latency {ratio:.2f}x, p99 latency "
             f"{r['p99_ms'] / base['p99_ms']:.2f}x, "  # type: ignore[operator]
-            f"prompt recall {pct(r['prompt_recall'])} vs {pct(base['prompt_recall'])}, "  # type: ignore[arg-type]
+            f"prompt recall {pct(r['prompt_recall'])} vs {pct(base['prompt_recall'])} "  # type: ignore[arg-type]
+            f"(by the issue's rule {pct(r['rule_recall'])} vs {pct(base['rule_recall'])}), "  # type: ignore[arg-type]
             f"structured span recall {pct(r['structured_recall'])} vs {pct(base['structured_recall'])}, "  # type: ignore[arg-type]
             f"FP rate {pct(r['fp_rate'])} vs {pct(base['fp_rate'])}"  # type: ignore[arg-type]
         )
@@ -381,11 +415,12 @@ def main(argv: list[str] | None = None) -> int:
                 systems[name] = detect
     for detect in systems.values():  # warm-up: lazy imports, model loading
         detect("Call me at +1 415 555 0100, my name is Ann Lee.")
-    results = {name: run_system(detect, rows, public) for name, detect in systems.items()}
+    personal = load_name_context()
+    results = {name: run_system(detect, rows, public, personal) for name, detect in systems.items()}
     print(
         f"presidio_synth_v2.dev: {len(rows)} rows, {results['ours']['private_rows']} private "
-        f"({results['ours']['nonperson_rows']} with a context-free type, the rest names only); "
-        f"public prompts: {len(public)}"
+        f"({results['ours']['nonperson_rows']} with a context-free type, the rest names only; "
+        f"{results['ours']['rule_rows']} private by the issue's rule); public prompts: {len(public)}"
     )
     print_table(results, len(public))
     if args.show_misses:

@@ -78,6 +78,15 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("person", "Our two founders: Okonkwo and Brennan.", "Brennan"),
     ("person", "They had 3: Wilma, Derek and Ottilie.", "Ottilie"),
     ("person", "Dennis is very forgetful lately.", "Dennis"),
+    # a message that opens by asking someone, whatever the name (not in the census list)
+    ("person", "Warrane, can I please speak to your boss?", "Warrane"),
+    ("person", "Thanks. Oyelaran Adeyemi, could you check the invoice?", "Oyelaran Adeyemi"),
+    # a correction of the name on a record
+    (
+        "person",
+        "The name on my account is misspelled, please change it to Bekbolat Musliyevich",
+        "Bekbolat Musliyevich",
+    ),
     ("person", "Why is Gloria so moody?", "Gloria"),
     ("person", "Rhonda shouted at Kenneth in the car park", "Kenneth"),
     ("person", "the gender of Marcus is nobody's business", "Marcus"),
@@ -157,6 +166,14 @@ NEGATIVES: list[tuple[str, str]] = [
     ("person", "love yourself by justin bieber is about who"),
     ("person", "who plays nathan's mother on general hospital"),
     ("person", "Have you been to a Homer Portillo concert before?"),
+    # openers of a request that are no one's name: discourse words, roles, assistants, acronyms
+    ("person", "Sure, can you shorten it?"),
+    ("person", "Honestly, could you make it shorter?"),
+    ("person", "ChatGPT, can you write a haiku?"),
+    ("person", "Siri, will you set a timer?"),
+    ("person", "Officer, can I ask a question?"),
+    ("person", "NASA, can you hear me?"),
+    ("person", "Please change it to Paris in the second sentence."),
     # numbers that look like cards, phones, IPs, SSNs
     ("credit_card", "Order number 4111 1111 1111 1112 was shipped"),  # fails Luhn
     ("credit_card", "The product of the primes is 1234567890123."),

@@ -7,8 +7,12 @@ count), base64/JSON for JWTs, Shannon entropy for generic secrets. Keyword scans
 text without IGNORECASE (several times faster in CPython's `re`); offsets stay those of the original text.
 
 Person names are the one soft category. A capitalised run of words counts as a person when
-- a personal cue comes before it ("my name is", "Dear", "Mr.", "patient", "my partner's name", "I'm") or
-  after it ("'s SSN", "lives at", "(born 1970)", "as a beneficiary"), outside maths word problems;
+- a personal cue comes before it ("my name is", "Dear", "Mr.", "patient", "my partner's name", "I'm",
+  "the name on my account ... change it to") or after it ("'s SSN", "lives at", "(born 1970)", "as a
+  beneficiary"), outside maths word problems;
+- it opens a message that asks that person something ("Warrane, can I speak to your boss?"), whatever
+  the word, unless it is a discourse word, a role, an assistant's name or an acronym ("Sure, can you",
+  "Officer, can I", "ChatGPT, can you");
 - it is a known given name (or a full or non-English-looking name) that someone speaks to ("Leif, can
   you ...", "... , Roy!") or that a personal fact follows or precedes ("Nora is very reliable", "Why is
   Ivan so impulsive?", "X's killers", "the gender of X", "she named him X", "X shouted at Y");
@@ -416,6 +420,11 @@ _PERSON_STRONG_CUE = re.compile(
     r"under the name(?: of)?|account holder|cardholder|card holder)"
     rf"|\b(?:my|our|your)\s+(?:\w+\s+)?(?:{_RELATION})(?:['\u2019]s)?)[:,]?[ \t]*$"
 )  # matched against the lower-cased 40 characters before a name
+# A correction of the name on a record: "The name in the account is not correct, please change it to X".
+_NAME_CHANGE_CUE = re.compile(
+    r"\bname\b[^.!?\n]{0,60}?\b(?:change|correct|update|fix|amend)\s+"
+    r"(?:it|that|this|the name|my name)\s+to[ \t]*$"
+)  # matched against the lower-cased 100 characters before a name
 _TITLE_BEFORE = re.compile(rf"\b{_TITLE}\.?[ \t]*$")  # case-sensitive: "dr seuss" is no title
 # Personal facts about the person a name stands for: enough for a known given name or a full name, as a
 # strong cue is, and like one they do not count in maths word problems.
@@ -458,6 +467,17 @@ _VOCATIVE_AFTER = re.compile(
     r",[ \t]+(?:[^.!?\n]{0,40}?\b(?:you|your|please)\b"
     r"|(?:can|could|would|will|do|did|are|have)\s+(?:i|we|you)\b)",
     _I,
+)
+# The narrow form of it that is enough for any word that could be a name, known or not: the message opens
+# with the person's name and asks them something ("Warrane, can I please speak to your boss?").
+_VOCATIVE_REQUEST = re.compile(r",[ \t]+(?:can|could|would|will)\s+(?:i|you)\b", _I)
+# Words that open such a request without being anybody's name: discourse words, people by role, and the
+# assistants a prompt talks to ("ChatGPT, can you ...").
+_NOT_VOCATIVE = frozenset(
+    _words("""sure alright right fine well now also next first finally again listen look sorry excuse
+    honey darling sweetie babe baby guys everyone everybody anyone somebody folks friends friend team boss
+    officer mom mum dad grandma grandpa nurse teacher coach chatgpt gpt claude gemini gemma llama bard
+    copilot alexa siri google cortana assistant bot robot computer ai model chat bing perplexity""")
 )
 _LOWER_WORD = re.compile(r"(?<![\w'\u2019-])[a-z]{2,}(?![\w-])")
 _LOWER_NEXT_WORD = re.compile(r"(?:[ \t]+[a-z]\.?)?[ \t]+(?P<w>[a-z][a-z'-]+)")  # "benjamin a seiler"
@@ -933,6 +953,7 @@ class PrivacyScorer:
             strong = (
                 bool(_PERSON_STRONG_CUE.search(low, window, start))
                 or bool(_TITLE_BEFORE.search(text, window, start))
+                or bool(_NAME_CHANGE_CUE.search(low, max(0, start - 100), start))
                 or bool(_PERSON_AFTER.match(after))
             )
             if not strong and (is_given or _foreign_looking(tokens)):
@@ -977,12 +998,15 @@ class PrivacyScorer:
         given, surnames = self._given, self._surnames
         addressed: set[int] = set()
         listed: set[int] = set()
+        spoken_to: set[int] = set()
         for start, end, tokens in runs:
             nxt = text[end : end + 1]
             if nxt == "," and len(tokens) <= 2:
                 prefix = text[max(0, start - 3) : start].rstrip(" \t")
                 if (not prefix or prefix[-1] in '.!?\n"\u201c') and _VOCATIVE_AFTER.match(text, end):
                     addressed.add(start)
+                    if _VOCATIVE_REQUEST.match(text, end) and _could_be_a_name(tokens):
+                        spoken_to.add(start)
             elif nxt in ("!", "?") and text.startswith(", ", start - 2):
                 addressed.add(start)
         if ":" in text and "\n" in text:
@@ -1016,7 +1040,7 @@ class PrivacyScorer:
                 if len(chain) >= 2 and 2 * known >= len(chain):
                     listed.update(r[0] for r in chain)
                 i = j
-        return addressed, listed
+        return addressed, listed | spoken_to
 
     def _lowercase_persons(self, low: str, found: list[Finding]) -> None:
         """All-lower-case prompts ("follow up with patricia desrosiers"): a known given name after a cue,
@@ -1341,6 +1365,23 @@ def _extend_addresses(text: str, out: list[Finding]) -> None:
 
 def _has_initial(tokens: Sequence[str]) -> bool:
     return len(tokens) >= 3 and any(len(t.rstrip(".")) == 1 and t[:1].isupper() for t in tokens[1:-1])
+
+
+def _could_be_a_name(tokens: Sequence[str]) -> bool:
+    """Whether every word of a run could be part of a person's name: no common word, role, adverb or
+    acronym."""
+    for t in tokens:
+        low = t.lower()
+        if (
+            len(t) < 2
+            or t.isupper()
+            or low.endswith("ly")
+            or low in _NOT_NAME
+            or low in _NOT_VOCATIVE
+            or low in _NOT_SPEAKER
+        ):
+            return False
+    return True
 
 
 def _foreign_looking(tokens: Sequence[str]) -> bool:
