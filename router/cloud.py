@@ -149,6 +149,9 @@ class CloudClient:
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
             trust_env=False,
         )
+        # The endpoint as the client would merge it from the base URL, once: merging a relative path
+        # parses the URL again on every request (~60 us of CPU per cloud call).
+        self._completions_url = self._http.build_request("POST", "/chat/completions").url
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -218,7 +221,7 @@ class CloudClient:
         """One attempt: send and return the response with status 2xx (body not yet read)."""
         try:
             request = self._http.build_request(
-                "POST", "/chat/completions", json=body, timeout=self._timeout(deadline)
+                "POST", self._completions_url, json=body, timeout=self._timeout(deadline)
             )
             response = await self._http.send(request, stream=True)
         except httpx.TimeoutException as e:
