@@ -78,6 +78,7 @@ class LlamaCppBackend(Backend):
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelError(f"cannot load {path} with llama.cpp: {e}") from None
         self.default_max_tokens = default_max_tokens
+        self._vocab_type = llama_cpp.llama_vocab_type(self._llm._model.vocab)
         metadata = self._llm.metadata or {}
         self._template = metadata.get("tokenizer.chat_template")
         self._formatter: Any = None
@@ -141,6 +142,18 @@ class LlamaCppBackend(Backend):
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes as a prompt (what `stream` evaluates for it)."""
         return self._prompt_tokenize(text)[1]
+
+    def max_tokens(self, text: str) -> int | None:
+        """For llama.cpp's SentencePiece and byte-level BPE vocabularies: each token covers at least one
+        byte of the text as the tokenizer sees it, where SentencePiece writes a space as U+2581 (3 bytes)
+        and may add one before the text; plus BOS and EOS. Other vocabularies (WordPiece, Unigram with
+        normalisation that can expand characters, ...): no bound."""
+        if self._vocab_type not in (
+            self._llama_cpp.LLAMA_VOCAB_TYPE_SPM,
+            self._llama_cpp.LLAMA_VOCAB_TYPE_BPE,
+        ):
+            return None
+        return 3 * len(text.encode("utf-8")) + 5
 
     def _count_generated(self, text: str) -> int:
         return self._tokenize(text.encode("utf-8"), add_bos=False, special=False)[1]
