@@ -4,8 +4,8 @@ The schema changes only through the named migrations below (sqlite-utils `Migrat
 a transaction and recorded in the database itself. The daemon's writer thread owns one connection and
 writes rows in batches: it waits up to `linger_s` after a row for more to arrive, then writes them all
 with one prepared `INSERT OR REPLACE` (`executemany`) in one transaction; `close()` flushes whatever is
-queued. The file is in WAL mode, so readers
-(the CLI) never block the writer and a crash cannot corrupt it.
+queued. The file is in WAL mode, so readers (the CLI) never block the writer and a crash cannot corrupt
+it.
 
 No prompt or answer text is stored: `prompt_hash` correlates rows for the same prompt.
 """
