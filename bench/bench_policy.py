@@ -13,7 +13,15 @@ import time
 from collections.abc import Callable
 
 from router.policy import default_policy_path, load_policy
-from router.types import ComplexityReport, DecisionContext, Finding, Message, PrivacyReport, Request
+from router.types import (
+    ComplexityReport,
+    DecisionContext,
+    Finding,
+    Message,
+    PrivacyReport,
+    PromptTokens,
+    Request,
+)
 
 
 def make_ctx(complexity: float, findings: tuple[Finding, ...] = (), privacy: float = 0.0) -> DecisionContext:
@@ -21,7 +29,7 @@ def make_ctx(complexity: float, findings: tuple[Finding, ...] = (), privacy: flo
         request=Request(messages=(Message("user", "some prompt text"),), app_id="bench"),
         privacy=PrivacyReport(privacy, findings),
         complexity=ComplexityReport(complexity),
-        prompt_tokens=120,
+        tokens=PromptTokens.known(120),
         local_queue_depth=1,
         local_queue_size=16,
         cloud_configured=True,

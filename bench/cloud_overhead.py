@@ -6,7 +6,8 @@ A fast stand-in (bench/fast_cloud.py, its own process on 127.0.0.1) answers ever
 once. The same requests go
   (a) direct    httpx straight to the stand-in (the baseline: what an app would do without a router)
   (b) daemon    `router serve` over gRPC on a Unix socket, policy forcing the cloud (metadata
-                route=cloud); the daemon scores, decides, streams from the stand-in, logs the decision
+                route=cloud); the daemon scores, decides, asks the stand-in for one JSON completion
+                (a unary Route does not stream), logs the decision
   (c) LiteLLM   the LiteLLM proxy (`litellm --config`), one worker, the stand-in as an openai/ model
 at concurrency 1 and 16, one system at a time (never concurrently), after a warm-up of each.
 Added latency = the system's percentile minus the direct call's percentile at the same concurrency.
@@ -326,8 +327,9 @@ def run(quick: bool, requests: int | None = None) -> str:
     if litellm_problem:
         targets.note(litellm_problem)
     notes = (
-        f"{n_per[1]} requests at concurrency 1 and {n_per[16]} at 16 per system (non-streaming for (a) and "
-        "(c); the daemon's Route streams from the stand-in). The stand-in answers a fixed 10-word text."
+        f"{n_per[1]} requests at concurrency 1 and {n_per[16]} at 16 per system, all non-streaming (the "
+        "daemon's unary Route asks the stand-in for one JSON completion). The stand-in answers a fixed "
+        "10-word text."
     )
     return f"{notes}\n\n{body}\n\n{targets.markdown()}"
 

@@ -2,8 +2,10 @@
 
 The schema changes only through the named migrations below (sqlite-utils `Migrations`), each applied in
 a transaction and recorded in the database itself. The daemon's writer thread owns one connection and
-writes rows in small batches; `close()` flushes whatever is queued. The file is in WAL mode, so readers
-(the CLI) never block the writer and a crash cannot corrupt it.
+writes rows in batches: it waits up to `linger_s` after a row for more to arrive, then writes them all
+with one prepared `INSERT OR REPLACE` (`executemany`) in one transaction; `close()` flushes whatever is
+queued. The file is in WAL mode, so readers (the CLI) never block the writer and a crash cannot corrupt
+it.
 
 No prompt or answer text is stored: `prompt_hash` correlates rows for the same prompt.
 """
@@ -17,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +118,48 @@ class DecisionRow:
     cloud_circuit: str = ""
 
     def to_record(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["findings"] = json.dumps(self.findings, sort_keys=True)
-        record["fallback"] = int(self.fallback)
-        return record
+        return dict(zip(COLUMNS, self.values(), strict=True))
 
+    def values(self) -> tuple[Any, ...]:
+        """The row's column values in `COLUMNS` order, as stored (findings as JSON, fallback as 0/1).
+        Written out field by field: `dataclasses.asdict` deep-copies every value, which cost more than
+        the SQLite insert itself."""
+        return (
+            self.id,
+            self.ts,
+            self.app,
+            self.kind,
+            self.route,
+            self.decided_route,
+            self.rule,
+            self.reason,
+            self.policy_version,
+            self.complexity,
+            self.privacy,
+            self.stage,
+            json.dumps(self.findings, sort_keys=True),
+            self.model,
+            self.queue_ms,
+            self.scoring_ms,
+            self.generation_ms,
+            self.cloud_ms,
+            self.total_ms,
+            self.tokens_in,
+            self.tokens_out,
+            self.status,
+            self.error,
+            int(self.fallback),
+            self.fallback_reason,
+            self.prompt_hash,
+            self.cloud_circuit,
+        )
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(DecisionRow))
+INSERT_SQL = (
+    f"INSERT OR REPLACE INTO [{TABLE}] ({', '.join(f'[{c}]' for c in COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
 
 _STOP = object()
 
@@ -128,13 +167,20 @@ _STOP = object()
 class DecisionLog:
     """Background writer. `record()` never blocks the request path; `close()` flushes everything."""
 
-    def __init__(self, path: Path, *, batch_size: int = 64, flush_interval_s: float = 0.2) -> None:
+    def __init__(
+        self, path: Path, *, batch_size: int = 256, flush_interval_s: float = 0.2, linger_s: float = 0.005
+    ) -> None:
+        """`linger_s`: after a row arrives, how long the writer waits for more before writing the batch
+        (a crash loses at most that much more; under load it turns one transaction per row into one per
+        batch)."""
         self.path = path
         # Create and migrate now, in the caller's thread, so a bad path fails at start-up.
         open_db(path).close()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
+        self._linger_s = linger_s
+        self._closing = False
         self._written = 0
         self._flushed = threading.Condition()
         self._submitted = 0
@@ -144,7 +190,7 @@ class DecisionLog:
     def record(self, row: DecisionRow) -> None:
         with self._flushed:
             self._submitted += 1
-        self._queue.put(row.to_record())
+        self._queue.put(row)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every row recorded so far is on disk."""
@@ -159,6 +205,7 @@ class DecisionLog:
         return True
 
     def close(self) -> None:
+        self._closing = True
         self._queue.put(_STOP)
         self._thread.join()
 
@@ -167,16 +214,25 @@ class DecisionLog:
         try:
             stopping = False
             while not stopping:
-                batch: list[dict[str, Any]] = []
+                batch: list[tuple[Any, ...]] = []
                 try:
                     item = self._queue.get(timeout=self._flush_interval_s)
                 except queue.Empty:
                     continue
+                if (
+                    item is not _STOP
+                    and self._linger_s > 0
+                    and not self._closing
+                    and self._queue.qsize() < self._batch_size
+                ):
+                    # Let more rows arrive: one wake-up per batch, not one per row (each wake-up takes
+                    # the GIL from the event loop). Not when a batch is already waiting, or on close.
+                    time.sleep(self._linger_s)
                 while True:
                     if item is _STOP:
                         stopping = True
                     else:
-                        batch.append(item)
+                        batch.append(item.values())
                     if stopping or len(batch) >= self._batch_size:
                         break
                     try:
@@ -188,11 +244,12 @@ class DecisionLog:
         finally:
             db.close()
 
-    def _write(self, db: sqlite_utils.Database, batch: list[dict[str, Any]]) -> None:
+    def _write(self, db: sqlite_utils.Database, batch: list[tuple[Any, ...]]) -> None:
+        conn = db.conn
         for attempt in range(5):
             try:
-                with db.atomic():
-                    db[TABLE].insert_all(batch, replace=True)  # type: ignore[union-attr]
+                with conn:  # one transaction: committed, or rolled back on an error
+                    conn.executemany(INSERT_SQL, batch)
                 break
             except sqlite3.OperationalError as e:  # database locked by a long reader: retry briefly
                 log.warning("decision_log_retry", error=str(e), attempt=attempt)

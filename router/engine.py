@@ -35,6 +35,7 @@ from router.types import (
     DecisionContext,
     Finding,
     PrivacyReport,
+    PromptTokens,
     Request,
     Route,
     Timings,
@@ -104,7 +105,7 @@ class Outcome:
     cloud_circuit: str = ""
     decision: Decision | None = None
     spans: tuple[Finding, ...] = ()  # the findings with offsets; never leaves the process
-    prompt_tokens: int = 0
+    tokens: PromptTokens = field(default_factory=lambda: PromptTokens.known(0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,13 +220,13 @@ class Engine:
     # --- deciding -----------------------------------------------------------------------------
 
     def _context(
-        self, request: Request, privacy: PrivacyReport, complexity: ComplexityReport, prompt_tokens: int
+        self, request: Request, privacy: PrivacyReport, complexity: ComplexityReport, tokens: PromptTokens
     ) -> DecisionContext:
         return DecisionContext(
             request=request,
             privacy=privacy,
             complexity=complexity,
-            prompt_tokens=prompt_tokens,
+            tokens=tokens,
             local_queue_depth=self.worker.waiting,
             local_queue_size=self.worker.queue_size,
             cloud_configured=self.assume_cloud or self.cloud is not None,
@@ -251,7 +252,7 @@ class Engine:
 
             hidden, _ = await self.worker.run(prefill)
             complexity = self.complexity.score_hidden(hidden, first)
-        return self._context(request, privacy, complexity, prompt_tokens)
+        return self._context(request, privacy, complexity, PromptTokens.known(prompt_tokens))
 
     async def _decide(
         self, request: Request, started: float, *, allow_local_continuation: bool
@@ -269,7 +270,11 @@ class Engine:
             privacy, privacy_failed = PrivacyReport(1.0), True
 
         prompt = self.backend.format_prompt(request.messages)
-        prompt_tokens = self.backend.count_tokens(prompt)
+        # Counted only if something needs the number (see PromptTokens); most prompts are far too short
+        # to overflow the local context, which the backend's bound shows without tokenizing.
+        backend = self.backend
+        tokens = PromptTokens(lambda: backend.count_tokens(prompt), at_most=backend.max_tokens(prompt))
+        room = backend.info.n_ctx - MIN_ANSWER_TOKENS  # the most prompt tokens that leave room to answer
         try:
             first = self.complexity.score_text(text)
         except Exception as e:
@@ -286,7 +291,7 @@ class Engine:
                     fallback=None,
                 )
             try:
-                return policy.decide(self._context(request, privacy, complexity, prompt_tokens))
+                return policy.decide(self._context(request, privacy, complexity, tokens))
             except Exception as e:  # fail closed: never forward on a policy failure
                 log.error("policy_failed", error_type=type(e).__name__)
                 return Decision(
@@ -302,7 +307,7 @@ class Engine:
             privacy_failed
             or first.stage == "failed"
             or self.complexity.settled(first)
-            or prompt_tokens + MIN_ANSWER_TOKENS > self.backend.info.n_ctx
+            or tokens.more_than(room)
         ):
             complexity, decision = first, decide(first)
             scoring_ms, queue_ms = _ms_since(started), 0.0
@@ -325,7 +330,7 @@ class Engine:
             findings=privacy.categories,
             cloud_circuit=self.cloud_state,
             spans=privacy.findings,
-            prompt_tokens=prompt_tokens,
+            tokens=tokens,
         )
         outcome.timings.scoring_ms = scoring_ms
         outcome.timings.queue_ms = queue_ms
@@ -420,8 +425,9 @@ class Engine:
         self, request: Request, outcome: Outcome, local_job: LocalJob
     ) -> AsyncIterator[str | EndEvent]:
         outcome.model = self.backend.info.name
-        if outcome.prompt_tokens + MIN_ANSWER_TOKENS > self.backend.info.n_ctx:
-            raise ContextOverflow(outcome.prompt_tokens, self.backend.info.n_ctx)
+        n_ctx = self.backend.info.n_ctx
+        if outcome.tokens.more_than(n_ctx - MIN_ANSWER_TOKENS):
+            raise ContextOverflow(outcome.tokens.count, n_ctx)
         if local_job is not None and local_job[1] is not None:
             handle, results = local_job[0], local_job[1]  # generation goes on from the model stage's prefill
         else:

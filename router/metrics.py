@@ -53,6 +53,9 @@ class Metrics:
         self._circuit_state = "disabled"
         self._queue_depth = 0
         self._http: tuple[WSGIServer, threading.Thread] | None = None
+        # Labelled children by label values: prometheus_client's `labels()` validates and locks on every
+        # call, and a request observes up to eight series. Bounded like the labels themselves.
+        self._children: dict[tuple[str, ...], Any] = {}
 
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -94,33 +97,45 @@ class Metrics:
         """Count one finished request (the same row the decision log gets). `cost`: its estimated cloud
         cost, e.g. `analytics.PriceTable.cost(row.model, row.tokens_in, row.tokens_out)` for cloud rows."""
         route = row.route
-        self._requests.labels(route=route, app=row.app, rule=row.rule, status=row.status).inc()
+        child = self._child
+        child("requests", route, row.app, row.rule, row.status).inc()
         if row.fallback:
-            self._fallbacks.labels(decided_route=row.decided_route, route=route).inc()
-        timings = {
-            "queue": row.queue_ms,
-            "scoring": row.scoring_ms,
-            "generation": row.generation_ms,
-            "cloud": row.cloud_ms,
-        }
-        for stage, ms in timings.items():
+            child("fallbacks", row.decided_route, route).inc()
+        for stage, ms in (
+            ("queue", row.queue_ms),
+            ("scoring", row.scoring_ms),
+            ("generation", row.generation_ms),
+            ("cloud", row.cloud_ms),
+        ):
             if ms > 0:  # a stage that did not run is not a 0 ms sample
-                self._stages.labels(stage=stage, route=route).observe(ms / 1000)
-        self._stages.labels(stage="total", route=route).observe(max(row.total_ms, 0.0) / 1000)
+                child("stages", stage, route).observe(ms / 1000)
+        child("stages", "total", route).observe(max(row.total_ms, 0.0) / 1000)
         if row.tokens_in:
-            self._tokens.labels(direction="in", route=route).inc(row.tokens_in)
+            child("tokens", "in", route).inc(row.tokens_in)
         if row.tokens_out:
-            self._tokens.labels(direction="out", route=route).inc(row.tokens_out)
+            child("tokens", "out", route).inc(row.tokens_out)
         if cost > 0:
             self._cost.inc(cost)
 
+    def _child(self, metric: str, *values: str) -> Any:
+        """`self._<metric>.labels(*values)`, looked up once per label set."""
+        key = (metric, *values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = getattr(self, "_" + metric).labels(*values)
+        return found
+
     def set_queue_depth(self, n: int) -> None:
+        if n == self._queue_depth:  # called after every request: skip the gauge's lock when unchanged
+            return
         with self._lock:
             self._queue_depth = n
         self._queue.set(n)
 
     def set_circuit(self, state: str) -> None:
         """`state`: "closed", "open", "half_open" (CircuitBreaker.state) or "disabled" (no cloud)."""
+        if state == self._circuit_state:
+            return
         if state not in CIRCUIT_STATES:
             raise ValueError(f"unknown circuit state {state!r}; expected one of {', '.join(CIRCUIT_STATES)}")
         with self._lock:
@@ -133,6 +148,8 @@ class Metrics:
 
     def set_info(self, *, model: str | None = None, policy_version: str | None = None) -> None:
         """Update the model or policy version (after a policy hot reload)."""
+        if model in (None, self._model) and policy_version in (None, self._policy_version):
+            return  # unchanged (the daemon calls this after every request)
         with self._lock:
             if model is not None:
                 self._model = model

@@ -118,7 +118,7 @@ class Facts:
     @property
     def context_overflow(self) -> bool:
         limit = self.ctx.local_context_limit
-        return limit > 0 and self.ctx.prompt_tokens > limit
+        return limit > 0 and self.ctx.tokens.more_than(limit)
 
     @property
     def queue_full(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import grp
 import os
 import signal
@@ -319,6 +320,10 @@ async def serve(settings: Settings) -> None:
         backend = await asyncio.to_thread(load_local_backend, settings)
         daemon = await create_daemon(settings, backend=backend, inherited=inherited)
         await daemon.start()
+        # Everything loaded so far lives as long as the daemon. Freezing it keeps the collector from
+        # walking it again: a full collection of the start-up heap paused the event loop ~26 ms.
+        gc.collect()
+        gc.freeze()
         if notifier is not None:
             notifier.ready(
                 status=f"serving model={backend.info.name} policy={daemon.engine.policies.current.version}"

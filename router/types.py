@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -140,6 +141,44 @@ class Usage:
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 
 
+class PromptTokens:
+    """The prompt's size in tokens, counted on first use.
+
+    Most decisions only ask whether the prompt fits the local context, and `at_most` (a bound the
+    backend derives from the prompt's length) answers that for short prompts without running the
+    tokenizer, which with a cold cache costs about as much as the rest of a fast decision. Anything that
+    needs the number itself (a `prompt_tokens` rule, a token budget, a message) gets the exact count.
+    """
+
+    __slots__ = ("_count", "_counter", "at_most")
+
+    def __init__(self, counter: Callable[[], int], at_most: int | None = None) -> None:
+        self._counter: Callable[[], int] | None = counter
+        self._count: int | None = None
+        self.at_most = at_most
+
+    @classmethod
+    def known(cls, n: int) -> PromptTokens:
+        return cls(lambda: n, at_most=n)
+
+    @property
+    def count(self) -> int:
+        if self._count is None:
+            assert self._counter is not None
+            self._count = self._counter()
+            self._counter = None
+        return self._count
+
+    def more_than(self, limit: int) -> bool:
+        """`count > limit`, without counting when the bound already rules it out."""
+        if self.at_most is not None and self.at_most <= limit:
+            return False
+        return self.count > limit
+
+    def __repr__(self) -> str:
+        return f"PromptTokens({self._count if self._count is not None else '?'}, at_most={self.at_most})"
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionContext:
     """Everything `decide()` may look at: the request, its scores, and the daemon's live state."""
@@ -147,9 +186,13 @@ class DecisionContext:
     request: Request
     privacy: PrivacyReport
     complexity: ComplexityReport
-    prompt_tokens: int
+    tokens: PromptTokens
     local_queue_depth: int = 0  # requests waiting for the local model (not counting the one running)
     local_queue_size: int = 1
     cloud_configured: bool = False
     cloud_healthy: bool = False
     local_context_limit: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.tokens.count

@@ -63,6 +63,9 @@ class _KeepOpen(Backend):
     def count_tokens(self, text: str) -> int:
         return self._inner.count_tokens(text)
 
+    def max_tokens(self, text: str) -> int | None:
+        return self._inner.max_tokens(text)
+
     def stream(self, prompt: str, options: Any, cancel: threading.Event) -> Any:
         return self._inner.stream(prompt, options, cancel)
 

@@ -82,6 +82,16 @@ def test_hashed_part_is_unit_length_and_sparse_form_matches() -> None:
     assert features.hashed_features("") == [0.0] * features.N_HASHED
 
 
+def test_sparse_features_are_the_nonzero_hashed_features_in_bucket_order() -> None:
+    texts = ["", "hi", "Explain why the sky is blue, then prove 2+2=4.", "word " * 5000, "ß İ 😀 中文 ǅ"]
+    for text in texts:
+        dense, sparse = features.sparse_text_features(text)
+        full = features.text_features(text)
+        assert dense == full[: features.N_DENSE]
+        hashed = full[features.N_DENSE :]
+        assert list(sparse.items()) == [(i, v) for i, v in enumerate(hashed) if v]
+
+
 def test_features_see_the_instruction_and_the_maths() -> None:
     names = features.DENSE_NAMES
     edit = dict(zip(names, features.dense_features(LONG_SIMPLE), strict=True))

@@ -104,6 +104,27 @@ def test_importing_the_module_does_not_import_prometheus_client() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_gauges_follow_every_change_and_repeated_observations_add_up() -> None:
+    m = Metrics(model="gemma-3-270m", policy_version="v1")
+    changes = [(3, "open", "v1"), (3, "open", "v1"), (0, "closed", "v2"), (0, "closed", "v2")]
+    for depth, state, version in changes:
+        m.set_queue_depth(depth)
+        m.set_circuit(state)
+        m.set_info(model="gemma-3-270m", policy_version=version)
+    for _ in range(3):
+        m.observe(row(1))
+    s = parse(m.render().decode())
+    assert value(s, "router_queue_depth") == 0
+    assert value(s, "router_cloud_circuit_state", state="closed") == 1
+    assert value(s, "router_cloud_circuit_state", state="open") == 0
+    assert value(s, "router_info", model="gemma-3-270m", policy_version="v2") == 1
+    req = "router_requests_total"
+    assert value(s, req, route="local", app="notes", rule="simple_local", status="OK") == 3
+    assert value(s, "router_stage_duration_seconds_count", stage="total", route="local") == 3
+    snap = m.snapshot()
+    assert (snap["queue_depth"], snap["cloud_circuit"], snap["policy_version"]) == (0, "closed", "v2")
+
+
 def test_unknown_circuit_state_is_refused() -> None:
     with pytest.raises(ValueError, match="half_open"):
         Metrics().set_circuit("ajar")

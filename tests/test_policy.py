@@ -35,6 +35,7 @@ from router.types import (
     Finding,
     Message,
     PrivacyReport,
+    PromptTokens,
     Request,
     Route,
 )
@@ -76,7 +77,7 @@ def ctx(
         request=Request(messages=(Message("user", text),), app_id=app, metadata=metadata or {}),
         privacy=PrivacyReport(privacy, findings),
         complexity=ComplexityReport(complexity),
-        prompt_tokens=tokens,
+        tokens=PromptTokens.known(tokens),
         local_queue_depth=depth,
         local_queue_size=size,
         cloud_configured=cloud,

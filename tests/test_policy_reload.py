@@ -14,7 +14,15 @@ import structlog
 from router.errors import ConfigError
 from router.policy import PolicyStore as ReExported
 from router.policy_store import PolicyStore
-from router.types import ComplexityReport, DecisionContext, Message, PrivacyReport, Request, Route
+from router.types import (
+    ComplexityReport,
+    DecisionContext,
+    Message,
+    PrivacyReport,
+    PromptTokens,
+    Request,
+    Route,
+)
 
 GOOD_LOCAL = "default: local\nbudgets: {global: {requests_per_day: 5}}\nrules: []\n"
 GOOD_CLOUD = "default: cloud\nbudgets: {global: {requests_per_day: 1}}\nrules: []\n"
@@ -33,7 +41,7 @@ def ctx() -> DecisionContext:
         request=Request(messages=(Message("user", "hi"),), app_id="app"),
         privacy=PrivacyReport(0.0),
         complexity=ComplexityReport(0.9),
-        prompt_tokens=3,
+        tokens=PromptTokens.known(3),
         cloud_configured=True,
         cloud_healthy=True,
     )

@@ -174,3 +174,17 @@ def test_engine_answers_a_model_scored_request_from_the_prefill(backend: Backend
     n_prompt = len(backend._tokens(prompt))  # type: ignore[attr-defined]
     assert counter.calls[:2] == [n_prompt - 1, 1]  # the prefill evaluates the prompt once...
     assert set(counter.calls[2:]) == {1}  # ...and the answer continues from it
+
+
+def test_tokens_match_llama_cpp_python_tokenize(backend: Backend) -> None:
+    """The backend's own tokenize call (sized to the text) gives llama-cpp-python's tokens exactly."""
+    llm = backend._llm  # type: ignore[attr-defined]
+    texts = ["", "a", "Hello, world!", "héllo wörld 😀 中文 " * 40, "<start_of_turn>user\nhi<end_of_turn>"]
+    for text in texts:
+        for add_bos in (True, False):
+            for special in (True, False):
+                data = text.encode()
+                buf, n = backend._tokenize(data, add_bos=add_bos, special=special)  # type: ignore[attr-defined]
+                assert list(buf[:n]) == list(llm.tokenize(data, add_bos=add_bos, special=special))
+    prompt = _prompt(backend, "Name three primary colours.")
+    assert backend.count_tokens(prompt) == len(backend._tokens(prompt))  # type: ignore[attr-defined]

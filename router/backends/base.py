@@ -64,6 +64,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def count_tokens(self, text: str) -> int: ...
 
+    def max_tokens(self, text: str) -> int | None:
+        """A sure upper bound on `count_tokens(text)` that costs no tokenization, or None when the
+        backend knows none (then every decision that asks whether a prompt fits counts it)."""
+        return None
+
     @abc.abstractmethod
     def stream(self, prompt: str, options: GenerationOptions, cancel: threading.Event) -> Iterator[Piece]:
         """Generate from `prompt`, yielding text as it is produced.

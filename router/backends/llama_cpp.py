@@ -73,6 +73,7 @@ class LlamaCppBackend(Backend):
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelError(f"cannot load {path} with llama.cpp: {e}") from None
         self.default_max_tokens = default_max_tokens
+        self._vocab_type = llama_cpp.llama_vocab_type(self._llm._model.vocab)
         metadata = self._llm.metadata or {}
         self._template = metadata.get("tokenizer.chat_template")
         self._formatter: Any = None
@@ -106,18 +107,51 @@ class LlamaCppBackend(Backend):
         response = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
         return str(response.prompt)
 
-    def _tokens(self, prompt: str) -> list[int]:
+    def _tokenize(self, data: bytes, *, add_bos: bool, special: bool) -> tuple[Any, int]:
+        """(token buffer, count): `Llama.tokenize` without its buffer of the model's whole training
+        context (Gemma 3: 32,768 tokens, allocated and zeroed on every call). A token covers at least one
+        byte, so len + 2 (BOS/EOS) is almost always enough; llama.cpp says how many when it is not."""
+        lc = self._llama_cpp
+        vocab = self._llm._model.vocab
+        size = len(data) + 2
+        buf = (lc.llama_token * size)()
+        n = lc.llama_tokenize(vocab, data, len(data), buf, size, add_bos, special)
+        if n < 0:
+            size = -n
+            buf = (lc.llama_token * size)()
+            n = lc.llama_tokenize(vocab, data, len(data), buf, size, add_bos, special)
+            if n < 0:
+                raise BackendError("llama.cpp could not tokenize the prompt")
+        return buf, n
+
+    def _prompt_tokenize(self, prompt: str) -> tuple[Any, int]:
         # A chat template writes its own BOS and special tokens; the plain format is plain text.
         templated = self._formatter is not None
         add_bos = not (self._bos_text and prompt.startswith(self._bos_text))
-        return list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=templated))
+        return self._tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=templated)
+
+    def _tokens(self, prompt: str) -> list[int]:
+        buf, n = self._prompt_tokenize(prompt)
+        return list(buf[:n])
 
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes as a prompt (what `stream` evaluates for it)."""
-        return len(self._tokens(text))
+        return self._prompt_tokenize(text)[1]
+
+    def max_tokens(self, text: str) -> int | None:
+        """For llama.cpp's SentencePiece and byte-level BPE vocabularies: each token covers at least one
+        byte of the text as the tokenizer sees it, where SentencePiece writes a space as U+2581 (3 bytes)
+        and may add one before the text; plus BOS and EOS. Other vocabularies (WordPiece, Unigram with
+        normalisation that can expand characters, ...): no bound."""
+        if self._vocab_type not in (
+            self._llama_cpp.LLAMA_VOCAB_TYPE_SPM,
+            self._llama_cpp.LLAMA_VOCAB_TYPE_BPE,
+        ):
+            return None
+        return 3 * len(text.encode("utf-8")) + 5
 
     def _count_generated(self, text: str) -> int:
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return self._tokenize(text.encode("utf-8"), add_bos=False, special=False)[1]
 
     def _check_fits(self, n_prompt: int) -> None:
         limit = self.info.n_ctx

@@ -21,16 +21,21 @@ class PolicyPrivacy:
     def __init__(self, policies: _PolicySource) -> None:
         self._policies = policies
         self._key: tuple[Any, ...] | None = None
+        self._policy: Any = None
         self._scorer = PrivacyScorer()
         self._refresh()
 
     def _refresh(self) -> PrivacyScorer:
-        section = self._policies.current.model.privacy
+        policy = self._policies.current
+        if policy is self._policy:  # the same policy object as last time: nothing can have changed
+            return self._scorer
+        section = policy.model.privacy
         key = (tuple(section.terms), tuple(sorted(section.patterns.items())))
         if key != self._key:
             scorer = PrivacyScorer(section.terms, dict(section.patterns))
             scorer.warm_up()
             self._scorer, self._key = scorer, key
+        self._policy = policy  # only once its scorer is built: a failure here fails every scan again
         return self._scorer
 
     def scan(self, text: str) -> PrivacyReport:

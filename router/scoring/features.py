@@ -226,12 +226,13 @@ def dense_features(text: str) -> list[float]:
     text = _sample(text)
     words = [w.lower() for w in _WORD.findall(text) if w[0].isalnum()]
     head = words[:16]
-    digits = sum(c.isdigit() for c in text)
-    letters = [c for c in text if c.isalpha()]
-    upper = sum(c.isupper() for c in letters)
+    # map() over str methods: the same counts as generator expressions, at C speed per character.
+    digits = sum(map(str.isdigit, text))
+    letters = "".join(filter(str.isalpha, text))
+    upper = sum(map(str.isupper, letters))
 
     def frac(ws: list[str], vocab: frozenset[str]) -> float:
-        return sum(w in vocab for w in ws) / max(1, len(ws))
+        return sum(map(vocab.__contains__, ws)) / max(1, len(ws))
 
     return [
         math.log1p(n),
@@ -249,12 +250,12 @@ def dense_features(text: str) -> list[float]:
         frac(words, _HARD_WORDS),
         1.0 if re.search(r":\s*\n|[\"“'`].{40,}", text[:HEAD_CHARS], re.DOTALL) else 0.0,
         upper / max(1, len(letters)),
-        sum(len(w) for w in words) / max(1, len(words)),
+        sum(map(len, words)) / max(1, len(words)),
         1.0 if n_words <= 6 else 0.0,
     ]
 
 
-def hashed_features(text: str) -> list[float]:
+def _hashed_counts(text: str) -> dict[int, float]:
     part = text if len(text) <= HEAD_CHARS + TAIL_CHARS else text[:HEAD_CHARS] + " \n " + text[-TAIL_CHARS:]
     tokens = [t.lower() for t in _WORD.findall(part)]
     counts: dict[int, float] = {}
@@ -264,16 +265,28 @@ def hashed_features(text: str) -> list[float]:
             b = _bucket(key)
             counts[b] = counts.get(b, 0.0) + 1.0
         prev = t
-    vec = [0.0] * N_HASHED
+    return counts
+
+
+def _hashed_values(counts: dict[int, float]) -> dict[int, float]:
+    """{bucket: 1 + log(count), L2-normalised}, in the order of `counts`."""
+    values: dict[int, float] = {}
     norm = 0.0
     for b, c in counts.items():
         v = 1.0 + math.log(c)
-        vec[b] = v
+        values[b] = v
         norm += v * v
     if norm > 0:
         scale = 1.0 / math.sqrt(norm)
-        for b in counts:
-            vec[b] *= scale
+        for b in values:
+            values[b] *= scale
+    return values
+
+
+def hashed_features(text: str) -> list[float]:
+    vec = [0.0] * N_HASHED
+    for b, v in _hashed_values(_hashed_counts(text)).items():
+        vec[b] = v
     return vec
 
 
@@ -284,8 +297,10 @@ def text_features(text: str) -> list[float]:
 
 def sparse_text_features(text: str) -> tuple[list[float], dict[int, float]]:
     """The same features as (dense part, {hashed bucket: value}), for fast scoring of a sparse head."""
-    hashed = hashed_features(text)
-    return dense_features(text), {i: v for i, v in enumerate(hashed) if v}
+    values = _hashed_values(_hashed_counts(text))
+    # Ascending bucket order, as enumerating the dense vector gave (the head sums in this order), without
+    # building and scanning the 2,048-slot vector. Every value is > 0: 1 + log(count >= 1), scaled.
+    return dense_features(text), {b: values[b] for b in sorted(values)}
 
 
 __all__ = [

@@ -1,0 +1,99 @@
+"""The decision log's writer: batched inserts lose no row, `close()` writes what is still queued, and a
+row reads back with the values it was recorded with."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from router.decisions import COLUMNS, TABLE, DecisionLog, DecisionRow, decode, get, open_db, reader
+
+
+def row(i: int, **kw: Any) -> DecisionRow:
+    base: dict[str, Any] = dict(
+        id=f"d{i:05d}", ts=1_700_000_000.0 + i, app="notes", kind="classify", route="cloud",
+        decided_route="local", rule="long_prompt", reason="long", policy_version="abc", complexity=0.25,
+        privacy=0.5, stage="features", findings={"email": 2, "api_key": 1}, model="m", queue_ms=1.5,
+        scoring_ms=0.25, generation_ms=3.0, cloud_ms=4.0, total_ms=9.75, tokens_in=7, tokens_out=11,
+        status="OK", error="", fallback=True, fallback_reason="cloud down", prompt_hash="ph",
+        cloud_circuit="closed",
+    )  # fmt: skip
+    base.update(kw)
+    return DecisionRow(**base)
+
+
+def test_columns_are_the_rows_fields_and_the_tables_columns(tmp_path: Path) -> None:
+    assert tuple(f.name for f in dataclasses.fields(DecisionRow)) == COLUMNS
+    db = open_db(tmp_path / "d.db")
+    try:
+        table = db[TABLE]
+        assert isinstance(table, sqlite_utils.db.Table)
+        assert set(COLUMNS) == set(table.columns_dict)
+    finally:
+        db.close()
+
+
+def test_to_record_stores_findings_as_json_and_fallback_as_an_int() -> None:
+    r = row(1)
+    record = r.to_record()
+    expected = {f.name: getattr(r, f.name) for f in dataclasses.fields(DecisionRow)}
+    expected["findings"] = json.dumps(r.findings, sort_keys=True)
+    expected["fallback"] = 1
+    assert record == expected
+
+
+def test_a_row_reads_back_as_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    log = DecisionLog(path)
+    try:
+        log.record(row(1))
+        assert log.flush()
+    finally:
+        log.close()
+    with reader(path) as db:
+        back = get(db, "d00001")
+    assert back is not None
+    assert back == decode(row(1).to_record()) | {"fallback": True}
+
+
+def test_close_writes_every_queued_row_in_batches(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    # A long linger and a small batch: close() arrives while rows are still queued.
+    log = DecisionLog(path, batch_size=7, linger_s=0.5)
+    for i in range(500):
+        log.record(row(i))
+    log.close()
+    with reader(path) as db:
+        ids = [r["id"] for r in db[TABLE].rows_where(order_by="id")]
+    assert ids == [f"d{i:05d}" for i in range(500)]
+
+
+def test_flush_waits_for_the_rows_recorded_so_far(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    log = DecisionLog(path, linger_s=0.05)
+    try:
+        for i in range(50):
+            log.record(row(i))
+        assert log.flush(timeout=10)
+        with reader(path) as db:
+            assert db[TABLE].count == 50
+    finally:
+        log.close()
+
+
+def test_the_same_id_twice_keeps_the_last_row(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    log = DecisionLog(path, linger_s=0)
+    try:
+        log.record(row(1, status="CANCELLED"))
+        log.record(row(1, status="OK"))
+        assert log.flush()
+    finally:
+        log.close()
+    with reader(path) as db:
+        rows = list(db[TABLE].rows)
+    assert [r["status"] for r in rows] == ["OK"]
