@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
@@ -112,16 +110,6 @@ def _retry_after(response: httpx.Response) -> float | None:
             return None
 
 
-def _skip_sniffio_probe() -> None:
-    """httpcore asks `import sniffio` which async library runs it, several times per request (its pool
-    locks and events), and answers "asyncio" when the import fails. sniffio is optional (recent anyio no
-    longer pulls it in), and a failed import is not cached: each one searches sys.path on disk again,
-    which cost about a third of the daemon's CPU per cloud request. When sniffio is not installed, mark
-    it absent once, so the same ImportError (and the same "asyncio" answer) comes from sys.modules."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 class CloudClient:
     def __init__(
         self,
@@ -140,7 +128,6 @@ class CloudClient:
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.breaker = breaker or CircuitBreaker()
-        _skip_sniffio_probe()
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.AsyncClient(
             base_url=base_url,

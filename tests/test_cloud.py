@@ -187,31 +187,3 @@ def test_circuit_opens_and_probes_again(cloud: CloudStandIn) -> None:
         await client.aclose()
 
     asyncio.run(run())
-
-
-def test_a_missing_sniffio_is_marked_absent_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """httpcore imports sniffio on every request and falls back to asyncio when it is missing; the client
-    marks it missing in sys.modules so the import fails at once instead of searching the disk again."""
-    import importlib.util
-    import sys
-
-    from router import cloud
-
-    monkeypatch.delitem(sys.modules, "sniffio", raising=False)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
-    cloud._skip_sniffio_probe()
-    assert sys.modules["sniffio"] is None
-    with pytest.raises(ImportError):
-        import sniffio  # noqa: F401
-
-
-def test_an_installed_sniffio_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
-    import sys
-
-    from router import cloud
-
-    monkeypatch.delitem(sys.modules, "sniffio", raising=False)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
-    cloud._skip_sniffio_probe()
-    assert "sniffio" not in sys.modules
