@@ -2,10 +2,10 @@
 
 The schema changes only through the named migrations below (sqlite-utils `Migrations`), each applied in
 a transaction and recorded in the database itself. The daemon's writer thread owns one connection and
-writes rows in batches: it waits up to `linger_s` after a row for more to arrive, then writes them all
-with one prepared `INSERT OR REPLACE` (`executemany`) in one transaction; `close()` flushes whatever is
-queued. The file is in WAL mode, so readers (the CLI) never block the writer and a crash cannot corrupt
-it.
+writes rows in batches: it waits up to `linger_s` (50 ms) after a row for more to arrive, then writes
+them all with one prepared `INSERT OR REPLACE` (`executemany`) in one transaction; `flush()` and
+`close()` cut the wait short, and `close()` writes whatever is queued. The file is in WAL mode, so
+readers (the CLI) never block the writer and a crash cannot corrupt it.
 
 No prompt or answer text is stored: `prompt_hash` correlates rows for the same prompt.
 """
@@ -137,7 +137,7 @@ class DecisionRow:
             self.complexity,
             self.privacy,
             self.stage,
-            json.dumps(self.findings, sort_keys=True),
+            json.dumps(self.findings, sort_keys=True) if self.findings else "{}",
             self.model,
             self.queue_ms,
             self.scoring_ms,
@@ -168,11 +168,12 @@ class DecisionLog:
     """Background writer. `record()` never blocks the request path; `close()` flushes everything."""
 
     def __init__(
-        self, path: Path, *, batch_size: int = 256, flush_interval_s: float = 0.2, linger_s: float = 0.005
+        self, path: Path, *, batch_size: int = 256, flush_interval_s: float = 0.2, linger_s: float = 0.05
     ) -> None:
-        """`linger_s`: after a row arrives, how long the writer waits for more before writing the batch
-        (a crash loses at most that much more; under load it turns one transaction per row into one per
-        batch)."""
+        """`linger_s`: after a row arrives, how long the writer waits for more before writing the batch.
+        A crash (not a stop: `close()` writes everything) loses at most that much more. Each time the
+        writer wakes it takes the GIL from the event loop; at 5 ms the daemon answered ~9% fewer
+        Classify calls per second than with no decision log at all, at 50 ms ~2% fewer."""
         self.path = path
         # Create and migrate now, in the caller's thread, so a bad path fails at start-up.
         open_db(path).close()
@@ -183,6 +184,7 @@ class DecisionLog:
         self._closing = False
         self._written = 0
         self._flushed = threading.Condition()
+        self._wake = threading.Event()  # set by flush() and close(): stop lingering, write now
         self._submitted = 0
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
@@ -195,6 +197,7 @@ class DecisionLog:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every row recorded so far is on disk."""
         deadline = time.monotonic() + timeout
+        self._wake.set()
         with self._flushed:
             target = self._submitted
             while self._written < target:
@@ -206,6 +209,7 @@ class DecisionLog:
 
     def close(self) -> None:
         self._closing = True
+        self._wake.set()
         self._queue.put(_STOP)
         self._thread.join()
 
@@ -227,7 +231,8 @@ class DecisionLog:
                 ):
                     # Let more rows arrive: one wake-up per batch, not one per row (each wake-up takes
                     # the GIL from the event loop). Not when a batch is already waiting, or on close.
-                    time.sleep(self._linger_s)
+                    self._wake.wait(self._linger_s)
+                self._wake.clear()
                 while True:
                     if item is _STOP:
                         stopping = True

@@ -10,7 +10,6 @@ forwarded. A cloud failure falls back to the decision's fallback route (normally
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,6 +27,7 @@ from router.errors import (
     Overloaded,
     RouterError,
 )
+from router.ids import new_id
 from router.redact import StreamRestorer, redact_messages
 from router.types import (
     ComplexityReport,
@@ -318,7 +318,7 @@ class Engine:
             scoring_ms = _ms_since(started) - queue_ms
 
         outcome = Outcome(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             decided_route=decision.route,
             route=decision.route,
             rule=decision.rule,

@@ -11,6 +11,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 
 # Event fields that must never reach a log, whatever code adds them.
@@ -27,23 +28,37 @@ def drop_sensitive_keys(
     return event_dict
 
 
+def _orjson_dumps(event_dict: Any, **kw: Any) -> bytes:
+    # default=str: a value orjson cannot encode (a Path, an enum member) becomes its text, as
+    # JSONRenderer's own default did; a log line never fails to render.
+    return orjson.dumps(event_dict, default=str)
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        drop_sensitive_keys,
+    ]
+    logger_factory: Any
+    if use_json:
+        # The daemon writes one JSON line per decision: orjson renders it in a third of the time of the
+        # stdlib encoder, and the bytes go to stderr's buffer as they are (structlog's advice for speed).
+        processors += [
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(serializer=_orjson_dumps),
+        ]
+        stream: Any = sys.stderr
+        logger_factory = structlog.BytesLoggerFactory(file=getattr(stream, "buffer", stream))
+    else:
+        processors += [structlog.dev.set_exc_info, structlog.dev.ConsoleRenderer(colors=False)]
+        # One write per event (print() writes the line and its newline separately).
+        logger_factory = structlog.WriteLoggerFactory(file=sys.stderr)
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            drop_sensitive_keys,
-            structlog.processors.format_exc_info if use_json else structlog.dev.set_exc_info,
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        # One write per event (print() writes the line and its newline separately: two syscalls when
-        # stderr is unbuffered, as under systemd with PYTHONUNBUFFERED).
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        logger_factory=logger_factory,
         cache_logger_on_first_use=True,
     )

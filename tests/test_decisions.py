@@ -85,6 +85,16 @@ def test_flush_waits_for_the_rows_recorded_so_far(tmp_path: Path) -> None:
         log.close()
 
 
+def test_flush_does_not_wait_out_the_linger(tmp_path: Path) -> None:
+    # A linger far longer than the flush timeout: flush() must wake the writer, not wait for it.
+    log = DecisionLog(tmp_path / "d.db", linger_s=600)
+    try:
+        log.record(row(1))
+        assert log.flush(timeout=30)
+    finally:
+        log.close()
+
+
 def test_the_same_id_twice_keeps_the_last_row(tmp_path: Path) -> None:
     path = tmp_path / "d.db"
     log = DecisionLog(path, linger_s=0)
