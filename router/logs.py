@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -28,10 +29,17 @@ def drop_sensitive_keys(
     return event_dict
 
 
+def _utc_now(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # A datetime, not text: orjson writes it as RFC 3339 ("2026-11-23T21:57:44.332854Z"), the same text
+    # as TimeStamper(fmt="iso", utc=True), in a third of the time.
+    event_dict["timestamp"] = datetime.now(UTC)
+    return event_dict
+
+
 def _orjson_dumps(event_dict: Any, **kw: Any) -> bytes:
     # default=str: a value orjson cannot encode (a Path, an enum member) becomes its text, as
     # JSONRenderer's own default did; a log line never fails to render.
-    return orjson.dumps(event_dict, default=str)
+    return orjson.dumps(event_dict, default=str, option=orjson.OPT_UTC_Z)
 
 
 def configure(level: str = "info", fmt: str = "auto") -> None:
@@ -39,7 +47,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _utc_now if use_json else structlog.processors.TimeStamper(fmt="iso", utc=True),
         drop_sensitive_keys,
     ]
     logger_factory: Any
