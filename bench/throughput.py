@@ -5,8 +5,9 @@
 `router serve` runs as a subprocess on a Unix socket with the shipped default policy and no cloud.
 The load generator is grpc.aio in this process: `concurrency` coroutines on one event loop, each sending
 its next Classify as soon as the previous answer is in (a closed loop, so in-flight = concurrency), over
-K channels shared round-robin; on a 2-core machine the daemon and the load generator share the two
-cores, as the target demands. (The synchronous grpc client in threads costs the same CPU per call here,
+K channels shared round-robin, after a warm-up at the same concurrency (the ramp from one call in flight
+to 32 is not the steady state being measured); on a 2-core machine the daemon and the load generator
+share the two cores, as the target demands. (The synchronous grpc client in threads costs the same CPU per call here,
 ~0.2 ms, and reaches fewer calls per second; grpc.aio it stays.)
 
 The prompts are short, everyday questions that the complexity cascade settles in its cheap first stage
@@ -85,8 +86,15 @@ async def _load(target: str, concurrency: int, n: int, channels: int) -> tuple[l
     samples: list[float] = []
     errors = 0
     try:
-        for i in range(min(200, n)):  # warm-up: connections, caches, the decision-log writer
-            await stubs[i % channels].Classify(requests[i % len(requests)], timeout=10)
+        # Warm-up at the measured concurrency (connections, HTTP/2 windows, caches, the decision-log
+        # writer), so the first measured calls do not pay for the ramp from one call to `concurrency`.
+        warm = iter(range(max(200, 4 * concurrency)))
+
+        async def warm_up(w: int) -> None:
+            for i in warm:
+                await stubs[w % channels].Classify(requests[i % len(requests)], timeout=10)
+
+        await asyncio.gather(*(warm_up(w) for w in range(concurrency)))
         counter = 0
 
         async def worker(w: int) -> None:
@@ -117,7 +125,7 @@ def _measure(target: str, counts: dict[int, int], channels: int) -> dict[int, tu
 
 
 def run(quick: bool, requests: int | None = None, channels: int = 1) -> str:
-    n = requests or (600 if quick else 4000)
+    n = requests or (600 if quick else 8000)
     counts = {1: max(200, n // 4), 8: n, 32: n}
     results: dict[str, dict[int, tuple[list[float], int, float]]] = {}
     with Daemon(n_ctx=1024) as daemon:
@@ -178,7 +186,7 @@ def run(quick: bool, requests: int | None = None, channels: int = 1) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = parser("Decision throughput: Classify at concurrency 1, 8, 32")
-    p.add_argument("--requests", type=int, default=None, help="requests at concurrency 8 and 32 [4000]")
+    p.add_argument("--requests", type=int, default=None, help="requests at concurrency 8 and 32 [8000]")
     p.add_argument("--channels", type=int, default=1, help="gRPC channels the load generator uses [1]")
     args = p.parse_args(argv)
     cmd = "python -m bench.throughput" + (" --quick" if args.quick else "")

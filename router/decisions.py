@@ -7,6 +7,10 @@ them all with one prepared `INSERT OR REPLACE` (`executemany`) in one transactio
 `close()` cut the wait short, and `close()` writes whatever is queued. The file is in WAL mode, so
 readers (the CLI) never block the writer and a crash cannot corrupt it.
 
+Each row also becomes one "decision" log line (`log_decision`), emitted by the writer right after the
+batch's transaction: a line means its row is on disk (or that writing it failed, which is logged too).
+Rendering the lines there, a batch at a time, keeps ~20 µs per decision off the event loop.
+
 No prompt or answer text is stored: `prompt_hash` correlates rows for the same prompt.
 """
 
@@ -164,6 +168,22 @@ INSERT_SQL = (
 _STOP = object()
 
 
+def log_decision(row: DecisionRow) -> None:
+    """The structured log line for one decision: ids, route, rule, scores and outcome, never text."""
+    log.info(
+        "decision",
+        decision_id=row.id,
+        app=row.app,
+        route=row.route,
+        rule=row.rule,
+        status=row.status,
+        complexity=row.complexity,
+        privacy=row.privacy,
+        findings=row.findings,
+        total_ms=row.total_ms,
+    )
+
+
 class DecisionLog:
     """Background writer. `record()` never blocks the request path; `close()` flushes everything."""
 
@@ -218,7 +238,7 @@ class DecisionLog:
         try:
             stopping = False
             while not stopping:
-                batch: list[tuple[Any, ...]] = []
+                batch: list[DecisionRow] = []
                 try:
                     item = self._queue.get(timeout=self._flush_interval_s)
                 except queue.Empty:
@@ -237,7 +257,7 @@ class DecisionLog:
                     if item is _STOP:
                         stopping = True
                     else:
-                        batch.append(item.values())
+                        batch.append(item)
                     if stopping or len(batch) >= self._batch_size:
                         break
                     try:
@@ -249,8 +269,9 @@ class DecisionLog:
         finally:
             db.close()
 
-    def _write(self, db: sqlite_utils.Database, batch: list[tuple[Any, ...]]) -> None:
+    def _write(self, db: sqlite_utils.Database, rows: list[DecisionRow]) -> None:
         conn = db.conn
+        batch = [row.values() for row in rows]
         for attempt in range(5):
             try:
                 with conn:  # one transaction: committed, or rolled back on an error
@@ -261,6 +282,8 @@ class DecisionLog:
                 time.sleep(0.1 * (attempt + 1))
         else:
             log.error("decision_log_dropped", rows=len(batch))
+        for row in rows:
+            log_decision(row)
         with self._flushed:
             self._written += len(batch)
             self._flushed.notify_all()

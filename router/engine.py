@@ -18,7 +18,7 @@ import structlog
 
 from router.backends.base import MIN_ANSWER_TOKENS, Backend, Piece
 from router.cloud import CloudClient
-from router.decisions import DecisionLog, DecisionRow
+from router.decisions import DecisionLog, DecisionRow, log_decision
 from router.errors import (
     CloudError,
     CloudNotConfigured,
@@ -522,21 +522,11 @@ class Engine:
             cloud_circuit=outcome.cloud_circuit,
         )
         if self.decisions is not None:
-            self.decisions.record(row)
+            self.decisions.record(row)  # the writer logs the "decision" line once the row is written
+        else:
+            log_decision(row)
         if self.on_record is not None:
             self.on_record(row, outcome)
-        log.info(
-            "decision",
-            decision_id=outcome.id,
-            app=request.app_id,
-            route=outcome.route.value,
-            rule=outcome.rule,
-            status=status,
-            complexity=outcome.complexity,
-            privacy=outcome.privacy,
-            findings=outcome.findings,
-            total_ms=row.total_ms,
-        )
 
 
 def _ms_since(t0: float) -> float:

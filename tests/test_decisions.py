@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+from structlog.testing import capture_logs
 
 from router.decisions import COLUMNS, TABLE, DecisionLog, DecisionRow, decode, get, open_db, reader
 
@@ -93,6 +94,30 @@ def test_flush_does_not_wait_out_the_linger(tmp_path: Path) -> None:
         assert log.flush(timeout=30)
     finally:
         log.close()
+
+
+def test_each_written_row_is_logged_once_after_its_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    log = DecisionLog(path, batch_size=3, linger_s=0)
+    try:
+        with capture_logs() as events:
+            for i in range(8):
+                log.record(row(i, findings={"email": i}))
+            assert log.flush()
+            with reader(path) as db:
+                on_disk = {r["id"] for r in db[TABLE].rows}
+    finally:
+        log.close()
+    lines = [e for e in events if e["event"] == "decision"]
+    assert [e["decision_id"] for e in lines] == [f"d{i:05d}" for i in range(8)]
+    assert {e["decision_id"] for e in lines} <= on_disk  # flush() returned: every logged row is written
+    first = lines[0]
+    assert first["log_level"] == "info"
+    assert {k: first[k] for k in ("app", "route", "rule", "status", "findings", "total_ms")} == {
+        "app": "notes", "route": "cloud", "rule": "long_prompt", "status": "OK", "findings": {"email": 0},
+        "total_ms": 9.75,
+    }  # fmt: skip
+    assert "reason" not in first and "prompt_hash" not in first
 
 
 def test_the_same_id_twice_keeps_the_last_row(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from router.backends import Backend
 from router.config import build_settings
@@ -75,6 +76,16 @@ def test_a_short_prompt_is_decided_without_counting(llama_backend: Backend, tmp_
     assert outcome.stage == "features"
     assert outcome.route is Route.LOCAL
     assert backend.counted == 0
+
+
+def test_without_a_decision_log_the_decision_line_is_still_logged(
+    llama_backend: Backend, tmp_path: Path
+) -> None:
+    with capture_logs() as events:
+        outcome = _classify(tmp_path, _KeepOpen(llama_backend), "Translate 'thank you' into German.")
+    lines = [e for e in events if e["event"] == "decision"]
+    assert [e["decision_id"] for e in lines] == [outcome.id]
+    assert lines[0]["route"] == outcome.route.value and lines[0]["status"] == "OK"
 
 
 def test_a_prompt_the_bound_cannot_place_is_counted_and_overflows_as_before(
