@@ -7,8 +7,8 @@ The load generator is grpc.aio in this process: `concurrency` coroutines on one 
 its next Classify as soon as the previous answer is in (a closed loop, so in-flight = concurrency), over
 K channels shared round-robin, after a warm-up at the same concurrency (the ramp from one call in flight
 to 32 is not the steady state being measured); on a 2-core machine the daemon and the load generator
-share the two cores, as the target demands. (The synchronous grpc client in threads costs the same CPU per call here,
-~0.2 ms, and reaches fewer calls per second; grpc.aio it stays.)
+share the two cores, as the target demands. (The synchronous grpc client in threads costs the same CPU
+per call here, ~0.2 ms, and reaches fewer calls per second; grpc.aio it stays.)
 
 The prompts are short, everyday questions that the complexity cascade settles in its cheap first stage
 ("features"): the target is for fast-path decisions. The benchmark checks this and says so in its notes;
