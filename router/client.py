@@ -193,16 +193,16 @@ class RouterClient:
         stop: Sequence[str] = (),
         metadata: Mapping[str, str] | None = None,
     ) -> pb.RouteRequest:
-        options = pb.GenerationOptions(stop=list(stop))
+        request = pb.RouteRequest(messages=_messages(messages), app_id=app_id, metadata=dict(metadata or {}))
+        if stop:
+            request.options.stop.extend(stop)
         if max_tokens is not None:
-            options.max_tokens = max_tokens
+            request.options.max_tokens = max_tokens
         if temperature is not None:
-            options.temperature = temperature
+            request.options.temperature = temperature
         if top_p is not None:
-            options.top_p = top_p
-        return pb.RouteRequest(
-            messages=_messages(messages), app_id=app_id, options=options, metadata=dict(metadata or {})
-        )
+            request.options.top_p = top_p
+        return request
 
     def route(self, messages: Messages, **kwargs: Any) -> Reply:
         try:

@@ -9,7 +9,10 @@ readers (the CLI) never block the writer and a crash cannot corrupt it.
 
 Each row also becomes one "decision" log line (`log_decision`), emitted by the writer right after the
 batch's transaction: a line means its row is on disk (or that writing it failed, which is logged too).
-Rendering the lines there, a batch at a time, keeps ~20 µs per decision off the event loop.
+`record()` also takes a zero-argument function that builds the row: the writer calls it, so building
+the row (its rounding, its prompt hash) is done there too. Work done in the writer, a batch at a time,
+costs a fraction of the same work interleaved with gRPC calls on the event loop (caches stay warm):
+the log line cost ~27 µs per decision on the loop, and the row ~25 µs.
 
 No prompt or answer text is stored: `prompt_hash` correlates rows for the same prompt.
 """
@@ -21,7 +24,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -167,6 +170,9 @@ INSERT_SQL = (
 
 _STOP = object()
 
+# What `record()` takes: a row, or a function that builds it (called in the writer thread).
+RowSource = DecisionRow | Callable[[], DecisionRow]
+
 
 def log_decision(row: DecisionRow) -> None:
     """The structured log line for one decision: ids, route, rule, scores and outcome, never text."""
@@ -188,13 +194,23 @@ class DecisionLog:
     """Background writer. `record()` never blocks the request path; `close()` flushes everything."""
 
     def __init__(
-        self, path: Path, *, batch_size: int = 256, flush_interval_s: float = 0.2, linger_s: float = 0.05
+        self,
+        path: Path,
+        *,
+        batch_size: int = 256,
+        flush_interval_s: float = 0.2,
+        linger_s: float = 0.05,
+        on_written: Callable[[Sequence[DecisionRow]], None] | None = None,
     ) -> None:
         """`linger_s`: after a row arrives, how long the writer waits for more before writing the batch.
         A crash (not a stop: `close()` writes everything) loses at most that much more. Each time the
         writer wakes it takes the GIL from the event loop; at 5 ms the daemon answered ~9% fewer
-        Classify calls per second than with no decision log at all, at 50 ms ~2% fewer."""
+        Classify calls per second than with no decision log at all, at 50 ms ~2% fewer.
+
+        `on_written(rows)`: called in the writer thread after each batch is written and logged (the
+        daemon counts its metrics there); `flush()` returns only after it has returned."""
         self.path = path
+        self.on_written = on_written
         # Create and migrate now, in the caller's thread, so a bad path fails at start-up.
         open_db(path).close()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -209,7 +225,8 @@ class DecisionLog:
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
 
-    def record(self, row: DecisionRow) -> None:
+    def record(self, row: RowSource) -> None:
+        """Queue `row` (or a function that builds it) for writing; never blocks on the database."""
         with self._flushed:
             self._submitted += 1
         self._queue.put(row)
@@ -238,7 +255,7 @@ class DecisionLog:
         try:
             stopping = False
             while not stopping:
-                batch: list[DecisionRow] = []
+                batch: list[RowSource] = []
                 try:
                     item = self._queue.get(timeout=self._flush_interval_s)
                 except queue.Empty:
@@ -269,7 +286,8 @@ class DecisionLog:
         finally:
             db.close()
 
-    def _write(self, db: sqlite_utils.Database, rows: list[DecisionRow]) -> None:
+    def _write(self, db: sqlite_utils.Database, sources: list[RowSource]) -> None:
+        rows = _build(sources)
         conn = db.conn
         batch = [row.values() for row in rows]
         for attempt in range(5):
@@ -284,9 +302,29 @@ class DecisionLog:
             log.error("decision_log_dropped", rows=len(batch))
         for row in rows:
             log_decision(row)
+        if self.on_written is not None:
+            try:
+                self.on_written(rows)
+            except Exception as e:  # a hook's failure must not stop the writer
+                log.error("decision_hook_failed", error_type=type(e).__name__)
         with self._flushed:
-            self._written += len(batch)
+            self._written += len(sources)
             self._flushed.notify_all()
+
+
+def _build(sources: list[RowSource]) -> list[DecisionRow]:
+    """The rows of a batch, built where `record()` was given a function. A function that fails loses
+    its own row (logged by type), never the batch's."""
+    rows: list[DecisionRow] = []
+    for source in sources:
+        if isinstance(source, DecisionRow):
+            rows.append(source)
+            continue
+        try:
+            rows.append(source())
+        except Exception as e:
+            log.error("decision_row_failed", error_type=type(e).__name__)
+    return rows
 
 
 @contextmanager

@@ -133,7 +133,7 @@ class Engine:
         privacy: PrivacyScorerLike,
         complexity: ComplexityScorerLike,
         decisions: DecisionLog | None,
-        on_record: Callable[[DecisionRow, Outcome], None] | None = None,
+        on_record: Callable[[Outcome], None] | None = None,
         assume_cloud: bool = False,
     ) -> None:
         """`assume_cloud`: decide as if a healthy cloud were configured (offline classification)."""
@@ -161,8 +161,6 @@ class Engine:
         outcome, _ = await self._decide(request, started, allow_local_continuation=False)
         outcome.timings.total_ms = _ms_since(started)
         self._record(request, outcome, "classify", Usage(), "OK", "")
-        if outcome.route is Route.DENY:
-            outcome.model = ""
         return outcome
 
     async def route(self, request: Request, deadline: float | None = None) -> Answer:
@@ -491,46 +489,54 @@ class Engine:
     def _record(
         self, request: Request, outcome: Outcome, kind: str, usage: Usage, status: str, error: str
     ) -> None:
-        t = outcome.timings
-        row = DecisionRow(
-            id=outcome.id,
-            ts=time.time(),
-            app=request.app_id,
-            kind=kind,
-            route=outcome.route.value,
-            decided_route=outcome.decided_route.value,
-            rule=outcome.rule,
-            reason=outcome.reason,
-            policy_version=outcome.policy_version,
-            complexity=outcome.complexity,
-            privacy=outcome.privacy,
-            stage=outcome.stage,
-            findings=outcome.findings,
-            model=outcome.model,
-            queue_ms=round(t.queue_ms, 3),
-            scoring_ms=round(t.scoring_ms, 3),
-            generation_ms=round(t.generation_ms, 3),
-            cloud_ms=round(t.cloud_ms, 3),
-            total_ms=round(t.total_ms, 3),
-            tokens_in=usage.prompt_tokens,
-            tokens_out=usage.completion_tokens,
-            status=status,
-            error=error,
-            fallback=outcome.fallback,
-            fallback_reason=outcome.fallback_reason,
-            prompt_hash=request.prompt_hash,
-            cloud_circuit=outcome.cloud_circuit,
-        )
+        """Queue the request's decision row. The outcome must not change after this: the decision log
+        builds the row from it later, in its writer thread (which also logs the "decision" line)."""
+        ts = time.time()
         if self.decisions is not None:
-            self.decisions.record(row)  # the writer logs the "decision" line once the row is written
+            self.decisions.record(lambda: decision_row(request, outcome, kind, usage, status, error, ts))
         else:
-            log_decision(row)
+            log_decision(decision_row(request, outcome, kind, usage, status, error, ts))
         if self.on_record is not None:
-            self.on_record(row, outcome)
+            self.on_record(outcome)
+
+
+def decision_row(
+    request: Request, outcome: Outcome, kind: str, usage: Usage, status: str, error: str, ts: float
+) -> DecisionRow:
+    t = outcome.timings
+    return DecisionRow(
+        id=outcome.id,
+        ts=ts,
+        app=request.app_id,
+        kind=kind,
+        route=outcome.route.value,
+        decided_route=outcome.decided_route.value,
+        rule=outcome.rule,
+        reason=outcome.reason,
+        policy_version=outcome.policy_version,
+        complexity=outcome.complexity,
+        privacy=outcome.privacy,
+        stage=outcome.stage,
+        findings=outcome.findings,
+        model=outcome.model,
+        queue_ms=round(t.queue_ms, 3),
+        scoring_ms=round(t.scoring_ms, 3),
+        generation_ms=round(t.generation_ms, 3),
+        cloud_ms=round(t.cloud_ms, 3),
+        total_ms=round(t.total_ms, 3),
+        tokens_in=usage.prompt_tokens,
+        tokens_out=usage.completion_tokens,
+        status=status,
+        error=error,
+        fallback=outcome.fallback,
+        fallback_reason=outcome.fallback_reason,
+        prompt_hash=request.prompt_hash,
+        cloud_circuit=outcome.cloud_circuit,
+    )
 
 
 def _ms_since(t0: float) -> float:
     return (time.monotonic() - t0) * 1000
 
 
-__all__ = ["Answer", "EndEvent", "Engine", "Outcome"]
+__all__ = ["Answer", "EndEvent", "Engine", "Outcome", "decision_row"]

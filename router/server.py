@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,7 +146,10 @@ class Daemon:
             model=self.engine.backend.info.name, policy_version=self.engine.policies.current.version
         )
 
-    def stats(self) -> pb.Stats:
+    async def stats(self) -> pb.Stats:
+        # Requests are counted as their rows are written: wait for those still queued (milliseconds),
+        # off the event loop.
+        await asyncio.to_thread(self.decisions.flush, 2.0)
         self.refresh_gauges()
         stats: pb.Stats = json_format.ParseDict(self.metrics.snapshot(), pb.Stats())
         return stats
@@ -163,13 +167,19 @@ class Daemon:
         )
         self._tasks.append(asyncio.get_running_loop().create_task(self.health.set(CLOUD_HEALTH_NAME, status)))
 
-    def on_record(self, row: DecisionRow, outcome: Outcome) -> None:
+    def on_record(self, outcome: Outcome) -> None:
+        """After each request, on the event loop: the cheap, loop-bound part."""
         self._publish_cloud_health()
-        cost = 0.0
-        if row.route in analytics.CLOUD_ROUTES and row.model:
-            cost = self.engine.policies.budget.estimated_cost(row.model, row.tokens_in, row.tokens_out)
-        self.metrics.observe(row, cost=cost)
         self.refresh_gauges()
+
+    def on_written(self, rows: Sequence[DecisionRow]) -> None:
+        """After each batch of the decision log, in its writer thread: count the requests."""
+        budget = self.engine.policies.budget
+        for row in rows:
+            cost = 0.0
+            if row.route in analytics.CLOUD_ROUTES and row.model:
+                cost = budget.estimated_cost(row.model, row.tokens_in, row.tokens_out)
+            self.metrics.observe(row, cost=cost)
 
 
 def load_local_backend(settings: Settings) -> Backend:
@@ -293,6 +303,7 @@ async def create_daemon(
     metrics = Metrics(model=backend.info.name, policy_version=engine.policies.current.version)
     daemon = Daemon(settings, server, addresses, engine, health, decisions, cloud, metrics, bridge)
     engine.on_record = daemon.on_record
+    decisions.on_written = daemon.on_written
     daemon_ref["d"] = daemon
     return daemon
 

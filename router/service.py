@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import NoReturn
 
 import grpc
@@ -70,15 +70,20 @@ async def abort(context: grpc.aio.ServicerContext, exc: errors.RouterError) -> N
 
 
 def to_request(msg: pb.RouteRequest, limits: Limits, app_id: str | None = None) -> Request:
+    app = app_id if app_id is not None else msg.app_id
+    messages = [(m.role, m.content) for m in msg.messages]
+    metadata = dict(msg.metadata) if msg.metadata else None
+    if not msg.HasField("options"):  # most calls (every Classify): skip reading an empty message
+        return build_request(messages, app_id=app, metadata=metadata, limits=limits)
     opts = msg.options
     return build_request(
-        ((m.role, m.content) for m in msg.messages),
-        app_id=app_id if app_id is not None else msg.app_id,
+        messages,
+        app_id=app,
         max_tokens=opts.max_tokens if opts.HasField("max_tokens") else None,
         temperature=opts.temperature if opts.HasField("temperature") else None,
         top_p=opts.top_p if opts.HasField("top_p") else None,
         stop=list(opts.stop),
-        metadata=dict(msg.metadata),
+        metadata=metadata,
         limits=limits,
     )
 
@@ -124,7 +129,7 @@ class RouterService(pb_grpc.RouterServicer):
         engine: Engine,
         *,
         limits: Limits,
-        stats: Callable[[], pb.Stats],
+        stats: Callable[[], Awaitable[pb.Stats]],
         authenticate: Authenticator | None = None,
     ) -> None:
         self.engine = engine
@@ -186,7 +191,7 @@ class RouterService(pb_grpc.RouterServicer):
         return pb.ClassifyResponse(decision=to_pb_decision(outcome))
 
     async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.Stats:
-        return self._stats()
+        return await self._stats()
 
 
 __all__ = ["STATUS_CODES", "RouterService", "abort", "status_for", "to_pb_decision", "to_request"]

@@ -95,6 +95,8 @@ class PrivacyReport:
 
     @property
     def categories(self) -> dict[str, int]:
+        if not self.findings:  # most requests: skip building a Counter for nothing
+            return {}
         return dict(sorted(Counter(f.category for f in self.findings).items()))
 
 

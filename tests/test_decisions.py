@@ -120,6 +120,62 @@ def test_each_written_row_is_logged_once_after_its_transaction(tmp_path: Path) -
     assert "reason" not in first and "prompt_hash" not in first
 
 
+def test_rows_given_as_functions_are_built_by_the_writer_and_counted_after_writing(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "d.db"
+    built_in: set[str] = set()
+    counted: list[tuple[str, bool]] = []
+
+    def build(i: int) -> DecisionRow:
+        built_in.add(threading.current_thread().name)
+        return row(i)
+
+    def on_written(rows: Any) -> None:  # after the transaction: each row is already on disk
+        with reader(path) as db:
+            counted.extend((r.id, get(db, r.id) is not None) for r in rows)
+
+    log = DecisionLog(path, linger_s=0, on_written=on_written)
+    try:
+        for i in range(5):
+            log.record(lambda i=i: build(i))
+        assert log.flush()  # returns once on_written has seen every row
+        assert counted == [(f"d{i:05d}", True) for i in range(5)]
+    finally:
+        log.close()
+    assert built_in == {"decision-log"}
+
+
+def test_a_row_that_fails_to_build_is_lost_alone_and_a_failing_hook_stops_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+
+    def broken() -> DecisionRow:
+        raise ValueError("the prompt text would be here")
+
+    def hook(rows: Any) -> None:
+        raise RuntimeError("metrics are down")
+
+    log = DecisionLog(path, linger_s=0, on_written=hook)
+    try:
+        with capture_logs() as events:
+            log.record(row(1))
+            log.record(broken)
+            log.record(row(2))
+            assert log.flush()
+            log.record(row(3))  # the writer is still alive after both failures
+            assert log.flush()
+    finally:
+        log.close()
+    with reader(path) as db:
+        assert sorted(r["id"] for r in db[TABLE].rows) == ["d00001", "d00002", "d00003"]
+    failures = [e for e in events if e["event"] in ("decision_row_failed", "decision_hook_failed")]
+    assert [(e["event"], e["error_type"]) for e in failures][:2] == [
+        ("decision_row_failed", "ValueError"),
+        ("decision_hook_failed", "RuntimeError"),
+    ]
+    assert all("prompt" not in str(e) for e in failures)  # the type only, never the message
+
+
 def test_the_same_id_twice_keeps_the_last_row(tmp_path: Path) -> None:
     path = tmp_path / "d.db"
     log = DecisionLog(path, linger_s=0)
