@@ -26,7 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from router import analytics, backends, malloc, model, systemd
+from router import analytics, backends, model, systemd
 from router.auth import AppTokens
 from router.backends.base import Backend
 from router.cloud import CloudClient, build_cloud_client
@@ -311,7 +311,6 @@ async def create_daemon(
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT. Under systemd: READY=1 once the model is loaded and the socket served,
     STATUS= with model and policy, WATCHDOG=1 pings while the model worker is alive, STOPPING=1."""
-    malloc.fix_mmap_threshold()  # before the model's buffers: keeps RSS flat over a long run
     notifier = systemd.Notifier.from_env(unset=True)
     inherited = systemd.listen_fds()
     stop = asyncio.Event()
