@@ -70,20 +70,15 @@ async def abort(context: grpc.aio.ServicerContext, exc: errors.RouterError) -> N
 
 
 def to_request(msg: pb.RouteRequest, limits: Limits, app_id: str | None = None) -> Request:
-    app = app_id if app_id is not None else msg.app_id
-    messages = [(m.role, m.content) for m in msg.messages]
-    metadata = dict(msg.metadata) if msg.metadata else None
-    if not msg.HasField("options"):  # most calls (every Classify): skip reading an empty message
-        return build_request(messages, app_id=app, metadata=metadata, limits=limits)
     opts = msg.options
     return build_request(
-        messages,
-        app_id=app,
+        ((m.role, m.content) for m in msg.messages),
+        app_id=app_id if app_id is not None else msg.app_id,
         max_tokens=opts.max_tokens if opts.HasField("max_tokens") else None,
         temperature=opts.temperature if opts.HasField("temperature") else None,
         top_p=opts.top_p if opts.HasField("top_p") else None,
         stop=list(opts.stop),
-        metadata=metadata,
+        metadata=dict(msg.metadata),
         limits=limits,
     )
 
