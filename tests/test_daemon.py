@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from router import decisions
 from router.client import ClientError, DecisionInfo, RouterClient, StreamEnd
+from router.model import DEFAULT_MODEL_FILE
 from router.v1 import router_pb2 as pb
 from router.v1 import router_pb2_grpc as pb_grpc
 
@@ -58,7 +59,7 @@ def test_route_local_answer_and_row(daemon: Any) -> None:
             timeout=60,
         )
     assert reply.decision.route == pb.ROUTE_KIND_LOCAL
-    assert reply.decision.model == "gemma-3-270m-q4_k_m.gguf"
+    assert reply.decision.model == DEFAULT_MODEL_FILE
     assert reply.text.strip()
     assert reply.usage.completion_tokens > 0
     assert reply.finish_reason in ("stop", "length")

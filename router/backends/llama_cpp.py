@@ -5,16 +5,27 @@
 
 from __future__ import annotations
 
+import codecs
 import ctypes
+import math
 import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from router.backends.base import MIN_ANSWER_TOKENS, PLAIN_STOPS, Backend, ModelInfo, Piece, plain_prompt
+from router import sampling
+from router.backends.base import (
+    MIN_ANSWER_TOKENS,
+    PLAIN_STOPS,
+    Backend,
+    ModelInfo,
+    Piece,
+    StopText,
+    plain_prompt,
+)
 from router.errors import BackendError, ContextOverflow, ModelError
-from router.types import GenerationOptions, Message, Usage
+from router.types import FinishReason, GenerationOptions, Message, Usage
 
 _log_callback: Any = None
 
@@ -57,7 +68,10 @@ class LlamaCppBackend(Backend):
             raise ModelError(
                 "llama-cpp-python is not installed; run `pip install 'hybrid-router[llama]'`"
             ) from None
+        import numpy
+
         self._llama_cpp = llama_cpp
+        self._np = numpy
         _silence_llama_logs(llama_cpp)
         try:
             self._llm = llama_cpp.Llama(
@@ -73,8 +87,12 @@ class LlamaCppBackend(Backend):
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelError(f"cannot load {path} with llama.cpp: {e}") from None
         self.default_max_tokens = default_max_tokens
-        self._vocab_type = llama_cpp.llama_vocab_type(self._llm._model.vocab)
+        self._vocab = self._llm._model.vocab
+        self._vocab_type = llama_cpp.llama_vocab_type(self._vocab)
+        self._n_vocab = self._llm.n_vocab()
         metadata = self._llm.metadata or {}
+        # Sampling defaults: the file's own `general.sampling.*` where it has them, else the router's.
+        self.sampling = sampling.from_gguf_metadata(metadata)
         self._template = metadata.get("tokenizer.chat_template")
         self._formatter: Any = None
         if self._template:
@@ -150,9 +168,6 @@ class LlamaCppBackend(Backend):
             return None
         return 3 * len(text.encode("utf-8")) + 5
 
-    def _count_generated(self, text: str) -> int:
-        return self._tokenize(text.encode("utf-8"), add_bos=False, special=False)[1]
-
     def _check_fits(self, n_prompt: int) -> None:
         limit = self.info.n_ctx
         if n_prompt + MIN_ANSWER_TOKENS > limit:
@@ -161,6 +176,10 @@ class LlamaCppBackend(Backend):
     # --- generation ---------------------------------------------------------------------------
 
     def stream(self, prompt: str, options: GenerationOptions, cancel: threading.Event) -> Iterator[Piece]:
+        """Generate token by token with `Llama.generate` (which reuses a prefilled prompt), so each token
+        comes with its log-probability, read from the logits that produced it (llama-cpp-python gives
+        log-probabilities only to a context that keeps every position's logits, which would undo the
+        one-prefill design). Stop strings are cut here, as in the MLX backend."""
         tokens = self._tokens(prompt)
         self._check_fits(len(tokens))
         if cancel.is_set():
@@ -168,39 +187,62 @@ class LlamaCppBackend(Backend):
             return
         max_tokens = options.max_tokens or self.default_max_tokens
         max_tokens = min(max_tokens, self.info.n_ctx - len(tokens))
-        stop = list(options.stop)
+        stops = list(options.stop)
         if self._formatter is None:
-            stop.extend(PLAIN_STOPS)
-        chunks: Any = self._llm.create_completion(
-            prompt=tokens,
-            max_tokens=max_tokens,
-            temperature=0.0 if options.temperature is None else options.temperature,
-            top_p=1.0 if options.top_p is None else options.top_p,
-            stop=stop,
-            stream=True,
+            stops.extend(PLAIN_STOPS)
+        s = sampling.resolve(options, self.sampling)
+        llm: Any = self._llm
+        llm.last_n_tokens_size = s.repeat_last_n
+        generator = llm.generate(
+            tokens,
+            top_k=s.top_k,
+            top_p=s.top_p,
+            min_p=s.min_p,
+            temp=s.temperature,
+            repeat_penalty=s.repeat_penalty,
         )
-        finish: str = "stop"
-        produced: list[str] = []
+        text = StopText(stops)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        finish: FinishReason = "length"
+        n = 0
         try:
-            for chunk in chunks:
-                choice = chunk["choices"][0]
-                text = choice.get("text") or ""
-                if text:
-                    produced.append(text)
-                    yield Piece(text)
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
+            for token in generator:
+                if self._llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                    finish = "stop"
+                    break
+                n += 1
+                logprob = self._logprob(token)
+                out = text.feed(decoder.decode(self._token_bytes(token)))
+                if out or not text.stopped:
+                    yield Piece(out, logprobs=(logprob,))
+                if text.stopped:
+                    finish = "stop"
+                    break
                 if cancel.is_set():
                     finish = "cancelled"
                     break
+                if n >= max_tokens:
+                    break
         finally:
-            chunks.close()  # stops llama.cpp generating at once
-        completion_tokens = self._count_generated("".join(produced)) if produced else 0
-        yield Piece(
-            "",
-            finish_reason="length" if finish == "length" else finish,  # type: ignore[arg-type]
-            usage=Usage(prompt_tokens=len(tokens), completion_tokens=completion_tokens),
-        )
+            generator.close()  # stops llama.cpp generating at once
+        if finish != "cancelled":
+            rest = text.feed(decoder.decode(b"", final=True)) + ("" if text.stopped else text.flush())
+        else:
+            rest = ""
+        yield Piece(rest, finish_reason=finish, usage=Usage(prompt_tokens=len(tokens), completion_tokens=n))
+
+    def _token_bytes(self, token: int) -> bytes:
+        return bytes(self._llm.detokenize([token]))
+
+    def _logprob(self, token: int) -> float:
+        """log p(token) under the distribution of the last decode (the one `token` was sampled from)."""
+        pointer = self._llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1)
+        if not pointer:
+            return math.nan
+        np = self._np
+        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+        top = float(logits.max())
+        return float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
 
     def prefill(self, prompt: str) -> list[float]:
         """Evaluate `prompt` into the context; return the final layer's hidden state at its last token.

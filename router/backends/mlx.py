@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from router.backends.base import PLAIN_STOPS, Backend, ModelInfo, Piece, plain_prompt
+from router import sampling
+from router.backends.base import PLAIN_STOPS, Backend, ModelInfo, Piece, StopText, plain_prompt
 from router.errors import BackendError, ContextOverflow, ModelError
 from router.types import FinishReason, GenerationOptions, Message, Usage
 
@@ -37,10 +38,6 @@ INSTALL_HINT = (
     "run `pip install 'hybrid-router[mlx]'` (MLX runs on Apple Silicon Macs, and on Linux on the CPU); "
     "elsewhere use a .gguf model with the llama_cpp backend"
 )
-
-# Used when a request leaves them unset: the same defaults as llama-cpp-python's completion call.
-DEFAULT_TEMPERATURE = 0.8
-DEFAULT_TOP_P = 0.95
 
 # Prompt tokens evaluated per forward pass, so a long prompt does not build one huge graph.
 PREFILL_CHUNK = 512
@@ -77,17 +74,6 @@ def _model_parts(model: Any) -> tuple[Any, Callable[[Any], Any]]:
     return inner, embed.as_linear
 
 
-def _longest_stop_prefix(text: str, stops: Sequence[str]) -> int:
-    """Length of the longest end of `text` that could be the start of a stop string."""
-    best = 0
-    for stop in stops:
-        for k in range(min(len(stop) - 1, len(text)), best, -1):
-            if text.endswith(stop[:k]):
-                best = k
-                break
-    return best
-
-
 class MlxBackend(Backend):
     name = "mlx"
 
@@ -95,7 +81,7 @@ class MlxBackend(Backend):
         mx, mlx_lm = _import_mlx()
         from mlx_lm.generate import generation_stream
         from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
-        from mlx_lm.sample_utils import make_sampler
+        from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
         self._mx = mx
         self._stream = generation_stream
@@ -103,6 +89,7 @@ class MlxBackend(Backend):
         self._can_trim = can_trim_prompt_cache
         self._trim = trim_prompt_cache
         self._make_sampler = make_sampler
+        self._make_processors = make_logits_processors
 
         if not path.is_dir() or not (path / "config.json").is_file():
             raise ModelError(f"{path} is not an MLX model directory (expected config.json and *.safetensors)")
@@ -123,6 +110,9 @@ class MlxBackend(Backend):
             n_ctx=min(n_ctx, max_positions) if max_positions else n_ctx,
             has_chat_template=bool(tokenizer.has_chat_template),
         )
+        # Sampling defaults: the directory's generation_config.json where it asks for them, else the
+        # router's (router.sampling): the same for every backend.
+        self.sampling = sampling.from_generation_config(path)
         self._bos: str | None = tokenizer.bos_token
         # The cache, the tokens it holds, and the logits after its last token (None: not known).
         self._cache: list[Any] = []
@@ -279,66 +269,79 @@ class MlxBackend(Backend):
             self._forward(tokens[reused:], pool=False)
         self.prompt_tokens_evaluated = n_prompt - reused
 
-        temperature = DEFAULT_TEMPERATURE if options.temperature is None else options.temperature
-        top_p = DEFAULT_TOP_P if options.top_p is None else options.top_p
-        sampler = self._make_sampler(temperature, top_p=top_p)
+        s = sampling.resolve(options, self.sampling)
+        sampler = self._make_sampler(s.temperature, top_p=s.top_p, min_p=s.min_p, top_k=s.top_k)
+        # As in llama.cpp: the repeat penalty looks at the answer's last tokens, not at the prompt.
+        penalties = self._make_processors(
+            repetition_penalty=s.repeat_penalty if s.repeat_penalty != 1.0 else None,
+            repetition_context_size=s.repeat_last_n,
+        )
         eos = self._tokenizer.eos_token_ids
         detokenizer = self._tokenizer.detokenizer
+        detokenizer.reset()
+        generated: list[int] = []
 
-        def sample(logits: Any) -> Any:
+        def sample(logits: Any, previous: Any = None) -> tuple[Any, Any]:
+            """Queue sampling from `logits`; `previous` is the token just fed (not yet in
+            `generated`, so the device never waits for Python to read it)."""
             with mx.stream(self._stream):
-                token = sampler(logits - mx.logsumexp(logits, axis=-1, keepdims=True))
-            mx.async_eval(token)
-            return token
+                logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+                adjusted = logprobs
+                if penalties and (generated or previous is not None):
+                    keep = s.repeat_last_n - (previous is not None)
+                    history = mx.array(generated[-keep:] if keep > 0 else [], dtype=mx.int32)
+                    if previous is not None:
+                        history = mx.concatenate([history, previous.astype(mx.int32).reshape(-1)])
+                    adjusted = logits + 0  # the processors write into their input
+                    for process in penalties:
+                        adjusted = process(history, adjusted)
+                token = sampler(adjusted)
+            mx.async_eval(token, logprobs)
+            return token, logprobs
 
-        text, emitted, n = "", 0, 0
+        text = StopText(stops)
+        n = 0
         finish: FinishReason = "length"
-        stopped_by_string = False
-        max_stop = max((len(s) for s in stops), default=0)
-        y = sample(self._last_logits) if max_new > 0 else None
-        while y is not None:
+        step = sample(self._last_logits) if max_new > 0 else None
+        while step is not None:
             if cancel.is_set():
                 finish = "cancelled"
                 break
+            y, logprobs = step
             # Queue the next step before reading this token, so the device never waits on Python. The
             # last allowed token is not fed: the cache and its logits then end one token earlier.
             feed = n + 1 < max_new
             if feed:
                 with mx.stream(self._stream):
                     self._last_logits = self._head(self._inner(y[None], cache=self._cache)[:, -1, :])
-                next_y = sample(self._last_logits)
+                next_step = sample(self._last_logits, y)
             token = int(y.item())
             if feed:
                 self._cache_tokens.append(token)
             if token in eos:
                 finish = "stop"
                 break
+            generated.append(token)
             n += 1
             detokenizer.add_token(token)
-            text += detokenizer.last_segment
-            cut = self._find_stop(text, max(0, emitted - max_stop), stops)
-            if cut is not None:
-                text, finish, stopped_by_string = text[:cut], "stop", True
+            out = text.feed(detokenizer.last_segment)
+            logprob = float(logprobs[0, token].item())
+            if out or not text.stopped:
+                yield Piece(out, logprobs=(logprob,))
+            if text.stopped:
+                finish = "stop"
                 break
             if not feed:
                 break
-            safe = len(text) - _longest_stop_prefix(text[emitted:], stops)
-            if safe > emitted:
-                yield Piece(text[emitted:safe])
-                emitted = safe
-            y = next_y
-        if finish != "cancelled" and not stopped_by_string:
+            step = next_step
+        rest = ""
+        if finish != "cancelled" and not text.stopped:
             detokenizer.finalize()
-            text += detokenizer.last_segment
-            cut = self._find_stop(text, max(0, emitted - max_stop), stops)
-            if cut is not None:
-                text, finish = text[:cut], "stop"
-        yield Piece(text[emitted:], finish, Usage(n_prompt, n))
-
-    @staticmethod
-    def _find_stop(text: str, start: int, stops: tuple[str, ...]) -> int | None:
-        hits = [i for s in stops if (i := text.find(s, start)) >= 0]
-        return min(hits) if hits else None
+            rest = text.feed(detokenizer.last_segment)
+            rest += "" if text.stopped else text.flush()
+            if text.stopped:
+                finish = "stop"
+        yield Piece(rest, finish, Usage(n_prompt, n))
 
     def close(self) -> None:
         self._cache = []

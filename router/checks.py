@@ -1,0 +1,281 @@
+"""Answer checks: cheap tests of a local answer before it leaves the device.
+
+A prediction made before generating is half of "answer locally when the local model can"; the other half
+is looking at the answer. Each check is a small function of the answer (and, where it needs them, the
+request's messages, the finish reason and the tokens' log-probabilities) that returns a `Rejection`
+when the answer is not fit to deliver, else None. They cost microseconds: word n-gram sets and a tail
+scan, no model calls.
+
+    empty            nothing but whitespace or punctuation
+    echo             the answer repeats the prompt (or the system message) instead of answering it
+    repetition       the answer ends in a loop: one span repeated again and again
+    truncated_loop   the answer hit the token limit while repeating itself (a weaker loop test)
+    refusal          "I'm not sure." / "I cannot answer that" where nothing asked for a refusal
+    low_confidence   the answer's tokens were improbable to the model itself (mean or minimum log-prob)
+
+What happens to a rejected answer is the routing policy's business (`on_local_answer_rejected`); this
+module only says whether and why.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from router.types import Message
+
+_WORD = re.compile(r"\w+")
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_DIGITS = re.compile(r"\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why an answer was rejected: the check's name, the value it measured, and words for the log."""
+
+    check: str
+    value: float
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSettings:
+    """Thresholds of the checks (the policy's `answer_checks:` section; defaults measured in
+    bench/answer_checks.py and documented in docs/policies.md)."""
+
+    enabled: bool = True
+    # echo: the answer covers at least `echo_coverage` of the prompt's word n-grams, and at most
+    # `1 - echo_copied` of the answer's own n-grams are new.
+    echo_coverage: float = 0.8
+    echo_copied: float = 0.75
+    # repetition: a span of `period` tokens repeated at least `loop_repeats` times at the end of the
+    # answer, covering at least `loop_min_tokens` tokens.
+    loop_repeats: int = 3
+    loop_min_tokens: int = 12
+    # low_confidence: None switches a bound off.
+    min_mean_logprob: float | None = None
+    min_token_logprob: float | None = None
+    refusal: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the checks read: the answer, the conversation it answers, how it ended, its log-probs."""
+
+    text: str
+    messages: Sequence[Message] = ()
+    finish_reason: str = "stop"
+    logprobs: Sequence[float] = ()
+
+
+def words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def _ngrams(seq: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    if len(seq) < n:
+        return [tuple(seq)] if seq else []
+    return [tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)]
+
+
+# --- the checks -------------------------------------------------------------------------------------
+
+
+def check_empty(answer: Answer, settings: CheckSettings) -> Rejection | None:
+    if _WORD.search(answer.text) is None:
+        return Rejection("empty", float(len(answer.text.strip())), "the answer has no words")
+    return None
+
+
+def echo_overlap(answer_text: str, source: str, *, partial: bool = False) -> tuple[float, float]:
+    """(coverage, copied): the share of the source's word n-grams found in the answer, and the share of
+    the answer's n-grams found in the source. n is 3, or less for sources shorter than three words.
+    `partial` (the start of a streamed answer): coverage of only as much of the source's start as the
+    answer has words, since an echo in progress has not reached the end of the prompt yet."""
+    a, s = words(answer_text), words(source)
+    if partial:
+        s = s[: len(a)]
+    if not a or not s:
+        return 0.0, 0.0
+    n = min(3, len(s))
+    source_grams = _ngrams(s, n)
+    answer_grams = _ngrams(a, n)
+    in_answer = set(answer_grams)
+    in_source = set(source_grams)
+    coverage = sum(1 for g in source_grams if g in in_answer) / len(source_grams)
+    copied = sum(1 for g in answer_grams if g in in_source) / len(answer_grams)
+    return coverage, copied
+
+
+def check_echo(answer: Answer, settings: CheckSettings, *, partial: bool = False) -> Rejection | None:
+    """The answer is (mostly) a copy of the last user message or of the system message.
+
+    Both conditions must hold, so an answer that quotes the question and then answers it, or an edit of
+    text given in the prompt (the instruction itself is not repeated), is not an echo."""
+    sources = [(m.role, m.content) for m in answer.messages if m.role == "system"]
+    users = [m.content for m in answer.messages if m.role == "user"]
+    if users:
+        sources.append(("user", users[-1]))
+    for role, source in sources:
+        coverage, copied = echo_overlap(answer.text, source, partial=partial)
+        if coverage >= settings.echo_coverage and copied >= settings.echo_copied:
+            what = "prompt" if role == "user" else "system message"
+            return Rejection(
+                "echo", round(coverage, 3), f"the answer repeats the {what} ({coverage:.0%} of it)"
+            )
+    return None
+
+
+def loop_tail(tokens: Sequence[str], *, max_period: int = 64) -> tuple[int, int]:
+    """(period, covered): the shortest period p whose repetition covers the most tokens at the end of
+    `tokens`, and how many tokens that repetition covers (p plus the run of t[i] == t[i-p])."""
+    n = len(tokens)
+    best_period, best_covered = 0, 0
+    for p in range(1, min(max_period, n // 2) + 1):
+        run = 0
+        i = n - 1
+        while i - p >= 0 and tokens[i] == tokens[i - p]:
+            run += 1
+            i -= 1
+        covered = run + p
+        if run >= p and covered > best_covered:
+            best_period, best_covered = p, covered
+    return best_period, best_covered
+
+
+def loop_tokens(text: str) -> list[str]:
+    """Tokens for loop detection: words and punctuation, lower case, every number as one symbol (so
+    "step 1, step 2, step 3, ..." is a loop too)."""
+    return [_DIGITS.sub("0", t.lower()) for t in _TOKEN.findall(text)]
+
+
+def find_loop(text: str, repeats: int, min_tokens: int) -> tuple[int, int] | None:
+    """(period, tokens covered) when `text` ends in a span repeated at least `repeats` times over at
+    least `min_tokens` tokens, else None."""
+    tokens = loop_tokens(text[-4000:])
+    period, covered = loop_tail(tokens)
+    if period and covered >= repeats * period and covered >= min_tokens:
+        return period, covered
+    return None
+
+
+def check_repetition(answer: Answer, settings: CheckSettings) -> Rejection | None:
+    found = find_loop(answer.text, settings.loop_repeats, settings.loop_min_tokens)
+    if found is None:
+        return None
+    period, covered = found
+    return Rejection(
+        "repetition",
+        float(covered // period),
+        f"the answer ends in a loop: a {period}-token span repeated {covered // period} times",
+    )
+
+
+def check_truncated_loop(answer: Answer, settings: CheckSettings) -> Rejection | None:
+    """Cut at the token limit while repeating itself: two repeats are enough when the limit was hit."""
+    if answer.finish_reason != "length":
+        return None
+    found = find_loop(answer.text, 2, max(6, settings.loop_min_tokens // 2))
+    if found is None:
+        return None
+    period, covered = found
+    return Rejection(
+        "truncated_loop",
+        float(covered // period),
+        f"the answer hit the token limit inside a loop ({period}-token span, {covered // period} times)",
+    )
+
+
+# Openings of a non-answer. Anchored at the start of the answer, and only for short answers, so
+# "I'm sorry to hear that. Here is what you can do: ..." is not one.
+_REFUSAL = re.compile(
+    r"^\W*(?:"
+    r"i(?:'| a)?m not (?:sure|certain|able to)"
+    r"|i do(?:n'| no)t (?:know|have (?:enough )?information|understand)"
+    r"|i can(?:not|'t| not) (?:help|answer|assist|provide|do that|say|tell|determine)"
+    r"|i(?:'| a)?m (?:unable|sorry,? but i can)"
+    r"|(?:i(?:'| a)?m )?sorry,? (?:but )?i (?:can|don|do not|am not|'m not)"
+    r"|as an ai\b|i(?:'| a)?m (?:just |only )?an? (?:ai|language model)"
+    r"|i apologi[sz]e,? but"
+    r"|no (?:idea|answer)\b"
+    r")",
+    re.IGNORECASE,
+)
+REFUSAL_MAX_WORDS = 40
+
+
+def check_refusal(answer: Answer, settings: CheckSettings) -> Rejection | None:
+    if not settings.refusal:
+        return None
+    text = answer.text.strip().replace("\u2019", "'")  # typographic apostrophes as plain ones
+    n = len(_WORD.findall(text))
+    if n <= REFUSAL_MAX_WORDS and _REFUSAL.match(text):
+        return Rejection("refusal", float(n), "the answer declines to answer")
+    return None
+
+
+def check_low_confidence(answer: Answer, settings: CheckSettings) -> Rejection | None:
+    lp = [v for v in answer.logprobs if math.isfinite(v)]
+    if not lp:
+        return None
+    mean = sum(lp) / len(lp)
+    if settings.min_mean_logprob is not None and mean < settings.min_mean_logprob:
+        return Rejection(
+            "low_confidence", round(mean, 3), f"mean token log-probability {mean:.2f} is below the bound"
+        )
+    low = min(lp)
+    if settings.min_token_logprob is not None and low < settings.min_token_logprob:
+        return Rejection(
+            "low_confidence", round(low, 3), f"a token's log-probability {low:.2f} is below the bound"
+        )
+    return None
+
+
+Check = Callable[[Answer, CheckSettings], Rejection | None]
+
+# In order: the first that fails names the rejection.
+CHECKS: dict[str, Check] = {
+    "empty": check_empty,
+    "echo": check_echo,
+    "repetition": check_repetition,
+    "truncated_loop": check_truncated_loop,
+    "refusal": check_refusal,
+    "low_confidence": check_low_confidence,
+}
+
+
+def check_answer(answer: Answer, settings: CheckSettings) -> Rejection | None:
+    """The first check the answer fails, or None when it may be delivered."""
+    if not settings.enabled:
+        return None
+    for check in CHECKS.values():
+        rejection = check(answer, settings)
+        if rejection is not None:
+            return rejection
+    return None
+
+
+def check_partial(answer: Answer, settings: CheckSettings) -> Rejection | None:
+    """The checks that can judge the start of a streamed answer (the hold-back window): an echo so
+    far, a loop so far, a refusal so far. Emptiness and confidence wait for the whole answer."""
+    if not settings.enabled or _WORD.search(answer.text) is None:
+        return None
+    return (
+        check_echo(answer, settings, partial=True)
+        or check_repetition(answer, settings)
+        or check_refusal(answer, settings)
+    )
+
+
+__all__ = [
+    "CHECKS",
+    "Answer",
+    "CheckSettings",
+    "Rejection",
+    "check_answer",
+    "check_partial",
+    "echo_overlap",
+    "find_loop",
+]
