@@ -200,6 +200,17 @@ def stats(
             params,
         )
     ]
+    # Local answers rejected by an answer check (router.checks): where each went after the check.
+    check_where, _ = _where(since, until, app, "answer_check != ''")
+    answer_checks = [
+        {"check": check, "route": r, "count": n}
+        for check, r, n in _query(
+            db,
+            f"SELECT answer_check, route, COUNT(*) AS n FROM {TABLE}{check_where} "
+            "GROUP BY 1, 2 ORDER BY n DESC, 1, 2",
+            params,
+        )
+    ]
     # Denials are answers, not errors: a refused request has route 'deny'.
     err_where, _ = _where(since, until, app, "status != 'OK'", "route != 'deny'")
     errors = {
@@ -275,6 +286,7 @@ def stats(
         "denials": routes["deny"],
         "fallbacks": sum(f["count"] for f in fallbacks),
         "fallback_detail": fallbacks,
+        "answer_checks": answer_checks,
         "errors": errors,
         "latency_ms": latency,
         "top_rules": top_rules,

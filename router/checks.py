@@ -58,6 +58,9 @@ class CheckSettings:
     min_mean_logprob: float | None = None
     min_token_logprob: float | None = None
     refusal: bool = True
+    # Streaming hold-back: at most this many tokens / milliseconds are held before the first delta.
+    holdback_tokens: int = 24
+    holdback_ms: float = 1500.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +117,7 @@ def check_echo(answer: Answer, settings: CheckSettings, *, partial: bool = False
 
     Both conditions must hold, so an answer that quotes the question and then answers it, or an edit of
     text given in the prompt (the instruction itself is not repeated), is not an echo."""
-    sources = [(m.role, m.content) for m in answer.messages if m.role == "system"]
+    sources: list[tuple[str, str]] = [(m.role, m.content) for m in answer.messages if m.role == "system"]
     users = [m.content for m in answer.messages if m.role == "user"]
     if users:
         sources.append(("user", users[-1]))
@@ -257,6 +260,36 @@ def check_answer(answer: Answer, settings: CheckSettings) -> Rejection | None:
     return None
 
 
+# First words after which an answer may still become a refusal ("I'm not sure", "Sorry, but I can't").
+_REFUSAL_OPENERS = frozenset({"i", "im", "sorry", "as", "no", "unfortunately"})
+_REFUSAL_WORDS = 6
+
+
+def _is_prefix(answer_words: list[str], source_words: list[str]) -> bool:
+    """The answer's words start the source's (its last word may be cut mid-word by the tokenizer)."""
+    k = len(answer_words)
+    if k > len(source_words):
+        return False
+    return answer_words[:-1] == source_words[: k - 1] and source_words[k - 1].startswith(answer_words[-1])
+
+
+def undecided(text: str, messages: Sequence[Message], settings: CheckSettings) -> bool:
+    """True while the start of a streamed answer could still turn out to be an echo (it is the start of
+    the prompt or of the system message), a refusal (it opens like one) or a loop (it is one span
+    repeated so far): the stream holds it back until it is not, or until the hold-back limits."""
+    a = words(text)
+    if not a:
+        return True
+    for m in messages:
+        if m.role in ("user", "system") and _is_prefix(a, words(m.content)):
+            return True
+    if settings.refusal and a[0] in _REFUSAL_OPENERS and len(a) < _REFUSAL_WORDS:
+        return True
+    tokens = loop_tokens(text)
+    period, covered = loop_tail(tokens)
+    return bool(period) and covered == len(tokens)
+
+
 def check_partial(answer: Answer, settings: CheckSettings) -> Rejection | None:
     """The checks that can judge the start of a streamed answer (the hold-back window): an echo so
     far, a loop so far, a refusal so far. Emptiness and confidence wait for the whole answer."""
@@ -278,4 +311,5 @@ __all__ = [
     "check_partial",
     "echo_overlap",
     "find_loop",
+    "undecided",
 ]

@@ -57,6 +57,9 @@ class DecisionInfo:
     policy_version: str
     fallback: bool
     fallback_reason: str
+    answer_check: str = ""
+    answer_check_value: float = 0.0
+    in_words: str = ""  # the proto's `summary`: the decision in words
 
     @classmethod
     def from_pb(cls, d: pb.Decision) -> DecisionInfo:
@@ -82,6 +85,9 @@ class DecisionInfo:
             policy_version=d.policy_version,
             fallback=d.fallback,
             fallback_reason=d.fallback_reason,
+            answer_check=d.answer_check,
+            answer_check_value=d.answer_check_value,
+            in_words=d.summary,
         )
 
     def summary(self) -> str:
@@ -98,9 +104,12 @@ class DecisionInfo:
             parts.append(f"model={self.model}")
         if self.fallback:
             parts.append(f"fallback({self.fallback_reason})")
+        if self.answer_check:
+            parts.append(f"answer_check={self.answer_check}")
         parts.append(f"total={self.timings['total_ms']:.0f}ms")
         parts.append(f"id={self.id}")
-        return "[decision] " + " ".join(parts)
+        line = "[decision] " + " ".join(parts)
+        return f"{line}\n[decision] {self.in_words}" if self.in_words else line
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,15 @@ def m002_add_cloud_circuit(db: sqlite_utils.Database) -> None:
     db[TABLE].add_column("cloud_circuit", str)  # type: ignore[union-attr]
 
 
+@migrations()
+def m003_add_answer_checks(db: sqlite_utils.Database) -> None:
+    # The answer check that rejected the local answer, its value, and the decision in words.
+    table = db[TABLE]
+    table.add_column("answer_check", str)  # type: ignore[union-attr]
+    table.add_column("answer_check_value", float)  # type: ignore[union-attr]
+    table.add_column("summary", str)  # type: ignore[union-attr]
+
+
 def open_db(path: Path) -> sqlite_utils.Database:
     """Open (creating and migrating) the decision log at `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +132,9 @@ class DecisionRow:
     fallback_reason: str = ""
     prompt_hash: str = ""
     cloud_circuit: str = ""
+    answer_check: str = ""
+    answer_check_value: float = 0.0
+    summary: str = ""
 
     def to_record(self) -> dict[str, Any]:
         return dict(zip(COLUMNS, self.values(), strict=True))
@@ -159,6 +171,9 @@ class DecisionRow:
             self.fallback_reason,
             self.prompt_hash,
             self.cloud_circuit,
+            self.answer_check,
+            self.answer_check_value,
+            self.summary,
         )
 
 

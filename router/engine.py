@@ -17,9 +17,12 @@ from typing import Any, Protocol
 import structlog
 
 from router.backends.base import MIN_ANSWER_TOKENS, Backend, Piece
+from router.checks import Answer as ChecksAnswer
+from router.checks import CheckSettings, Rejection, check_answer, check_partial, find_loop, undecided
 from router.cloud import CloudClient
 from router.decisions import DecisionLog, DecisionRow, log_decision
 from router.errors import (
+    Cancelled,
     CloudError,
     CloudNotConfigured,
     ContextOverflow,
@@ -48,14 +51,23 @@ LocalJob = tuple[Job, AsyncGenerator[Any, None] | None] | None
 
 log = structlog.get_logger("router.engine")
 
+FAIL_CLOSED = "fail-closed"  # the rule of a decision made without scores or policy: it stays local
+
 # With a local fallback, the cloud gets this share of the time left before the caller's deadline.
 CLOUD_SHARE_OF_DEADLINE = 0.6
+
+# A stream that has sent text looks for a loop every this many tokens, in this much of its end.
+LOOP_CHECK_EVERY = 8
+LOOP_WINDOW_CHARS = 2000
 
 
 class PolicyLike(Protocol):
     version: str
+    answer_checks: CheckSettings
 
     def decide(self, ctx: DecisionContext) -> Decision: ...
+
+    def on_answer_rejected(self, ctx: DecisionContext, check: str) -> Decision: ...
 
 
 class BudgetLike(Protocol):
@@ -106,6 +118,30 @@ class Outcome:
     decision: Decision | None = None
     spans: tuple[Finding, ...] = ()  # the findings with offsets; never leaves the process
     tokens: PromptTokens = field(default_factory=lambda: PromptTokens.known(0))
+    privacy_report: PrivacyReport | None = None  # for asking the policy again (answer checks)
+    answer_check: str = ""  # the answer check that rejected the local answer ("" when none did)
+    answer_check_value: float = 0.0
+    note: str = ""  # why the route is not what the rule asked for, in words
+
+    @property
+    def summary(self) -> str:
+        """The decision in words: where the request went, by which rule, and why it went elsewhere
+        than the rule asked (cloud unavailable, budget spent, a rejected local answer, a failure)."""
+        wanted = self.decision.wanted if self.decision is not None else None
+        text = f"{self.route.value} by rule {self.rule}"
+        if wanted is not None and wanted is not self.decided_route:
+            text += f", which wanted {wanted.value}, but {self.note or 'the live state said otherwise'}"
+        if self.answer_check:
+            if self.route is Route.LOCAL:
+                text += f"; the local answer failed the {self.answer_check} check and was delivered anyway"
+                if self.note and self.note not in text:
+                    text += f" ({self.note})"
+            else:
+                text += f"; the local answer failed the {self.answer_check} check, so it went "
+                text += self.route.value
+        elif self.fallback:
+            text += f"; fell back to {self.route.value}: {self.fallback_reason}"
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +319,7 @@ class Engine:
             if privacy_failed:
                 return Decision(
                     Route.LOCAL,
-                    "fail-closed",
+                    FAIL_CLOSED,
                     "the privacy scorer failed; answered on the device",
                     policy.version,
                     fallback=None,
@@ -294,7 +330,7 @@ class Engine:
                 log.error("policy_failed", error_type=type(e).__name__)
                 return Decision(
                     Route.LOCAL,
-                    "fail-closed",
+                    FAIL_CLOSED,
                     "the policy could not be evaluated",
                     policy.version,
                     fallback=None,
@@ -329,6 +365,8 @@ class Engine:
             cloud_circuit=self.cloud_state,
             spans=privacy.findings,
             tokens=tokens,
+            privacy_report=privacy,
+            note=decision.note,
         )
         outcome.timings.scoring_ms = scoring_ms
         outcome.timings.queue_ms = queue_ms
@@ -388,7 +426,7 @@ class Engine:
         assert decision is not None
         if outcome.route is Route.LOCAL:
             try:
-                async for event in self._run_local(request, outcome, local_job):
+                async for event in self._run_local_checked(request, outcome, local_job, deadline, buffered):
                     yield event
                 return
             except Overloaded as e:
@@ -419,9 +457,10 @@ class Engine:
         outcome.fallback = True
         outcome.fallback_reason = why
 
-    async def _run_local(
+    async def _local_pieces(
         self, request: Request, outcome: Outcome, local_job: LocalJob
-    ) -> AsyncIterator[str | EndEvent]:
+    ) -> AsyncGenerator[Piece, None]:
+        """The local model's pieces for `request`, continuing the model stage's job when there is one."""
         outcome.model = self.backend.info.name
         n_ctx = self.backend.info.n_ctx
         if outcome.tokens.more_than(n_ctx - MIN_ANSWER_TOKENS):
@@ -434,16 +473,181 @@ class Engine:
             handle = self.worker.submit(lambda backend, cancel: backend.stream(prompt, options, cancel))
             results = handle.results()
         gen_started: float | None = None
-        async for piece in results:
-            if gen_started is None:
-                gen_started = time.monotonic()
-                outcome.timings.queue_ms = max(outcome.timings.queue_ms, handle.queue_ms)
-            assert isinstance(piece, Piece)
+        try:
+            async for piece in results:
+                if gen_started is None:
+                    gen_started = time.monotonic()
+                    outcome.timings.queue_ms = max(outcome.timings.queue_ms, handle.queue_ms)
+                assert isinstance(piece, Piece)
+                if piece.finish_reason is not None:
+                    outcome.timings.generation_ms = _ms_since(gen_started)
+                yield piece
+        finally:
+            await results.aclose()  # sets the job's cancel event: generation stops at the next token
+
+    async def _run_local(
+        self, request: Request, outcome: Outcome, local_job: LocalJob
+    ) -> AsyncIterator[str | EndEvent]:
+        """The local answer as it comes, unchecked (a fallback after the cloud failed)."""
+        async for piece in self._local_pieces(request, outcome, local_job):
             if piece.text:
                 yield piece.text
             if piece.finish_reason is not None:
-                outcome.timings.generation_ms = _ms_since(gen_started)
                 yield EndEvent(piece.usage or Usage(), piece.finish_reason)
+
+    async def _run_local_checked(
+        self,
+        request: Request,
+        outcome: Outcome,
+        local_job: LocalJob,
+        deadline: float | None,
+        buffered: bool,
+    ) -> AsyncIterator[str | EndEvent]:
+        """The local answer, checked before it leaves (router.checks).
+
+        Unary calls: the whole answer is checked. Streams: the first tokens are held back until the
+        answer can no longer be an echo, a refusal or an early loop (most answers show it within a token
+        or two), or until `holdback_tokens` / `holdback_ms`; they are checked then, so a failed start
+        escalates with nothing shown. After text was sent a loop cannot escalate any more: generation
+        stops and the stream ends with finish_reason "repetition"."""
+        if outcome.rule == FAIL_CLOSED:
+            # Scoring or the policy failed: the answer stays here whatever it is, unchecked.
+            async for event in self._run_local(request, outcome, local_job):
+                yield event
+            return
+        settings = self.policies.current.answer_checks
+        if not settings.enabled:
+            async for event in self._run_local(request, outcome, local_job):
+                yield event
+            return
+        pieces = self._local_pieces(request, outcome, local_job)
+        text, n_tokens = "", 0
+        logprobs: list[float] = []
+        released, sent, loop_checked = buffered, 0, 0
+        end: EndEvent | None = None
+        t0 = time.monotonic()
+        async for piece in pieces:
+            text += piece.text
+            logprobs.extend(piece.logprobs)
+            if piece.finish_reason is not None:
+                end = EndEvent(piece.usage or Usage(), piece.finish_reason)
+                break
+            n_tokens += max(1, len(piece.logprobs))
+            if buffered:
+                continue
+            if released:
+                if piece.text:
+                    yield piece.text
+                    sent = len(text)
+                if n_tokens - loop_checked >= LOOP_CHECK_EVERY:
+                    loop_checked = n_tokens
+                    found = find_loop(
+                        text[-LOOP_WINDOW_CHARS:], settings.loop_repeats, settings.loop_min_tokens
+                    )
+                    if found is not None:
+                        period, covered = found
+                        outcome.answer_check, outcome.answer_check_value = (
+                            "repetition",
+                            float(covered // period),
+                        )
+                        await pieces.aclose()
+                        prompt_tokens = outcome.tokens.count
+                        yield EndEvent(Usage(prompt_tokens, n_tokens), "repetition")
+                        return
+                continue
+            if undecided(text, request.messages, settings) and (
+                n_tokens < settings.holdback_tokens and _ms_since(t0) < settings.holdback_ms
+            ):
+                continue
+            rejection = check_partial(ChecksAnswer(text, request.messages, "", logprobs), settings)
+            if rejection is not None:
+                escalation = self._escalation(request, outcome, rejection)
+                if escalation is not None:
+                    await pieces.aclose()
+                    async for event in self._escalate(request, outcome, escalation, None, deadline, buffered):
+                        yield event
+                    return
+            released = True
+            if text:
+                yield text
+                sent = len(text)
+        if end is None:  # the generator ended without a final piece: cancelled underneath us
+            raise Cancelled("the local generation was cancelled")
+        if not released or buffered:
+            rejection = check_answer(
+                ChecksAnswer(text, request.messages, end.finish_reason, logprobs), settings
+            )
+            if rejection is not None:
+                escalation = self._escalation(request, outcome, rejection)
+                if escalation is not None:
+                    async for event in self._escalate(
+                        request, outcome, escalation, (text, end), deadline, buffered
+                    ):
+                        yield event
+                    return
+        if len(text) > sent:
+            yield text[sent:]
+        yield end
+
+    def _escalation(self, request: Request, outcome: Outcome, rejection: Rejection) -> Decision | None:
+        """Record `rejection` and ask the policy where the request goes now; None: deliver locally."""
+        outcome.answer_check, outcome.answer_check_value = rejection.check, rejection.value
+        privacy = outcome.privacy_report if outcome.privacy_report is not None else PrivacyReport(1.0)
+        ctx = self._context(request, privacy, ComplexityReport(1.0, "answer_check"), outcome.tokens)
+        decision = self.policies.current.on_answer_rejected(ctx, rejection.check)
+        log.info(
+            "local_answer_rejected",
+            decision_id=outcome.id,
+            check=rejection.check,
+            value=rejection.value,
+            to=decision.route.value,
+        )
+        if decision.route is Route.LOCAL:
+            outcome.note = decision.note or decision.reason
+            return None
+        return decision
+
+    async def _escalate(
+        self,
+        request: Request,
+        outcome: Outcome,
+        decision: Decision,
+        local: tuple[str, EndEvent] | None,
+        deadline: float | None,
+        buffered: bool,
+    ) -> AsyncIterator[str | EndEvent]:
+        """Send a request whose local answer was rejected where `decision` says. When the cloud then
+        fails, the local answer (`local`, or a fresh local run when the stream dropped it) is delivered."""
+        if decision.route is Route.DENY:
+            raise Denied(
+                f"{decision.deny_message} (rule {decision.rule!r})",
+                rule=decision.rule,
+                decision_id=outcome.id,
+            )
+        self._fall_back(outcome, decision.route, f"local_answer_rejected:{outcome.answer_check}")
+        outcome.note = decision.note
+        if deadline is not None and local is None:
+            # Keep part of the caller's time for a fresh local answer if the cloud fails.
+            deadline = time.monotonic() + CLOUD_SHARE_OF_DEADLINE * (deadline - time.monotonic())
+        sent = False
+        try:
+            async for event in self._run_cloud(request, outcome, deadline, whole=buffered):
+                sent = sent or isinstance(event, str)
+                yield event
+        except CloudError as e:
+            if sent:
+                raise
+            self._fall_back(
+                outcome, Route.LOCAL, f"local_answer_rejected:{outcome.answer_check}; {e.message}"
+            )
+            if local is not None:
+                outcome.model = self.backend.info.name
+                if local[0]:
+                    yield local[0]
+                yield local[1]
+                return
+            async for event in self._run_local(request, outcome, None):
+                yield event
 
     async def _run_cloud(
         self, request: Request, outcome: Outcome, deadline: float | None, *, whole: bool
@@ -532,6 +736,9 @@ def decision_row(
         fallback_reason=outcome.fallback_reason,
         prompt_hash=request.prompt_hash,
         cloud_circuit=outcome.cloud_circuit,
+        answer_check=outcome.answer_check,
+        answer_check_value=outcome.answer_check_value,
+        summary=outcome.summary,
     )
 
 

@@ -8,6 +8,7 @@ Exposed series (all prefixed `router_`):
 
     requests_total{route,app,rule,status}      counter   one per answered/refused request
     fallbacks_total{decided_route,route}       counter   the decided route failed, another answered
+    answers_rejected_total{check,route}        counter   a local answer failed a check; route: where it went
     stage_duration_seconds{stage,route}        histogram queue, scoring, generation, cloud, total
     queue_depth                                gauge     requests waiting for the local model
     tokens_total{direction,route}              counter   direction: in (prompt) | out (completion)
@@ -67,6 +68,10 @@ class Metrics:
             "router_fallbacks", "Requests answered by another route than the one decided.",
             ["decided_route", "route"], registry=r,
         )  # fmt: skip
+        self._answers_rejected = Counter(
+            "router_answers_rejected", "Local answers that failed an answer check, by check and final route.",
+            ["check", "route"], registry=r,
+        )  # fmt: skip
         self._stages = Histogram(
             "router_stage_duration_seconds", "Time spent per stage (total: the whole request).",
             ["stage", "route"], buckets=LATENCY_BUCKETS, registry=r,
@@ -101,6 +106,8 @@ class Metrics:
         child("requests", route, row.app, row.rule, row.status).inc()
         if row.fallback:
             child("fallbacks", row.decided_route, route).inc()
+        if row.answer_check:
+            child("answers_rejected", row.answer_check, route).inc()
         for stage, ms in (
             ("queue", row.queue_ms),
             ("scoring", row.scoring_ms),

@@ -27,15 +27,17 @@ import hashlib
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from router.budget import Budget, BudgetLimits, BudgetState, Limits, Price
+from router.checks import CheckSettings
 from router.errors import ConfigError
 from router.policy_schema import (
+    CONTINGENCIES,
     Contingency,
     DefaultAction,
     FindingsTest,
@@ -46,7 +48,7 @@ from router.policy_schema import (
     When,
 )
 from router.policy_validate import validate_text
-from router.types import Decision, DecisionContext, Route
+from router.types import ComplexityReport, Decision, DecisionContext, Route
 
 if TYPE_CHECKING:
     from router.policy_store import PolicyStore
@@ -349,6 +351,7 @@ class View:
     on_budget_exhausted: CompiledContingency
     on_local_overload: CompiledContingency
     on_context_overflow: CompiledContingency
+    on_local_answer_rejected: CompiledContingency
 
 
 def _compile_rule(rule: Rule, origin: str) -> CompiledRule:
@@ -399,6 +402,7 @@ class _Outcome:
     rule: str
     reasons: list[str] = field(default_factory=list)
     deny_message: str = ""
+    note: str = ""  # why the route is not the rule's own action, in words
 
 
 class Policy:
@@ -411,6 +415,7 @@ class Policy:
         self.version = version
         self.source = source
         self.limits = budget_limits(model)
+        self.answer_checks = CheckSettings(**model.answer_checks.model_dump())
         self.budget = budget if budget is not None else Budget(self.limits)
         self.budget.configure(self.limits)
         global_rules = tuple(_compile_rule(r, "global") for r in model.rules)
@@ -429,12 +434,7 @@ class Policy:
         rules = global_rules
         default = model.default
         contingencies: dict[str, CompiledContingency] = {}
-        for name in (
-            "on_cloud_unavailable",
-            "on_budget_exhausted",
-            "on_local_overload",
-            "on_context_overflow",
-        ):
+        for name in CONTINGENCIES:
             item: Contingency = getattr(model, name)
             if section is not None and getattr(section, name) is not None:
                 item = getattr(section, name)
@@ -534,12 +534,72 @@ class Policy:
             policy_version=self.version,
             fallback=fallback,
             deny_message=deny_message,
+            wanted=decided,
+            note=out.note,
+        )
+
+    def on_answer_rejected(self, ctx: DecisionContext, check: str) -> Decision:
+        """Where a request goes once its local answer failed the check `check`.
+
+        `on_local_answer_rejected` gives the most it may get; the rules are asked again as if the
+        complexity were 1 (the local model has just shown it cannot answer), so a private request goes
+        only where the policy lets a private hard request go (redacted, or nowhere), and the cloud's
+        health and the budget are checked as for any request. The result is the more private of the
+        two routes. `local` delivers the local answer as it is; `deny` refuses."""
+        view = self.view(ctx.request.app_id)
+        c = view.on_local_answer_rejected
+        why = f"the local answer failed the {check} check"
+        facts = Facts(ctx, view.thresholds, self.budget)
+        unmet = [x.describe(facts) for x in c.conditions if not x.check(facts)]
+        if c.action is Route.LOCAL or unmet:
+            rest = f"{c.name} {c.action.value} does not apply ({'; '.join(unmet)})" if unmet else c.name
+            return Decision(
+                Route.LOCAL,
+                c.name,
+                f"{why}: delivered as it is ({rest})",
+                self.version,
+                fallback=None,
+                wanted=Route.LOCAL,
+            )
+        if c.action is Route.DENY:
+            return Decision(
+                Route.DENY,
+                c.name,
+                f"{why}: deny ({c.name})",
+                self.version,
+                fallback=None,
+                deny_message=c.message or "the local model could not answer this request",
+                wanted=Route.DENY,
+            )
+        try:
+            again = self._evaluate(replace(ctx, complexity=ComplexityReport(1.0, "answer_check")), None)
+        except Exception as e:  # fail closed: the answer stays on the device
+            log.error("policy_evaluation_failed", error_type=type(e).__name__, policy_version=self.version)
+            return fail_closed(self.version, type(e).__name__)
+        route = again.route
+        # Whatever the rules say, a request with private findings leaves only redacted from here.
+        if route is Route.CLOUD and (c.action is Route.CLOUD_REDACTED or ctx.privacy.findings):
+            route = Route.CLOUD_REDACTED
+        if route is Route.LOCAL:
+            reason = f"{why}; asked again as a hard request, {again.reason}: delivered as it is"
+        else:
+            reason = f"{why}; asked again as a hard request, {again.reason}: {route.value} ({c.name})"
+        return Decision(
+            route,
+            again.rule,
+            reason,
+            self.version,
+            fallback=None,
+            deny_message=again.deny_message,
+            wanted=c.action,
+            note=again.note,
         )
 
     @staticmethod
     def _apply_gate(out: _Outcome, c: CompiledContingency, facts: Facts, why: str) -> None:
         """The rule wants the cloud but cannot have it: local or deny per the contingency."""
         wanted = out.route.value
+        out.note = why
         if c.action == Route.DENY and all(x.check(facts) for x in c.conditions):
             out.route, out.deny_message = Route.DENY, c.message
             out.reasons.append(f"{why}: {wanted} -> deny ({c.name})")

@@ -161,6 +161,23 @@ class Contingency(_Strict):
         return _action_shorthand(v)
 
 
+class AnswerChecks(_Strict):
+    """Checks on every local answer before it leaves (router.checks): thresholds and switches."""
+
+    enabled: bool = True
+    echo_coverage: float = Field(default=0.8, gt=0, le=1)
+    echo_copied: float = Field(default=0.75, gt=0, le=1)
+    loop_repeats: int = Field(default=3, ge=2)
+    loop_min_tokens: int = Field(default=12, ge=2)
+    refusal: bool = True
+    min_mean_logprob: float | None = Field(default=None, le=0)
+    min_token_logprob: float | None = Field(default=None, le=0)
+    # Streaming: the first tokens are held back and checked before anything is sent, until the answer
+    # can no longer be an echo, a refusal or an early loop, or these limits are reached.
+    holdback_tokens: int = Field(default=24, ge=0, le=256)
+    holdback_ms: float = Field(default=1500.0, ge=0)
+
+
 class LimitsModel(_Strict):
     requests_per_day: int | None = Field(default=None, ge=0)
     tokens_per_day: int | None = Field(default=None, ge=0)
@@ -219,6 +236,7 @@ class AppSection(_Strict):
     on_budget_exhausted: Contingency | None = None
     on_local_overload: Contingency | None = None
     on_context_overflow: Contingency | None = None
+    on_local_answer_rejected: Contingency | None = None
     budget: LimitsModel | None = None
 
 
@@ -227,6 +245,7 @@ CONTINGENCIES: tuple[str, ...] = (
     "on_budget_exhausted",
     "on_local_overload",
     "on_context_overflow",
+    "on_local_answer_rejected",
 )
 
 
@@ -244,6 +263,9 @@ class PolicyFile(_Strict):
     on_budget_exhausted: Contingency = Field(default_factory=lambda: Contingency(action="local"))
     on_local_overload: Contingency = Field(default_factory=lambda: Contingency(action="local"))
     on_context_overflow: Contingency = Field(default_factory=lambda: Contingency(action="local"))
+    # A local answer that fails a check: escalate as far as the rules allow a hard request to go.
+    on_local_answer_rejected: Contingency = Field(default_factory=lambda: Contingency(action="cloud"))
+    answer_checks: AnswerChecks = Field(default_factory=AnswerChecks)
     privacy: PrivacySection = Field(default_factory=PrivacySection)
     rules: list[Rule] = Field(default_factory=list)
     apps: dict[str, AppSection] = Field(default_factory=dict)

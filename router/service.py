@@ -106,6 +106,9 @@ def to_pb_decision(o: Outcome) -> pb.Decision:
         policy_version=o.policy_version,
         fallback=o.fallback,
         fallback_reason=o.fallback_reason,
+        answer_check=o.answer_check,
+        answer_check_value=o.answer_check_value,
+        summary=o.summary,
     )
 
 

@@ -119,6 +119,10 @@ class Decision:
     # Where to go if the decided route cannot run (cloud down, budget spent, local queue full).
     fallback: Route | None = Route.LOCAL
     deny_message: str = ""
+    # What the rule itself asked for, before the live state (cloud down, budget spent, local limits)
+    # changed it, and why it changed, in words ("" when the rule got what it asked for).
+    wanted: Route | None = None
+    note: str = ""
 
 
 @dataclass(slots=True)

@@ -43,6 +43,19 @@ def llama_backend(model_path: Path) -> Iterator[Backend]:
     backend.close()
 
 
+@pytest.fixture(scope="session")
+def gemma_backend() -> Iterator[Backend]:
+    """Gemma 3 270M, a base model that reliably echoes its prompt (the answer checks' real test case)."""
+    from router.model import GEMMA3_270M, known_path
+
+    path = known_path(GEMMA3_270M)
+    if not path.is_file():
+        pytest.skip("Gemma 3 270M is not assembled: run `router model assemble gemma-3-270m`")
+    backend = backends.load_backend("llama_cpp", path, n_ctx=2048, default_max_tokens=32)
+    yield backend
+    backend.close()
+
+
 @pytest.fixture
 def cloud() -> Iterator[CloudStandIn]:
     with CloudStandIn() as server:
@@ -71,6 +84,10 @@ class _KeepOpen(Backend):
 
     def prefill(self, prompt: str) -> list[float]:
         return self._inner.prefill(prompt)
+
+    @property
+    def sampling(self) -> Any:
+        return getattr(self._inner, "sampling", None)
 
     def close(self) -> None:
         pass
@@ -121,11 +138,11 @@ def daemon_factory(llama_backend: Backend, tmp_path: Path) -> Iterator[Any]:
     """Start daemons with settings overrides; each is stopped at the end of the test."""
     runners: list[DaemonRunner] = []
 
-    def start(**settings: Any) -> DaemonRunner:
+    def start(backend: Backend | None = None, **settings: Any) -> DaemonRunner:
         settings.setdefault("state_dir", tmp_path / f"state{len(runners)}")
         # Unix socket paths are limited to ~107 bytes: keep them short, outside tmp_path.
         settings.setdefault("socket", Path(tempfile.mkdtemp(prefix="hr-", dir="/tmp")) / "router.sock")
-        runner = DaemonRunner(llama_backend, **settings).start()
+        runner = DaemonRunner(backend or llama_backend, **settings).start()
         runners.append(runner)
         return runner
 

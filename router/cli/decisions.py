@@ -125,14 +125,12 @@ def decisions(
             _ms(r["total_ms"]),
             f"{r['tokens_in'] or 0}/{r['tokens_out'] or 0}",
             r["id"],
+            r.get("summary") or "",
         ]
         for r in rows
     ]
-    click.echo(
-        _table(
-            ["time (UTC)", "app", "route", "rule", "status", "total ms", "tokens in/out", "id"], table, {5, 6}
-        )
-    )
+    headers = ["time (UTC)", "app", "route", "rule", "status", "total ms", "tokens in/out", "id", "in words"]
+    click.echo(_table(headers, table, {5, 6}))
 
 
 @decisions.command("stats")
@@ -218,6 +216,9 @@ def _render_stats(s: dict[str, Any]) -> str:
         for f in s["fallback_detail"]
     )
     out.append(f"fallbacks {s['fallbacks']:,}" + (f": {fb}" if fb else ""))
+    if s["answer_checks"]:
+        checks = ", ".join(f"{c['check']} -> {c['route']} {c['count']:,}" for c in s["answer_checks"])
+        out.append(f"local answers rejected {sum(c['count'] for c in s['answer_checks']):,}: {checks}")
     if s["errors"]:
         out.append("errors: " + ", ".join(f"{k} {v:,}" for k, v in s["errors"].items()))
     out.append("")

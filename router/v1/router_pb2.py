@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16router/v1/router.proto\x12\trouter.v1\",\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\x91\x01\n\x11GenerationOptions\x12\x17\n\nmax_tokens\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x0c\n\x04stop\x18\x03 \x03(\t\x12\x12\n\x05top_p\x18\x04 \x01(\x02H\x02\x88\x01\x01\x42\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_p\"\xe1\x01\n\x0cRouteRequest\x12(\n\x08messages\x18\x01 \x03(\x0b\x32\x16.router.v1.ChatMessage\x12\x0e\n\x06\x61pp_id\x18\x02 \x01(\t\x12-\n\x07options\x18\x03 \x01(\x0b\x32\x1c.router.v1.GenerationOptions\x12\x37\n\x08metadata\x18\x04 \x03(\x0b\x32%.router.v1.RouteRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"/\n\x0c\x46indingCount\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"j\n\x07Timings\x12\x10\n\x08queue_ms\x18\x01 \x01(\x01\x12\x12\n\nscoring_ms\x18\x02 \x01(\x01\x12\x15\n\rgeneration_ms\x18\x03 \x01(\x01\x12\x10\n\x08\x63loud_ms\x18\x04 \x01(\x01\x12\x10\n\x08total_ms\x18\x05 \x01(\x01\"\xdc\x02\n\x08\x44\x65\x63ision\x12\n\n\x02id\x18\x01 \x01(\t\x12#\n\x05route\x18\x02 \x01(\x0e\x32\x14.router.v1.RouteKind\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\ncomplexity\x18\x05 \x01(\x01\x12\x0f\n\x07privacy\x18\x06 \x01(\x01\x12)\n\x08\x66indings\x18\x07 \x03(\x0b\x32\x17.router.v1.FindingCount\x12\r\n\x05model\x18\x08 \x01(\t\x12#\n\x07timings\x18\t \x01(\x0b\x32\x12.router.v1.Timings\x12\r\n\x05stage\x18\n \x01(\t\x12\x16\n\x0epolicy_version\x18\x0b \x01(\t\x12\x10\n\x08\x66\x61llback\x18\x0c \x01(\x08\x12\x17\n\x0f\x66\x61llback_reason\x18\r \x01(\t\x12+\n\rdecided_route\x18\x0e \x01(\x0e\x32\x14.router.v1.RouteKind\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\"|\n\rRouteResponse\x12%\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x13.router.v1.Decision\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x1f\n\x05usage\x18\x03 \x01(\x0b\x32\x10.router.v1.Usage\x12\x15\n\rfinish_reason\x18\x04 \x01(\t\"j\n\tStreamEnd\x12\x1f\n\x05usage\x18\x01 \x01(\x0b\x32\x10.router.v1.Usage\x12\x15\n\rfinish_reason\x18\x02 \x01(\t\x12%\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0b\x32\x13.router.v1.Decision\"}\n\x13RouteStreamResponse\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x13.router.v1.DecisionH\x00\x12\x0f\n\x05\x64\x65lta\x18\x02 \x01(\tH\x00\x12#\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x14.router.v1.StreamEndH\x00\x42\x07\n\x05\x65vent\"9\n\x10\x43lassifyResponse\x12%\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x13.router.v1.Decision\"\x11\n\x0fGetStatsRequest\"X\n\nRouteCount\x12\r\n\x05route\x18\x01 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x03\"\xda\x01\n\x05Stats\x12\x10\n\x08uptime_s\x18\x01 \x01(\x01\x12\'\n\x08requests\x18\x02 \x03(\x0b\x32\x15.router.v1.RouteCount\x12\x13\n\x0bqueue_depth\x18\x03 \x01(\x05\x12\x15\n\rcloud_circuit\x18\x04 \x01(\t\x12\x11\n\ttokens_in\x18\x05 \x01(\x03\x12\x12\n\ntokens_out\x18\x06 \x01(\x03\x12\x1c\n\x14\x65stimated_cloud_cost\x18\x07 \x01(\x01\x12\r\n\x05model\x18\x08 \x01(\t\x12\x16\n\x0epolicy_version\x18\t \x01(\t*\x87\x01\n\tRouteKind\x12\x1a\n\x16ROUTE_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10ROUTE_KIND_LOCAL\x10\x01\x12\x14\n\x10ROUTE_KIND_CLOUD\x10\x02\x12\x1d\n\x19ROUTE_KIND_CLOUD_REDACTED\x10\x03\x12\x13\n\x0fROUTE_KIND_DENY\x10\x04\x32\x8a\x02\n\x06Router\x12:\n\x05Route\x12\x17.router.v1.RouteRequest\x1a\x18.router.v1.RouteResponse\x12H\n\x0bRouteStream\x12\x17.router.v1.RouteRequest\x1a\x1e.router.v1.RouteStreamResponse0\x01\x12@\n\x08\x43lassify\x12\x17.router.v1.RouteRequest\x1a\x1b.router.v1.ClassifyResponse\x12\x38\n\x08GetStats\x12\x1a.router.v1.GetStatsRequest\x1a\x10.router.v1.Statsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16router/v1/router.proto\x12\trouter.v1\",\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\x91\x01\n\x11GenerationOptions\x12\x17\n\nmax_tokens\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x0c\n\x04stop\x18\x03 \x03(\t\x12\x12\n\x05top_p\x18\x04 \x01(\x02H\x02\x88\x01\x01\x42\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_p\"\xe1\x01\n\x0cRouteRequest\x12(\n\x08messages\x18\x01 \x03(\x0b\x32\x16.router.v1.ChatMessage\x12\x0e\n\x06\x61pp_id\x18\x02 \x01(\t\x12-\n\x07options\x18\x03 \x01(\x0b\x32\x1c.router.v1.GenerationOptions\x12\x37\n\x08metadata\x18\x04 \x03(\x0b\x32%.router.v1.RouteRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"/\n\x0c\x46indingCount\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"j\n\x07Timings\x12\x10\n\x08queue_ms\x18\x01 \x01(\x01\x12\x12\n\nscoring_ms\x18\x02 \x01(\x01\x12\x15\n\rgeneration_ms\x18\x03 \x01(\x01\x12\x10\n\x08\x63loud_ms\x18\x04 \x01(\x01\x12\x10\n\x08total_ms\x18\x05 \x01(\x01\"\x9f\x03\n\x08\x44\x65\x63ision\x12\n\n\x02id\x18\x01 \x01(\t\x12#\n\x05route\x18\x02 \x01(\x0e\x32\x14.router.v1.RouteKind\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\ncomplexity\x18\x05 \x01(\x01\x12\x0f\n\x07privacy\x18\x06 \x01(\x01\x12)\n\x08\x66indings\x18\x07 \x03(\x0b\x32\x17.router.v1.FindingCount\x12\r\n\x05model\x18\x08 \x01(\t\x12#\n\x07timings\x18\t \x01(\x0b\x32\x12.router.v1.Timings\x12\r\n\x05stage\x18\n \x01(\t\x12\x16\n\x0epolicy_version\x18\x0b \x01(\t\x12\x10\n\x08\x66\x61llback\x18\x0c \x01(\x08\x12\x17\n\x0f\x66\x61llback_reason\x18\r \x01(\t\x12+\n\rdecided_route\x18\x0e \x01(\x0e\x32\x14.router.v1.RouteKind\x12\x14\n\x0c\x61nswer_check\x18\x0f \x01(\t\x12\x1a\n\x12\x61nswer_check_value\x18\x10 \x01(\x01\x12\x0f\n\x07summary\x18\x11 \x01(\t\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\"|\n\rRouteResponse\x12%\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x13.router.v1.Decision\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x1f\n\x05usage\x18\x03 \x01(\x0b\x32\x10.router.v1.Usage\x12\x15\n\rfinish_reason\x18\x04 \x01(\t\"j\n\tStreamEnd\x12\x1f\n\x05usage\x18\x01 \x01(\x0b\x32\x10.router.v1.Usage\x12\x15\n\rfinish_reason\x18\x02 \x01(\t\x12%\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0b\x32\x13.router.v1.Decision\"}\n\x13RouteStreamResponse\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x13.router.v1.DecisionH\x00\x12\x0f\n\x05\x64\x65lta\x18\x02 \x01(\tH\x00\x12#\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x14.router.v1.StreamEndH\x00\x42\x07\n\x05\x65vent\"9\n\x10\x43lassifyResponse\x12%\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x13.router.v1.Decision\"\x11\n\x0fGetStatsRequest\"X\n\nRouteCount\x12\r\n\x05route\x18\x01 \x01(\t\x12\x0e\n\x06\x61pp_id\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x03\"\xda\x01\n\x05Stats\x12\x10\n\x08uptime_s\x18\x01 \x01(\x01\x12\'\n\x08requests\x18\x02 \x03(\x0b\x32\x15.router.v1.RouteCount\x12\x13\n\x0bqueue_depth\x18\x03 \x01(\x05\x12\x15\n\rcloud_circuit\x18\x04 \x01(\t\x12\x11\n\ttokens_in\x18\x05 \x01(\x03\x12\x12\n\ntokens_out\x18\x06 \x01(\x03\x12\x1c\n\x14\x65stimated_cloud_cost\x18\x07 \x01(\x01\x12\r\n\x05model\x18\x08 \x01(\t\x12\x16\n\x0epolicy_version\x18\t \x01(\t*\x87\x01\n\tRouteKind\x12\x1a\n\x16ROUTE_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10ROUTE_KIND_LOCAL\x10\x01\x12\x14\n\x10ROUTE_KIND_CLOUD\x10\x02\x12\x1d\n\x19ROUTE_KIND_CLOUD_REDACTED\x10\x03\x12\x13\n\x0fROUTE_KIND_DENY\x10\x04\x32\x8a\x02\n\x06Router\x12:\n\x05Route\x12\x17.router.v1.RouteRequest\x1a\x18.router.v1.RouteResponse\x12H\n\x0bRouteStream\x12\x17.router.v1.RouteRequest\x1a\x1e.router.v1.RouteStreamResponse0\x01\x12@\n\x08\x43lassify\x12\x17.router.v1.RouteRequest\x1a\x1b.router.v1.ClassifyResponse\x12\x38\n\x08GetStats\x12\x1a.router.v1.GetStatsRequest\x1a\x10.router.v1.Statsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ROUTEREQUEST_METADATAENTRY']._loaded_options = None
   _globals['_ROUTEREQUEST_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_ROUTEKIND']._serialized_start=1777
-  _globals['_ROUTEKIND']._serialized_end=1912
+  _globals['_ROUTEKIND']._serialized_start=1844
+  _globals['_ROUTEKIND']._serialized_end=1979
   _globals['_CHATMESSAGE']._serialized_start=37
   _globals['_CHATMESSAGE']._serialized_end=81
   _globals['_GENERATIONOPTIONS']._serialized_start=84
@@ -48,23 +48,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TIMINGS']._serialized_start=508
   _globals['_TIMINGS']._serialized_end=614
   _globals['_DECISION']._serialized_start=617
-  _globals['_DECISION']._serialized_end=965
-  _globals['_USAGE']._serialized_start=967
-  _globals['_USAGE']._serialized_end=1024
-  _globals['_ROUTERESPONSE']._serialized_start=1026
-  _globals['_ROUTERESPONSE']._serialized_end=1150
-  _globals['_STREAMEND']._serialized_start=1152
-  _globals['_STREAMEND']._serialized_end=1258
-  _globals['_ROUTESTREAMRESPONSE']._serialized_start=1260
-  _globals['_ROUTESTREAMRESPONSE']._serialized_end=1385
-  _globals['_CLASSIFYRESPONSE']._serialized_start=1387
-  _globals['_CLASSIFYRESPONSE']._serialized_end=1444
-  _globals['_GETSTATSREQUEST']._serialized_start=1446
-  _globals['_GETSTATSREQUEST']._serialized_end=1463
-  _globals['_ROUTECOUNT']._serialized_start=1465
-  _globals['_ROUTECOUNT']._serialized_end=1553
-  _globals['_STATS']._serialized_start=1556
-  _globals['_STATS']._serialized_end=1774
-  _globals['_ROUTER']._serialized_start=1915
-  _globals['_ROUTER']._serialized_end=2181
+  _globals['_DECISION']._serialized_end=1032
+  _globals['_USAGE']._serialized_start=1034
+  _globals['_USAGE']._serialized_end=1091
+  _globals['_ROUTERESPONSE']._serialized_start=1093
+  _globals['_ROUTERESPONSE']._serialized_end=1217
+  _globals['_STREAMEND']._serialized_start=1219
+  _globals['_STREAMEND']._serialized_end=1325
+  _globals['_ROUTESTREAMRESPONSE']._serialized_start=1327
+  _globals['_ROUTESTREAMRESPONSE']._serialized_end=1452
+  _globals['_CLASSIFYRESPONSE']._serialized_start=1454
+  _globals['_CLASSIFYRESPONSE']._serialized_end=1511
+  _globals['_GETSTATSREQUEST']._serialized_start=1513
+  _globals['_GETSTATSREQUEST']._serialized_end=1530
+  _globals['_ROUTECOUNT']._serialized_start=1532
+  _globals['_ROUTECOUNT']._serialized_end=1620
+  _globals['_STATS']._serialized_start=1623
+  _globals['_STATS']._serialized_end=1841
+  _globals['_ROUTER']._serialized_start=1982
+  _globals['_ROUTER']._serialized_end=2248
 # @@protoc_insertion_point(module_scope)

@@ -82,7 +82,7 @@ class Timings(_message.Message):
     def __init__(self, queue_ms: _Optional[float] = ..., scoring_ms: _Optional[float] = ..., generation_ms: _Optional[float] = ..., cloud_ms: _Optional[float] = ..., total_ms: _Optional[float] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("id", "route", "rule", "reason", "complexity", "privacy", "findings", "model", "timings", "stage", "policy_version", "fallback", "fallback_reason", "decided_route")
+    __slots__ = ("id", "route", "rule", "reason", "complexity", "privacy", "findings", "model", "timings", "stage", "policy_version", "fallback", "fallback_reason", "decided_route", "answer_check", "answer_check_value", "summary")
     ID_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +97,9 @@ class Decision(_message.Message):
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
     DECIDED_ROUTE_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_CHECK_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_CHECK_VALUE_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
     id: str
     route: RouteKind
     rule: str
@@ -111,7 +114,10 @@ class Decision(_message.Message):
     fallback: bool
     fallback_reason: str
     decided_route: RouteKind
-    def __init__(self, id: _Optional[str] = ..., route: _Optional[_Union[RouteKind, str]] = ..., rule: _Optional[str] = ..., reason: _Optional[str] = ..., complexity: _Optional[float] = ..., privacy: _Optional[float] = ..., findings: _Optional[_Iterable[_Union[FindingCount, _Mapping]]] = ..., model: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., stage: _Optional[str] = ..., policy_version: _Optional[str] = ..., fallback: _Optional[bool] = ..., fallback_reason: _Optional[str] = ..., decided_route: _Optional[_Union[RouteKind, str]] = ...) -> None: ...
+    answer_check: str
+    answer_check_value: float
+    summary: str
+    def __init__(self, id: _Optional[str] = ..., route: _Optional[_Union[RouteKind, str]] = ..., rule: _Optional[str] = ..., reason: _Optional[str] = ..., complexity: _Optional[float] = ..., privacy: _Optional[float] = ..., findings: _Optional[_Iterable[_Union[FindingCount, _Mapping]]] = ..., model: _Optional[str] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., stage: _Optional[str] = ..., policy_version: _Optional[str] = ..., fallback: _Optional[bool] = ..., fallback_reason: _Optional[str] = ..., decided_route: _Optional[_Union[RouteKind, str]] = ..., answer_check: _Optional[str] = ..., answer_check_value: _Optional[float] = ..., summary: _Optional[str] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("prompt_tokens", "completion_tokens")

@@ -1,0 +1,424 @@
+"""Answer checks: each check on its own, on real model output, and the engine escalating what fails.
+
+The engine cases run a live daemon whose local model is Gemma 3 270M (a base model that echoes its prompt
+word for word, as the default model did before it was replaced) against a cloud stand-in on 127.0.0.1,
+with tests/policies/escalate.yaml: every request is answered locally first, and a rejected answer goes
+where the rules let a hard request go.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router import decisions
+from router.backends.base import Backend, ModelInfo, Piece
+from router.checks import (
+    Answer,
+    CheckSettings,
+    check_answer,
+    check_echo,
+    check_empty,
+    check_low_confidence,
+    check_partial,
+    check_refusal,
+    check_repetition,
+    check_truncated_loop,
+    undecided,
+)
+from router.client import ClientError, DecisionInfo, RouterClient, StreamEnd
+from router.policy import load_policy
+from router.types import (
+    ComplexityReport,
+    DecisionContext,
+    Finding,
+    GenerationOptions,
+    Message,
+    PrivacyReport,
+    PromptTokens,
+    Request,
+    Route,
+    Usage,
+)
+from tests.standin import CloudStandIn
+
+POLICY = Path(__file__).parent / "policies" / "escalate.yaml"
+S = CheckSettings()
+
+
+def answer(text: str, prompt: str = "What is the capital of France?", **kw: Any) -> Answer:
+    return Answer(text, (Message("user", prompt),), **kw)
+
+
+# --- each check ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t", "...", " - "])
+def test_empty_rejects_answers_without_words(text: str) -> None:
+    r = check_empty(answer(text), S)
+    assert r is not None and r.check == "empty"
+
+
+def test_empty_passes_a_one_word_answer() -> None:
+    assert check_empty(answer("Paris"), S) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is the capital of France?",
+        " what is the capital of France",
+        "What is the capital of France? What is the capital of France?",
+    ],
+)
+def test_echo_rejects_the_prompt_repeated(text: str) -> None:
+    r = check_echo(answer(text), S)
+    assert r is not None and r.check == "echo" and r.value >= 0.8
+
+
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        ("What is the capital of France?", "The capital of France is Paris."),
+        ("What is the capital of France?", "What is the capital of France? It is Paris, on the Seine."),
+        ("Paris is the capital of which country?", "Paris is the capital of France."),
+        ("Fix the typo: I has a red bicycle and two cats.", "I have a red bicycle and two cats."),
+        ("Make this lowercase: HELLO THERE GENERAL KENOBI", "hello there general kenobi"),
+        ("Hello", "Hello! How can I help you today?"),
+    ],
+)
+def test_echo_passes_answers_that_quote_or_edit_the_prompt(prompt: str, text: str) -> None:
+    assert check_echo(answer(text, prompt), S) is None
+
+
+def test_echo_of_the_system_message_is_rejected() -> None:
+    messages = (Message("system", "You are a helpful assistant for ACME Corp."), Message("user", "Hi there"))
+    r = check_echo(Answer("You are a helpful assistant for ACME Corp.", messages), S)
+    assert r is not None and "system message" in r.detail
+
+
+def test_repetition_rejects_a_loop_at_the_end() -> None:
+    text = "L'Étoile, la Marseillaise, la femme" + ", la femme au martyre" * 6
+    r = check_repetition(answer(text), S)
+    assert r is not None and r.check == "repetition" and r.value >= 3
+
+
+def test_repetition_counts_numbered_steps_as_a_loop() -> None:
+    text = "Here is the plan: " + " ".join(f"Step {i}: add one." for i in range(1, 9))
+    assert check_repetition(answer(text), S) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1. Red\n2. Blue\n3. Green",
+        "The cat sat on the mat. The dog sat on the rug. The bird sat on the branch.",
+        "ha ha",
+        "Paris is the capital of France. It is known for the Eiffel Tower and the Louvre.",
+    ],
+)
+def test_repetition_passes_ordinary_answers(text: str) -> None:
+    assert check_repetition(answer(text), S) is None
+
+
+def test_truncated_loop_needs_the_token_limit() -> None:
+    text = "The answer is simple: go left, go right, go left, go right, go left"
+    assert check_truncated_loop(answer(text, finish_reason="stop"), S) is None
+    r = check_truncated_loop(answer(text, finish_reason="length"), S)
+    assert r is not None and r.check == "truncated_loop"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I'm not sure.", "I don't know.", "I cannot answer that question.", "Sorry, but I can't help with that.",
+     "As an AI language model, I have no opinion.", "I\u2019m not sure what you mean."],
+)  # fmt: skip
+def test_refusal_rejects_non_answers(text: str) -> None:
+    r = check_refusal(answer(text), S)
+    assert r is not None and r.check == "refusal"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm sorry to hear that. Here is what you can do: rest, drink water and see a doctor.",
+        "Paris.",
+        "I think it is Paris.",
+        "I don't know many people who dislike cheese, " + "but here is a long and careful answer " * 6,
+    ],
+)
+def test_refusal_passes_answers(text: str) -> None:
+    assert check_refusal(answer(text), S) is None
+
+
+def test_refusal_check_can_be_switched_off() -> None:
+    assert check_refusal(answer("I'm not sure."), replace(S, refusal=False)) is None
+
+
+def test_low_confidence_uses_mean_and_minimum_log_probability() -> None:
+    a = answer("Paris", logprobs=[-0.1, -0.2, -9.0])
+    assert check_low_confidence(a, S) is None  # off by default
+    mean = check_low_confidence(a, replace(S, min_mean_logprob=-2.0))
+    assert mean is not None and mean.value == pytest.approx(-3.1, abs=0.01)
+    low = check_low_confidence(a, replace(S, min_token_logprob=-5.0))
+    assert low is not None and low.value == -9.0
+    assert check_low_confidence(a, replace(S, min_mean_logprob=-5.0, min_token_logprob=-10.0)) is None
+
+
+def test_check_answer_names_the_first_failure_and_can_be_disabled() -> None:
+    r = check_answer(answer("What is the capital of France?"), S)
+    assert r is not None and r.check == "echo"
+    assert check_answer(answer("What is the capital of France?"), replace(S, enabled=False)) is None
+    assert check_answer(answer("Paris is the capital of France."), S) is None
+
+
+def test_undecided_holds_an_echo_in_progress_and_releases_a_real_answer() -> None:
+    messages = (Message("user", "Who wrote the play Hamlet?"),)
+    assert undecided("", messages, S)
+    assert undecided(" Who wro", messages, S)  # the tokenizer may cut a word
+    assert undecided("Who wrote the", messages, S)
+    assert undecided("I'm", messages, S)  # could become "I'm not sure"
+    assert undecided("la la la", messages, S)  # one span repeated so far
+    assert not undecided("William", messages, S)
+    assert not undecided("Who knows? Shakespeare", messages, S)
+    r = check_partial(Answer("Who wrote the play Hamlet", messages), S)
+    assert r is not None and r.check == "echo"
+
+
+# --- on real model output -------------------------------------------------------------------------------
+
+
+def generate(backend: Backend, prompt: str, **options: Any) -> Answer:
+    messages = (Message("user", prompt),)
+    pieces = list(
+        backend.stream(backend.format_prompt(messages), GenerationOptions(**options), threading.Event())
+    )
+    return Answer(
+        "".join(p.text for p in pieces),
+        messages,
+        pieces[-1].finish_reason or "",
+        [lp for p in pieces for lp in p.logprobs],
+    )
+
+
+@pytest.mark.slow
+def test_the_base_model_echoes_and_the_check_catches_it(gemma_backend: Backend) -> None:
+    out = generate(gemma_backend, "Who wrote Hamlet?", max_tokens=24)
+    r = check_answer(out, S)
+    assert r is not None and r.check == "echo", out.text
+    assert len(out.logprobs) > 0 and all(lp <= 0 for lp in out.logprobs)
+
+
+@pytest.mark.slow
+def test_a_real_loop_without_repetition_control_is_caught(llama_backend: Backend) -> None:
+    inner: Any = llama_backend
+    default = inner.sampling
+    try:
+        inner.sampling = replace(default, repeat_penalty=1.0)
+        looping = generate(llama_backend, "What is the capital of France?", max_tokens=96)
+    finally:
+        inner.sampling = default
+    r = check_answer(looping, S)
+    assert r is not None and r.check in ("repetition", "truncated_loop"), looping.text
+    # The default repetition control keeps the same request out of the loop.
+    assert check_answer(generate(llama_backend, "What is the capital of France?", max_tokens=96), S) is None
+
+
+# --- the engine escalates -------------------------------------------------------------------------------
+
+
+def row_for(runner: Any, decision_id: str) -> dict[str, Any]:
+    assert runner.daemon.decisions.flush(10)
+    with decisions.reader(runner.settings.decisions_db) as db:
+        row = decisions.get(db, decision_id)
+    assert row is not None
+    return row
+
+
+@pytest.fixture
+def echoing(daemon_factory: Any, gemma_backend: Backend, cloud: CloudStandIn, monkeypatch: Any) -> Any:
+    monkeypatch.setenv("ROUTER_CLOUD_API_KEY", "sk-test-key")
+    return daemon_factory(
+        gemma_backend, policy=POLICY, cloud_url=cloud.url, cloud_model="standin-large", cloud_retries=0
+    )
+
+
+@pytest.mark.slow
+def test_an_echo_goes_to_the_cloud_and_the_decision_says_why(echoing: Any, cloud: CloudStandIn) -> None:
+    with RouterClient(target=echoing.target) as client:
+        reply = client.route("Who wrote Hamlet?", max_tokens=24)
+    d = reply.decision
+    assert reply.text == "Cloud answer: Who wrote Hamlet?"
+    assert d.route == "cloud" and d.decided_route == "local"
+    assert d.fallback and d.fallback_reason == "local_answer_rejected:echo"
+    assert d.answer_check == "echo" and d.answer_check_value >= 0.8
+    assert "failed the echo check" in d.in_words and "went cloud" in d.in_words
+    assert len(cloud.requests) == 1
+    row = row_for(echoing, d.id)
+    assert row["answer_check"] == "echo" and row["fallback_reason"] == "local_answer_rejected:echo"
+    assert row["summary"] == d.in_words and row["route"] == "cloud"
+
+
+@pytest.mark.slow
+def test_a_private_echo_leaves_only_redacted(echoing: Any, cloud: CloudStandIn) -> None:
+    prompt = "My email is jane.doe@acme.com and my SSN is 123-45-6789; write a cover letter for me."
+    with RouterClient(target=echoing.target) as client:
+        reply = client.route(prompt, max_tokens=48)
+    d = reply.decision
+    assert d.answer_check == "echo" and d.route == "cloud_redacted"
+    sent = str(cloud.requests)
+    assert cloud.requests and "jane.doe@acme.com" not in sent and "123-45-6789" not in sent
+    assert "jane.doe@acme.com" in reply.text  # restored on the way back
+
+
+@pytest.mark.slow
+def test_a_secret_whose_answer_fails_never_leaves(echoing: Any, cloud: CloudStandIn) -> None:
+    prompt = "Is this key valid: sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+    with RouterClient(target=echoing.target) as client:
+        reply = client.route(prompt, max_tokens=48)
+    d = reply.decision
+    assert d.route == "local" and not d.fallback
+    assert d.answer_check == "echo" and "delivered anyway" in d.in_words
+    assert cloud.requests == []
+
+
+@pytest.mark.slow
+def test_per_app_contingency_can_deny_or_deliver(echoing: Any, cloud: CloudStandIn) -> None:
+    with RouterClient(target=echoing.target) as client:
+        with pytest.raises(ClientError) as e:
+            client.route("Who wrote Hamlet?", app_id="strict", max_tokens=24)
+        assert e.value.code == "PERMISSION_DENIED" and "could not answer" in e.value.message
+        kept = client.route("Who wrote Hamlet?", app_id="keep", max_tokens=24)
+    assert kept.decision.route == "local" and kept.decision.answer_check  # delivered, check recorded
+    assert cloud.requests == []
+
+
+@pytest.mark.slow
+def test_without_a_cloud_the_answer_stays_and_the_line_says_why(
+    daemon_factory: Any, gemma_backend: Backend
+) -> None:
+    runner = daemon_factory(gemma_backend, policy=POLICY)
+    with RouterClient(target=runner.target) as client:
+        reply = client.route("Who wrote Hamlet?", max_tokens=24)
+    d = reply.decision
+    assert d.route == "local" and d.answer_check in ("echo", "refusal")  # both seen from this model
+    assert "the cloud is not configured" in d.in_words
+    assert f"answer_check={d.answer_check}" in d.summary()
+
+
+@pytest.mark.slow
+def test_a_stream_holds_an_echo_back_and_sends_the_cloud_answer(echoing: Any, cloud: CloudStandIn) -> None:
+    with RouterClient(target=echoing.target) as client:
+        events = list(client.stream("Who wrote Hamlet?", max_tokens=24))
+    text = "".join(e for e in events if isinstance(e, str))
+    assert text == "Cloud answer: Who wrote Hamlet?"  # nothing of the local echo was sent
+    end = events[-1]
+    assert isinstance(end, StreamEnd) and end.decision.fallback
+    assert end.decision.fallback_reason in ("local_answer_rejected:echo", "local_answer_rejected:refusal")
+    assert len(cloud.requests) == 1
+
+
+class ScriptedBackend(Backend):
+    """A stand-in model that yields a fixed answer token by token (to build a loop after good text)."""
+
+    name = "scripted"
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self.tokens = list(tokens)
+        self.produced = 0
+        self.info = ModelInfo("scripted", Path("scripted"), "scripted", 2048, True)
+
+    def format_prompt(self, messages: Sequence[Message]) -> str:
+        return "\n".join(m.content for m in messages)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 1
+
+    def stream(self, prompt: str, options: GenerationOptions, cancel: threading.Event) -> Iterator[Piece]:
+        self.produced = 0
+        for token in self.tokens:
+            if cancel.is_set():
+                yield Piece("", "cancelled", Usage(3, self.produced))
+                return
+            self.produced += 1
+            time.sleep(0.005)  # a small model's pace: the engine reads tokens as they come
+            yield Piece(token, logprobs=(-0.5,))
+        yield Piece("", "length", Usage(3, self.produced))
+
+    def prefill(self, prompt: str) -> list[float]:
+        return [0.0] * 8
+
+
+@pytest.mark.slow
+def test_a_loop_after_text_was_sent_ends_the_stream_with_repetition(
+    daemon_factory: Any, cloud: CloudStandIn, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("ROUTER_CLOUD_API_KEY", "sk-test-key")
+    backend = ScriptedBackend(["Sure", ",", " here", " it", " is", ":"] + [" la", " femme", ","] * 60)
+    runner = daemon_factory(backend, policy=POLICY, cloud_url=cloud.url, cloud_model="standin-large")
+    with RouterClient(target=runner.target) as client:
+        events = list(client.stream("Tell me about Paris.", max_tokens=200))
+    text = "".join(e for e in events if isinstance(e, str))
+    end = events[-1]
+    assert isinstance(end, StreamEnd) and end.finish_reason == "repetition"
+    assert text.startswith("Sure, here it is:") and text.count("la femme") < 20
+    assert backend.produced < 60  # generation stopped, not run to the end
+    assert end.decision.answer_check == "repetition" and end.decision.route == "local"
+    assert cloud.requests == []  # text was already sent: nothing escalates
+    assert isinstance(events[0], DecisionInfo)
+
+
+# --- the policy's answer to a rejected local answer ----------------------------------------------------
+
+
+def _ctx(app: str = "app", findings: tuple[Finding, ...] = (), cloud: bool = True) -> DecisionContext:
+    return DecisionContext(
+        request=Request(messages=(Message("user", "text"),), app_id=app),
+        privacy=PrivacyReport(0.9 if findings else 0.0, findings),
+        complexity=ComplexityReport(0.1),
+        tokens=PromptTokens.known(10),
+        cloud_configured=cloud,
+        cloud_healthy=cloud,
+        local_context_limit=4096,
+    )
+
+
+EMAIL = (Finding("email", 0, 4),)
+KEY = (Finding("api_key", 0, 4),)
+
+
+@pytest.mark.parametrize(
+    ("app", "findings", "cloud", "route"),
+    [
+        ("app", (), True, Route.CLOUD),
+        ("app", EMAIL, True, Route.CLOUD_REDACTED),
+        ("app", KEY, True, Route.LOCAL),
+        ("app", (), False, Route.LOCAL),
+        ("strict", (), True, Route.DENY),
+        ("keep", (), True, Route.LOCAL),
+    ],
+)
+def test_the_policy_escalates_only_as_far_as_the_rules_allow(
+    app: str, findings: tuple[Finding, ...], cloud: bool, route: Route
+) -> None:
+    policy = load_policy(POLICY)
+    d = policy.on_answer_rejected(_ctx(app, findings, cloud), "echo")
+    assert d.route is route, d.reason
+    assert "failed the echo check" in d.reason
+    if not cloud:
+        assert d.note == "the cloud is not configured"
+
+
+def test_private_findings_never_leave_unredacted_even_when_the_rules_say_cloud(tmp_path: Path) -> None:
+    lax = tmp_path / "lax.yaml"
+    lax.write_text(
+        "format: 1\non_local_answer_rejected: cloud\nrules:\n  - {name: all-cloud, action: cloud}\n"
+    )
+    d = load_policy(lax).on_answer_rejected(_ctx(findings=EMAIL), "refusal")
+    assert d.route is Route.CLOUD_REDACTED
