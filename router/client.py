@@ -263,6 +263,28 @@ class RouterClient:
             raise _error(e) from None
         return DecisionInfo.from_pb(r.decision)
 
+    def feedback(
+        self,
+        decision_id: str,
+        *,
+        good: bool | None = None,
+        score: float | None = None,
+        label: str = "",
+        app_id: str = "",
+    ) -> float:
+        """Tell the daemon how good the answer of decision `decision_id` was: `good` or a `score` in
+        [0, 1], and an optional short `label`. Returns the score stored."""
+        request = pb.FeedbackRequest(decision_id=decision_id, label=label, app_id=app_id)
+        if good is not None:
+            request.good = good
+        if score is not None:
+            request.score = score
+        try:
+            reply = self._stub.Feedback(request, timeout=self.timeout, metadata=self._metadata())
+        except grpc.RpcError as e:
+            raise _error(e) from None
+        return float(reply.score)
+
     def stats(self) -> pb.Stats:
         try:
             stats: pb.Stats = self._stub.GetStats(

@@ -92,6 +92,21 @@ def m003_add_answer_checks(db: sqlite_utils.Database) -> None:
     table.add_column("summary", str)  # type: ignore[union-attr]
 
 
+@migrations()
+def m004_add_outcome_labels(db: sqlite_utils.Database) -> None:
+    # Outcomes from traffic (router.feedback): the caller's Feedback, and the shadow check's verdict.
+    table = db[TABLE]
+    table.add_column("feedback_score", float)  # type: ignore[union-attr]
+    table.add_column("feedback_label", str)  # type: ignore[union-attr]
+    table.add_column("feedback_ts", float)  # type: ignore[union-attr]
+    table.add_column("shadow", str)  # type: ignore[union-attr]
+    table.add_column("shadow_score", float)  # type: ignore[union-attr]
+
+
+# Columns set after a row is written (annotate), never by the row itself.
+LABEL_COLUMNS = frozenset({"feedback_score", "feedback_label", "feedback_ts", "shadow", "shadow_score"})
+
+
 def open_db(path: Path) -> sqlite_utils.Database:
     """Open (creating and migrating) the decision log at `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +150,7 @@ class DecisionRow:
     answer_check: str = ""
     answer_check_value: float = 0.0
     summary: str = ""
+    shadow: str = ""  # "" (not shadowed), "pending", "skipped:<why>"; later "agree"/"disagree"/"error"
 
     def to_record(self) -> dict[str, Any]:
         return dict(zip(COLUMNS, self.values(), strict=True))
@@ -174,6 +190,7 @@ class DecisionRow:
             self.answer_check,
             self.answer_check_value,
             self.summary,
+            self.shadow,
         )
 
 
@@ -258,6 +275,26 @@ class DecisionLog:
                     return False
                 self._flushed.wait(remaining)
         return True
+
+    def annotate(
+        self, decision_id: str, values: dict[str, Any], *, app: str | None = None, timeout: float = 10.0
+    ) -> bool:
+        """Set label columns (LABEL_COLUMNS) of a recorded decision, after the queued rows are written;
+        False when no such decision exists (or, with `app`, none of that app's). Blocking: call it off
+        the event loop."""
+        unknown = set(values) - LABEL_COLUMNS
+        if unknown:
+            raise ValueError(f"not label columns: {sorted(unknown)}")
+        self.flush(timeout)
+        sets = ", ".join(f"[{c}] = ?" for c in values)
+        sql = f"UPDATE [{TABLE}] SET {sets} WHERE id = ?" + (" AND app = ?" if app is not None else "")
+        params = [*values.values(), decision_id, *([app] if app is not None else [])]
+        conn = sqlite3.connect(self.path, timeout=5.0)
+        try:
+            with conn:
+                return conn.execute(sql, params).rowcount > 0
+        finally:
+            conn.close()
 
     def close(self) -> None:
         self._closing = True

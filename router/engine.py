@@ -9,10 +9,11 @@ forwarded. A cloud failure falls back to the decision's fallback route (normally
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -27,9 +28,11 @@ from router.errors import (
     CloudNotConfigured,
     ContextOverflow,
     Denied,
+    NotFound,
     Overloaded,
     RouterError,
 )
+from router.feedback import Feedback, agrees, compare, selected
 from router.ids import new_id
 from router.redact import StreamRestorer, redact_messages
 from router.types import (
@@ -37,6 +40,7 @@ from router.types import (
     Decision,
     DecisionContext,
     Finding,
+    GenerationOptions,
     PrivacyReport,
     PromptTokens,
     Request,
@@ -45,6 +49,10 @@ from router.types import (
     Usage,
 )
 from router.worker import Job, LocalWorker
+
+if TYPE_CHECKING:
+    from router.budget import BudgetState
+    from router.policy_schema import Shadow
 
 # A model-stage job still on the worker: its handle, and its results when it goes on to generate locally.
 LocalJob = tuple[Job, AsyncGenerator[Any, None] | None] | None
@@ -64,6 +72,7 @@ LOOP_WINDOW_CHARS = 2000
 class PolicyLike(Protocol):
     version: str
     answer_checks: CheckSettings
+    shadow: Shadow
 
     def decide(self, ctx: DecisionContext) -> Decision: ...
 
@@ -72,6 +81,8 @@ class PolicyLike(Protocol):
 
 class BudgetLike(Protocol):
     def record(self, app_id: str, model: str, tokens_in: int, tokens_out: int) -> None: ...
+
+    def state(self, app_id: str, pending_tokens: int = 0) -> BudgetState: ...
 
     def estimated_cost(self, model: str, tokens_in: int, tokens_out: int) -> float: ...
 
@@ -122,6 +133,7 @@ class Outcome:
     answer_check: str = ""  # the answer check that rejected the local answer ("" when none did)
     answer_check_value: float = 0.0
     note: str = ""  # why the route is not what the rule asked for, in words
+    shadow: str = ""  # the shadow check: "", "pending" or "skipped:<why>" (router.feedback)
 
     @property
     def summary(self) -> str:
@@ -181,6 +193,7 @@ class Engine:
         self.decisions = decisions
         self.on_record = on_record
         self.assume_cloud = assume_cloud
+        self._shadows: set[asyncio.Task[None]] = set()  # shadow checks still running
 
     @property
     def backend(self) -> Backend:
@@ -224,6 +237,7 @@ class Engine:
         status, error = "CANCELLED", "the caller went away"
         usage = Usage()
         outcome: Outcome | None = None
+        answer: list[str] = []  # a local answer's text, for a shadow check
         try:
             outcome, local_job = await self._decide(request, started, allow_local_continuation=True)
             if outcome.route is Route.DENY:
@@ -238,6 +252,8 @@ class Engine:
                 if isinstance(event, EndEvent):
                     usage = event.usage
                     outcome.timings.total_ms = _ms_since(started)
+                elif isinstance(event, str):
+                    answer.append(event)
                 yield event
             status, error = "OK", ""
         except RouterError as e:
@@ -249,7 +265,10 @@ class Engine:
         finally:
             if outcome is not None:
                 outcome.timings.total_ms = _ms_since(started)
+                shadow = status == "OK" and self._shadow_wanted(outcome, request.app_id)
                 self._record(request, outcome, kind, usage, status, error)
+                if shadow:
+                    self._start_shadow(request, outcome, "".join(answer))
 
     # --- deciding -----------------------------------------------------------------------------
 
@@ -688,6 +707,70 @@ class Engine:
             if piece.finish_reason is not None:
                 yield finished(piece.usage or Usage(), piece.finish_reason)
 
+    # --- outcomes from traffic -------------------------------------------------------------------
+
+    async def feedback(self, feedback: Feedback) -> None:
+        """Store a caller's verdict on an answer with its decision; NotFound when there is none."""
+        if self.decisions is None:
+            raise NotFound("this router keeps no decision log")
+        values = {
+            "feedback_score": feedback.score,
+            "feedback_label": feedback.label,
+            "feedback_ts": time.time(),
+        }
+        found = await asyncio.to_thread(
+            self.decisions.annotate, feedback.decision_id, values, app=feedback.app_id
+        )
+        if not found:
+            raise NotFound(f"no decision {feedback.decision_id} in the decision log (pruned, or never made)")
+
+    def _shadow_wanted(self, outcome: Outcome, app_id: str) -> bool:
+        """Whether to shadow this local answer (policy `shadow:`); sets `outcome.shadow` either way it
+        is selected. Private requests are never shadowed, whatever the share."""
+        cfg = self.policies.current.shadow
+        if (
+            cfg.share <= 0
+            or outcome.route is not Route.LOCAL
+            or outcome.answer_check
+            or self.decisions is None
+            or not selected(outcome.id, cfg.share)
+        ):
+            return False
+        if outcome.findings or outcome.privacy >= cfg.max_privacy or outcome.rule == FAIL_CLOSED:
+            outcome.shadow = "skipped:private"
+            return False
+        if self.cloud is None or self.cloud.breaker.state == "open":
+            outcome.shadow = "skipped:cloud_unavailable"
+            return False
+        if self.policies.budget.state(app_id).spent:
+            outcome.shadow = "skipped:budget"
+            return False
+        outcome.shadow = "pending"
+        return True
+
+    def _start_shadow(self, request: Request, outcome: Outcome, local_answer: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._shadow(request, outcome.id, local_answer))
+        self._shadows.add(task)
+        task.add_done_callback(self._shadows.discard)
+
+    async def _shadow(self, request: Request, decision_id: str, local_answer: str) -> None:
+        cloud, decisions = self.cloud, self.decisions
+        assert cloud is not None and decisions is not None
+        cfg = self.policies.current.shadow
+        options = GenerationOptions(max_tokens=cfg.max_tokens, temperature=0.0)
+        try:
+            reply = await cloud.complete(request.messages, options, time.monotonic() + 120)
+        except CloudError as e:
+            verdict: dict[str, Any] = {"shadow": f"error:{type(e).__name__}"}
+        else:
+            self.policies.budget.record(
+                request.app_id, cloud.model, reply.usage.prompt_tokens, reply.usage.completion_tokens
+            )
+            score = compare(local_answer, reply.text, cfg.compare)
+            verdict = {"shadow": "agree" if agrees(score, cfg.compare) else "disagree", "shadow_score": score}
+        await asyncio.to_thread(decisions.annotate, decision_id, verdict)
+        log.info("shadow_check", decision_id=decision_id, verdict=verdict["shadow"])
+
     # --- recording ----------------------------------------------------------------------------
 
     def _record(
@@ -739,6 +822,7 @@ def decision_row(
         answer_check=outcome.answer_check,
         answer_check_value=outcome.answer_check_value,
         summary=outcome.summary,
+        shadow=outcome.shadow,
     )
 
 

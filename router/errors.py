@@ -3,6 +3,7 @@
     RouterError
     ├── InvalidRequest        the request is malformed or out of range     -> INVALID_ARGUMENT
     │   └── ContextOverflow   the prompt does not fit the local model      -> INVALID_ARGUMENT
+    ├── NotFound              no such decision (Feedback)                  -> NOT_FOUND
     ├── Unauthenticated       missing or wrong app token                   -> UNAUTHENTICATED
     ├── PermissionDenied      an app claimed another app's identity        -> PERMISSION_DENIED
     ├── Denied                the policy refused the request               -> PERMISSION_DENIED
@@ -48,6 +49,10 @@ class ContextOverflow(InvalidRequest):
         )
         self.prompt_tokens = prompt_tokens
         self.limit = limit
+
+
+class NotFound(RouterError):
+    """What the request names does not exist (a decision id that was never recorded, or was pruned)."""
 
 
 class Unauthenticated(RouterError):

@@ -416,6 +416,7 @@ class Policy:
         self.source = source
         self.limits = budget_limits(model)
         self.answer_checks = CheckSettings(**model.answer_checks.model_dump())
+        self.shadow = model.shadow
         self.budget = budget if budget is not None else Budget(self.limits)
         self.budget.configure(self.limits)
         global_rules = tuple(_compile_rule(r, "global") for r in model.rules)

@@ -178,6 +178,18 @@ class AnswerChecks(_Strict):
     holdback_ms: float = Field(default=1500.0, ge=0)
 
 
+class Shadow(_Strict):
+    """Shadow checks (router.feedback): a share of the local answers to requests that are not private
+    is also asked of the cloud, after the caller is answered, and the answers compared; the verdict is
+    stored with the decision as a label for `router calibrate --from-log`. Costs cloud tokens (counted in
+    the budgets); never for a private request."""
+
+    share: float = Field(default=0.0, ge=0, le=1)
+    compare: Literal["contains", "exact"] = "contains"
+    max_privacy: float = Field(default=0.2, ge=0, le=1)  # privacy score from which nothing is shadowed
+    max_tokens: int = Field(default=256, ge=1, le=4096)
+
+
 class LimitsModel(_Strict):
     requests_per_day: int | None = Field(default=None, ge=0)
     tokens_per_day: int | None = Field(default=None, ge=0)
@@ -266,6 +278,7 @@ class PolicyFile(_Strict):
     # A local answer that fails a check: escalate as far as the rules allow a hard request to go.
     on_local_answer_rejected: Contingency = Field(default_factory=lambda: Contingency(action="cloud"))
     answer_checks: AnswerChecks = Field(default_factory=AnswerChecks)
+    shadow: Shadow = Field(default_factory=Shadow)
     privacy: PrivacySection = Field(default_factory=PrivacySection)
     rules: list[Rule] = Field(default_factory=list)
     apps: dict[str, AppSection] = Field(default_factory=dict)

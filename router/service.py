@@ -11,6 +11,7 @@ import structlog
 
 from router import errors
 from router.engine import EndEvent, Engine, Outcome
+from router.feedback import parse_feedback
 from router.requests import Limits, build_request
 from router.types import Request, Route
 from router.v1 import router_pb2 as pb
@@ -21,6 +22,7 @@ log = structlog.get_logger("router.service")
 # The one place where error types become status codes (most specific first).
 STATUS_CODES: list[tuple[type[errors.RouterError], grpc.StatusCode]] = [
     (errors.InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.Denied, grpc.StatusCode.PERMISSION_DENIED),
@@ -187,6 +189,23 @@ class RouterService(pb_grpc.RouterServicer):
         except Exception as e:
             await fail(context, e)
         return pb.ClassifyResponse(decision=to_pb_decision(outcome))
+
+    async def Feedback(
+        self, request: pb.FeedbackRequest, context: grpc.aio.ServicerContext
+    ) -> pb.FeedbackResponse:
+        try:
+            app_id = self._authenticate(context, request.app_id) if self._authenticate else None
+            feedback = parse_feedback(
+                request.decision_id,
+                good=request.good if request.HasField("good") else None,
+                score=request.score if request.HasField("score") else None,
+                label=request.label,
+                app_id=app_id,
+            )
+            await self.engine.feedback(feedback)
+        except Exception as e:
+            await fail(context, e)
+        return pb.FeedbackResponse(decision_id=feedback.decision_id, score=feedback.score)
 
     async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.Stats:
         return await self._stats()

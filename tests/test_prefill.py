@@ -19,7 +19,7 @@ from router.types import GenerationOptions, Message
 GREEDY = GenerationOptions(max_tokens=24, temperature=0.0)
 PROMPTS = [
     "What is the capital of France?",
-    "Write one sentence about the sea.",
+    "What colour is the sky?",
     "Fix the typos in this text: Teh quick brown fox jumpd over teh lazy dog. " * 6,
 ]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from router.cli.ask import ask, classify
+from router.cli.ask import ask, classify, feedback
 from router.cli.decisions import decisions
 from router.cli.eval import eval_command
 from router.cli.model import model
@@ -39,6 +39,7 @@ for command in (
     serve,
     ask,
     classify,
+    feedback,
     decisions,
     model,
     token,

@@ -115,3 +115,24 @@ def classify(
                 click.echo(json.dumps(await classifier.classify(prompt, app_id)))
 
     asyncio.run(run())
+
+
+@click.command()
+@click.argument("decision_id")
+@click.option("--good/--bad", "good", default=None, help="The answer was good / bad.")
+@click.option("--score", type=click.FloatRange(0, 1), help="How good, from 0 to 1.")
+@click.option("--label", default="", help="A short label (a-z, 0-9, '_', '.', '-'; no free text).")
+@click.option("--app", "app_id", default="", help="App id (with app tokens: the token's app).")
+@connection_options
+def feedback(
+    decision_id: str, good: bool | None, score: float | None, label: str, app_id: str, **conn: Any
+) -> None:
+    """Record how good the answer of DECISION_ID was (a label for `router calibrate --from-log`)."""
+    if (good is None) == (score is None):
+        raise click.UsageError("give one of --good, --bad or --score X")
+    with make_client(**conn) as client:
+        try:
+            stored = client.feedback(decision_id, good=good, score=score, label=label, app_id=app_id)
+        except ClientError as e:
+            raise click.ClickException(f"{e.code}: {e.message}") from None
+    click.echo(f"recorded score {stored:g} for {decision_id}")

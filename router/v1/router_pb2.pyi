@@ -165,6 +165,28 @@ class ClassifyResponse(_message.Message):
     decision: Decision
     def __init__(self, decision: _Optional[_Union[Decision, _Mapping]] = ...) -> None: ...
 
+class FeedbackRequest(_message.Message):
+    __slots__ = ("decision_id", "good", "score", "label", "app_id")
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    GOOD_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    good: bool
+    score: float
+    label: str
+    app_id: str
+    def __init__(self, decision_id: _Optional[str] = ..., good: _Optional[bool] = ..., score: _Optional[float] = ..., label: _Optional[str] = ..., app_id: _Optional[str] = ...) -> None: ...
+
+class FeedbackResponse(_message.Message):
+    __slots__ = ("decision_id", "score")
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    score: float
+    def __init__(self, decision_id: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+
 class GetStatsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

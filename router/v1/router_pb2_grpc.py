@@ -54,6 +54,11 @@ class RouterStub:
                 request_serializer=router_dot_v1_dot_router__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=router_dot_v1_dot_router__pb2.Stats.FromString,
                 _registered_method=True)
+        self.Feedback = channel.unary_unary(
+                '/router.v1.Router/Feedback',
+                request_serializer=router_dot_v1_dot_router__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=router_dot_v1_dot_router__pb2.FeedbackResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -88,6 +93,15 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Feedback(self, request, context):
+        """Feedback records how good an answer was, with its decision, for `router calibrate --from-log`.
+        NOT_FOUND for an unknown decision id (or one of another app, with app tokens), INVALID_ARGUMENT
+        for a score outside [0, 1], neither or both of good/score, or a label that is not a short token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +124,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=router_dot_v1_dot_router__pb2.GetStatsRequest.FromString,
                     response_serializer=router_dot_v1_dot_router__pb2.Stats.SerializeToString,
+            ),
+            'Feedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.Feedback,
+                    request_deserializer=router_dot_v1_dot_router__pb2.FeedbackRequest.FromString,
+                    response_serializer=router_dot_v1_dot_router__pb2.FeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +239,33 @@ class Router:
             '/router.v1.Router/GetStats',
             router_dot_v1_dot_router__pb2.GetStatsRequest.SerializeToString,
             router_dot_v1_dot_router__pb2.Stats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Feedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/router.v1.Router/Feedback',
+            router_dot_v1_dot_router__pb2.FeedbackRequest.SerializeToString,
+            router_dot_v1_dot_router__pb2.FeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,365 @@
+"""Answer checks on real answers: what they catch, what they wrongly reject, what they cost.
+
+    python -m bench.answer_checks [--quick] [--show N]
+
+1. **Detection.** Two real models (the default SmolLM2 135M Instruct, and Gemma 3 270M, a base model)
+   answer prompts from /work/shared/data/complexity (chit-chat, nq_open questions, GSM8K problems,
+   Vicuna-bench) with the daemon's own prompt format, sampling and stop rules, in process. SmolLM2 also
+   answers once with its repetition control off, so that loops appear. Every answer is labelled by a
+   second, independent labeller (difflib similarity to the prompt for echoes, zlib compressibility for
+   loops, a phrase list over short answers for refusals, no letters or digits for empty), then checked
+   by router.checks. The table gives recall per degenerate kind, the share of good answers rejected, and
+   the disagreements (`--show N` prints them, for reading by eye).
+2. **Hold-back cost.** A daemon streams the same prompts with the answer checks on and off (policy
+   `answer_checks.enabled`), alternating; time to the first delta at p50, and the ratio.
+3. **Private answers that fail.** A daemon running Gemma 3 270M (which echoes) with the shipped
+   default policy and a cloud stand-in on 127.0.0.1 answers private prompts; for every rejected answer
+   the route must be local or cloud_redacted, and the stand-in must never have received the private
+   values in the clear.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import statistics
+import tempfile
+import threading
+import time
+import zlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench._common import Daemon, Targets, fmt, machine_markdown, parser, percentile, table
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "complexity"
+MAX_TOKENS = 128
+
+
+@dataclass
+class Sample:
+    model: str
+    source: str
+    prompt: str
+    text: str
+    finish: str
+    logprobs: list[float]
+    label: str = "good"
+    verdict: str = ""
+    check_us: float = 0.0
+
+
+# --- prompts ------------------------------------------------------------------------------------
+
+
+def _jsonl(name: str) -> list[dict[str, Any]]:
+    path = SHARED / name
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def prompts(quick: bool) -> list[tuple[str, str]]:
+    n = {"chitchat": 10, "nq_open": 16, "gsm8k": 8, "vicuna": 8} if quick else {
+        "chitchat": 44, "nq_open": 70, "gsm8k": 30, "vicuna": 40}  # fmt: skip
+    out: list[tuple[str, str]] = []
+    for name, file, field in (
+        ("chitchat", "chitchat.dev.jsonl", "prompt"),
+        ("nq_open", "nq_open.dev.jsonl", "question"),
+        ("gsm8k", "gsm8k.dev.jsonl", "question"),
+        ("vicuna", "vicuna_bench.jsonl", "turns"),
+    ):
+        rows = _jsonl(file)
+        for row in rows[: n[name]]:
+            text = row.get(field)
+            if isinstance(text, list):  # vicuna: the first turn
+                text = text[0] if text else None
+            if isinstance(text, str) and text.strip():
+                out.append((name, text.strip()))
+    return out
+
+
+# --- the independent labeller --------------------------------------------------------------------
+
+_REFUSAL_PHRASES = ("not sure", "don't know", "do not know", "cannot answer", "can't answer", "unable to",
+                    "i cannot", "i can't", "no idea", "as an ai", "i'm sorry", "i am sorry")  # fmt: skip
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def label(prompt: str, text: str) -> str:
+    """What a reader would call the answer, by other means than router.checks uses."""
+    if not re.search(r"[A-Za-z0-9\u00c0-\uffff]", text):
+        return "empty"
+    a, p = _norm(text), _norm(prompt)
+    if a and (
+        difflib.SequenceMatcher(None, a, p).ratio() >= 0.85 or (a.startswith(p) and len(a) < 1.2 * len(p))
+    ):
+        return "echo"
+    raw = text.encode("utf-8")
+    if len(raw) >= 120 and len(zlib.compress(raw, 9)) / len(raw) < 0.3:
+        return "loop"
+    words = a.split()
+    if len(words) <= 25 and any(phrase in text.lower().replace("\u2019", "'") for phrase in _REFUSAL_PHRASES):
+        return "refusal"
+    return "good"
+
+
+# --- part 1: detection ---------------------------------------------------------------------------
+
+
+def generate(
+    model_name: str, path: Path, items: list[tuple[str, str]], repeat_penalty: float | None
+) -> list[Sample]:
+    from router import backends
+    from router.types import GenerationOptions, Message
+
+    backend: Any = backends.load_backend("llama_cpp", path, n_ctx=2048, default_max_tokens=MAX_TOKENS)
+    if repeat_penalty is not None:
+        backend.sampling = replace(backend.sampling, repeat_penalty=repeat_penalty)
+    out = []
+    try:
+        for source, prompt in items:
+            messages = [Message("user", prompt)]
+            pieces = list(
+                backend.stream(backend.format_prompt(messages), GenerationOptions(), threading.Event())
+            )
+            out.append(
+                Sample(
+                    model_name,
+                    source,
+                    prompt,
+                    "".join(p.text for p in pieces),
+                    pieces[-1].finish_reason or "",
+                    [lp for p in pieces for lp in p.logprobs],
+                )
+            )
+    finally:
+        backend.close()
+    return out
+
+
+def judge(samples: list[Sample]) -> None:
+    from router.checks import Answer, CheckSettings, check_answer
+    from router.types import Message
+
+    settings = CheckSettings()
+    for s in samples:
+        s.label = label(s.prompt, s.text)
+        answer = Answer(s.text, (Message("user", s.prompt),), s.finish, s.logprobs)
+        t0 = time.perf_counter()
+        r = check_answer(answer, settings)
+        s.check_us = (time.perf_counter() - t0) * 1e6
+        s.verdict = r.check if r else ""
+
+
+def detection_section(samples: list[Sample], show: int, targets: Targets) -> str:
+    kinds = ("echo", "loop", "empty", "refusal")
+    rows = []
+    for model in sorted({s.model for s in samples}):
+        mine = [s for s in samples if s.model == model]
+        counts = {k: sum(1 for s in mine if s.label == k) for k in (*kinds, "good")}
+        caught = sum(1 for s in mine if s.label != "good" and s.verdict)
+        bad = sum(1 for s in mine if s.label != "good")
+        good_rejected = sum(1 for s in mine if s.label == "good" and s.verdict)
+        rows.append([model, len(mine), *(counts[k] for k in kinds), counts["good"],
+                     f"{caught}/{bad}", f"{good_rejected}/{counts['good']}"])  # fmt: skip
+    bad_all = [s for s in samples if s.label != "good"]
+    good_all = [s for s in samples if s.label == "good"]
+    recall = sum(1 for s in bad_all if s.verdict) / len(bad_all) if bad_all else float("nan")
+    false_rej = sum(1 for s in good_all if s.verdict) / len(good_all) if good_all else float("nan")
+    per_kind = []
+    for k in kinds:
+        group = [s for s in bad_all if s.label == k]
+        if group:
+            per_kind.append(f"{k} {sum(1 for s in group if s.verdict)}/{len(group)}")
+    verdicts: dict[str, int] = {}
+    for s in good_all:
+        if s.verdict:
+            verdicts[s.verdict] = verdicts.get(s.verdict, 0) + 1
+    us = [s.check_us for s in samples]
+    lines = [
+        "### Detection",
+        "",
+        table(
+            [
+                "model",
+                "answers",
+                "echo",
+                "loop",
+                "empty",
+                "refusal",
+                "good",
+                "degenerate caught",
+                "good rejected",
+            ],
+            rows,
+        ),
+        "",
+        f"Caught by kind: {', '.join(per_kind) or 'none'}. Good answers rejected, by check: "
+        f"{', '.join(f'{k} {v}' for k, v in sorted(verdicts.items())) or 'none'}.",
+        f"Check time per answer: p50 {fmt(percentile(us, 50))} µs, p99 {fmt(percentile(us, 99))} µs, "
+        f"max {fmt(max(us) if us else None)} µs.",
+    ]
+    targets.check("degenerate answers caught", recall * 100, ">=", 95, "%")
+    targets.check("good answers rejected", false_rej * 100, "<=", 2, "%")
+    targets.check("answer check time p99", percentile(us, 99) / 1000, "<=", 1, " ms")
+    if show:
+        missed = [s for s in bad_all if not s.verdict][:show]
+        wrong = [s for s in good_all if s.verdict][:show]
+        lines += ["", "Disagreements (labeller vs checks):", ""]
+        for s in missed:
+            lines.append(f"- missed {s.label} ({s.model}): {s.prompt[:60]!r} -> {s.text[:120]!r}")
+        for s in wrong:
+            lines.append(f"- rejected good as {s.verdict} ({s.model}): {s.prompt[:60]!r} -> {s.text[:120]!r}")
+    return "\n".join(lines)
+
+
+# --- part 2: hold-back cost ----------------------------------------------------------------------
+
+POLICY = """\
+format: 1
+description: bench - everything local; answer checks {state}
+default: local
+on_local_answer_rejected: local
+answer_checks: {{enabled: {enabled}}}
+"""
+
+
+def first_delta_ms(target: str, prompt: str) -> float:
+    from router.client import RouterClient
+
+    with RouterClient(target=target, timeout=120) as client:
+        t0 = time.perf_counter()
+        for event in client.stream(prompt, max_tokens=32):
+            if isinstance(event, str) and event:
+                return (time.perf_counter() - t0) * 1000
+    return float("nan")
+
+
+def holdback_section(items: list[tuple[str, str]], targets: Targets) -> str:
+    work = Path(tempfile.mkdtemp(prefix="hr-bench-checks-"))
+    on, off = work / "on.yaml", work / "off.yaml"
+    on.write_text(POLICY.format(state="on", enabled="true"))
+    off.write_text(POLICY.format(state="off", enabled="false"))
+    times: dict[str, list[float]] = {"on": [], "off": []}
+    with Daemon(policy=on) as d_on, Daemon(policy=off) as d_off:
+        for _, prompt in items[:3]:  # warm both
+            first_delta_ms(d_on.target, prompt)
+            first_delta_ms(d_off.target, prompt)
+        for i, (_, prompt) in enumerate(items):
+            order = [("on", d_on), ("off", d_off)] if i % 2 == 0 else [("off", d_off), ("on", d_on)]
+            for name, daemon in order:
+                ms = first_delta_ms(daemon.target, prompt)
+                if ms == ms:
+                    times[name].append(ms)
+    p50_on, p50_off = statistics.median(times["on"]), statistics.median(times["off"])
+    ratio = p50_on / p50_off
+    targets.check("time to first delta, hold-back / none, p50", ratio, "<=", 1.15)
+    return "\n".join(
+        [
+            "### Hold-back cost (default model, streaming, 32 tokens)",
+            "",
+            table(
+                ["answer checks", "streams", "first delta p50 ms", "p90 ms"],
+                [
+                    ["on (hold-back)", len(times["on"]), fmt(p50_on), fmt(percentile(times["on"], 90))],
+                    ["off", len(times["off"]), fmt(p50_off), fmt(percentile(times["off"], 90))],
+                ],
+            ),
+            "",
+            f"Ratio at p50: {ratio:.3f}.",
+        ]
+    )
+
+
+# --- part 3: private answers that fail -----------------------------------------------------------
+
+PRIVATE = [
+    ("My email is jane.doe@acme.com and my SSN is 123-45-6789; write a cover letter for me.",
+     ["jane.doe@acme.com", "123-45-6789"]),
+    ("Call me at +1 415 555 0137 about my order.", ["555 0137"]),
+    ("My card number is 4111 1111 1111 1111, is it valid?", ["4111 1111 1111 1111"]),
+    ("I live at 42 Wallaby Way, Sydney. Who lives near me?", ["42 Wallaby Way"]),
+    ("My name is Robert Johnson and my IBAN is DE89 3704 0044 0532 0130 00.", ["DE89 3704 0044"]),
+    ("Is this key valid: sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD", ["sk-proj-abcdefghijklmnop"]),
+    ("My password is Sup3rS3cretPw, what is a stronger one?", ["Sup3rS3cretPw"]),
+    ("Email bob.smith@example.org the minutes of today's meeting.", ["bob.smith@example.org"]),
+]  # fmt: skip
+
+
+def private_section(gemma: Path, targets: Targets) -> str:
+    from router.client import ClientError, RouterClient
+    from tests.standin import CloudStandIn
+
+    rows, leaks, rejected = [], 0, 0
+    with (
+        CloudStandIn() as cloud,
+        Daemon(cloud_url=cloud.url, extra_env={"ROUTER_MODEL": str(gemma)}) as daemon,
+    ):
+        for prompt, values in PRIVATE:
+            before = len(cloud.requests)
+            try:
+                with RouterClient(target=daemon.target, timeout=120) as client:
+                    reply = client.route(prompt, max_tokens=48)
+                d = reply.decision
+                route, check = d.route, d.answer_check or "-"
+            except ClientError as e:
+                route, check = f"error {e.code}", "-"
+            sent = json.dumps(cloud.requests[before:])
+            leaked = [v for v in values if v in sent]
+            if check != "-":
+                rejected += 1
+                leaks += bool(leaked) or route not in ("local", "cloud_redacted")
+            rows.append([prompt[:50] + "…", check, route, "LEAKED" if leaked else "no"])
+    targets.check("rejected private answers that left unredacted", float(leaks), "<=", 0)
+    return "\n".join(
+        [
+            "### Private requests whose local answer failed (Gemma 3 270M, default.yaml, cloud stand-in)",
+            "",
+            table(["prompt", "check", "route", "private value reached the cloud"], rows),
+            "",
+            f"{rejected} of {len(PRIVATE)} local answers rejected; sent in the clear: {leaks}.",
+        ]
+    )
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--show", type=int, default=0, help="print up to N disagreements of each kind")
+    p.add_argument("--skip-daemons", action="store_true", help="only the detection part")
+    args = p.parse_args()
+    from router.model import DEFAULT, GEMMA3_270M, known_path
+
+    items = prompts(args.quick)
+    if not items:
+        print("## Answer checks\n\nSkipped: /work/shared/data/complexity is not here.")
+        return
+    default, gemma = known_path(DEFAULT), known_path(GEMMA3_270M)
+    targets = Targets()
+    samples = generate("smollm2-135m-instruct", default, items, None)
+    samples += generate("smollm2, repetition control off", default, items, 1.0)
+    if gemma.is_file():
+        samples += generate("gemma-3-270m (base)", gemma, items, None)
+    judge(samples)
+    sections = [
+        "## Answer checks (`python -m bench.answer_checks`)",
+        "",
+        machine_markdown(),
+        "",
+        detection_section(samples, args.show, targets),
+    ]
+    if not args.skip_daemons:
+        sections += ["", holdback_section(items[: 12 if args.quick else 40], targets)]
+        if gemma.is_file():
+            sections += ["", private_section(gemma, targets)]
+    sections += ["", "### Targets", "", targets.markdown()]
+    print("\n".join(sections))
+
+
+if __name__ == "__main__":
+    main()
