@@ -91,7 +91,7 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-def label(prompt: str, text: str) -> str:
+def label(prompt: str, text: str, finish: str = "stop") -> str:
     """What a reader would call the answer, by other means than router.checks uses."""
     if not re.search(r"[A-Za-z0-9\u00c0-\uffff]", text):
         return "empty"
@@ -100,9 +100,15 @@ def label(prompt: str, text: str) -> str:
         difflib.SequenceMatcher(None, a, p).ratio() >= 0.85 or (a.startswith(p) and len(a) < 1.2 * len(p))
     ):
         return "echo"
+    if p and len(p) >= 3 and a.count(p) * len(p) >= 0.6 * len(a):
+        return "echo"  # the prompt, said again (and again)
     raw = text.encode("utf-8")
     if len(raw) >= 120 and len(zlib.compress(raw, 9)) / len(raw) < 0.3:
         return "loop"
+    sentences = [s for s in (_norm(x) for x in re.split(r"[.!?\n]+", text)) if len(s.split()) >= 5]
+    repeated = max((sentences.count(s) for s in set(sentences)), default=0)
+    if repeated >= 3 or (repeated >= 2 and finish == "length"):
+        return "loop"  # the same sentence again and again
     words = a.split()
     if len(words) <= 25 and any(phrase in text.lower().replace("\u2019", "'") for phrase in _REFUSAL_PHRASES):
         return "refusal"
@@ -149,7 +155,7 @@ def judge(samples: list[Sample]) -> None:
 
     settings = CheckSettings()
     for s in samples:
-        s.label = label(s.prompt, s.text)
+        s.label = label(s.prompt, s.text, s.finish)
         answer = Answer(s.text, (Message("user", s.prompt),), s.finish, s.logprobs)
         t0 = time.perf_counter()
         r = check_answer(answer, settings)
@@ -279,16 +285,21 @@ def holdback_section(items: list[tuple[str, str]], targets: Targets) -> str:
 
 # --- part 3: private answers that fail -----------------------------------------------------------
 
+# Short private requests that the default policy keeps local first (private, not hard), and that the
+# base model echoes: the rejected answer must leave only redacted, or not at all (credentials).
 PRIVATE = [
-    ("My email is jane.doe@acme.com and my SSN is 123-45-6789; write a cover letter for me.",
-     ["jane.doe@acme.com", "123-45-6789"]),
-    ("Call me at +1 415 555 0137 about my order.", ["555 0137"]),
-    ("My card number is 4111 1111 1111 1111, is it valid?", ["4111 1111 1111 1111"]),
-    ("I live at 42 Wallaby Way, Sydney. Who lives near me?", ["42 Wallaby Way"]),
-    ("My name is Robert Johnson and my IBAN is DE89 3704 0044 0532 0130 00.", ["DE89 3704 0044"]),
-    ("Is this key valid: sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD", ["sk-proj-abcdefghijklmnop"]),
-    ("My password is Sup3rS3cretPw, what is a stronger one?", ["Sup3rS3cretPw"]),
-    ("Email bob.smith@example.org the minutes of today's meeting.", ["bob.smith@example.org"]),
+    ("My email is jane.doe@acme.com.", ["jane.doe@acme.com"]),
+    ("Hi, I am Robert Johnson, SSN 123-45-6789.", ["123-45-6789", "Robert Johnson"]),
+    ("Call me at +1 415 555 0137.", ["555 0137"]),
+    ("My card is 4111 1111 1111 1111.", ["4111 1111 1111 1111"]),
+    ("I live at 42 Wallaby Way, Sydney.", ["42 Wallaby Way"]),
+    ("My IBAN is DE89 3704 0044 0532 0130 00.", ["DE89 3704 0044"]),
+    ("Hello, my name is Maria Garcia.", ["Maria Garcia"]),
+    ("My phone number is 020 7946 0958.", ["7946 0958"]),
+    ("Write to bob.smith@example.org.", ["bob.smith@example.org"]),
+    ("key: sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD", ["sk-proj-abcdefghijklmnop"]),
+    ("DATABASE_PASSWORD=Sup3rS3cretPw", ["Sup3rS3cretPw"]),
+    ("My password is Sup3rS3cretPw.", ["Sup3rS3cretPw"]),
 ]  # fmt: skip
 
 

@@ -74,7 +74,9 @@ class Answer:
 
 
 def words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
+    """Lower-case words, every number as one symbol (a restated question with other numbers is still
+    the question)."""
+    return [_DIGITS.sub("0", w.lower()) for w in _WORD.findall(text)]
 
 
 def _ngrams(seq: Sequence[str], n: int) -> list[tuple[str, ...]]:
@@ -112,6 +114,49 @@ def echo_overlap(answer_text: str, source: str, *, partial: bool = False) -> tup
     return coverage, copied
 
 
+ECHO_PREFIX_WORDS = 4
+ECHO_PREFIX_COVERAGE = 0.6
+
+
+_QUESTION_WORDS = frozenset(
+    [
+        "who",
+        "whom",
+        "whose",
+        "what",
+        "when",
+        "where",
+        "which",
+        "why",
+        "how",
+        "is",
+        "are",
+        "was",
+        "were",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+    ]
+)
+
+
+def _opens_with(answer_text: str, source: str) -> bool:
+    """The answer opens by asking the prompt's question again (its first words, a question word first):
+    restating a question is not answering it. ("Paris is the capital of which country?" answered
+    "Paris is the capital of France." opens with the prompt's words too, but states an answer.)"""
+    s = words(source)
+    return (
+        len(s) > ECHO_PREFIX_WORDS
+        and s[0] in _QUESTION_WORDS
+        and words(answer_text)[:ECHO_PREFIX_WORDS] == s[:ECHO_PREFIX_WORDS]
+    )
+
+
 def check_echo(answer: Answer, settings: CheckSettings, *, partial: bool = False) -> Rejection | None:
     """The answer is (mostly) a copy of the last user message or of the system message.
 
@@ -123,7 +168,12 @@ def check_echo(answer: Answer, settings: CheckSettings, *, partial: bool = False
         sources.append(("user", users[-1]))
     for role, source in sources:
         coverage, copied = echo_overlap(answer.text, source, partial=partial)
-        if coverage >= settings.echo_coverage and copied >= settings.echo_copied:
+        # An answer that opens with the prompt's own first words needs less coverage: a restated
+        # question with one word changed ("... on the moon" -> "... on Mars") is still no answer.
+        needed = settings.echo_coverage
+        if _opens_with(answer.text, source):
+            needed = min(needed, ECHO_PREFIX_COVERAGE)
+        if coverage >= needed and copied >= settings.echo_copied:
             what = "prompt" if role == "user" else "system message"
             return Rejection(
                 "echo", round(coverage, 3), f"the answer repeats the {what} ({coverage:.0%} of it)"
@@ -191,8 +241,9 @@ def check_truncated_loop(answer: Answer, settings: CheckSettings) -> Rejection |
     )
 
 
-# Openings of a non-answer. Anchored at the start of the answer, and only for short answers, so
-# "I'm sorry to hear that. Here is what you can do: ..." is not one.
+# Openings of a non-answer. Anchored at the start of the answer, and only when little follows the first
+# sentence, so "I'm sorry to hear that. Here is what you can do: ..." and "I'm not sure about X, but
+# here is what I know: ..." are answers.
 _REFUSAL = re.compile(
     r"^\W*(?:"
     r"i(?:'| a)?m not (?:sure|certain|able to)"
@@ -206,17 +257,29 @@ _REFUSAL = re.compile(
     r")",
     re.IGNORECASE,
 )
-REFUSAL_MAX_WORDS = 40
+REFUSAL_MAX_WORDS = 40  # an answer longer than this is not a refusal, however it opens
+REFUSAL_MAX_REST = 12  # nor one that says more than this after its first sentence
+_SENTENCE_END = re.compile(r"[.!?\n]")
+
+
+def _refusal_words(text: str) -> int | None:
+    """The answer's word count when it reads as a refusal (opens like one, says little more), else None."""
+    text = text.strip().replace("\u2019", "'")  # typographic apostrophes as plain ones
+    n = len(_WORD.findall(text))
+    if n > REFUSAL_MAX_WORDS or not _REFUSAL.match(text):
+        return None
+    end = _SENTENCE_END.search(text)
+    rest = len(_WORD.findall(text[end.end() :])) if end else 0
+    return None if rest > REFUSAL_MAX_REST else n
 
 
 def check_refusal(answer: Answer, settings: CheckSettings) -> Rejection | None:
     if not settings.refusal:
         return None
-    text = answer.text.strip().replace("\u2019", "'")  # typographic apostrophes as plain ones
-    n = len(_WORD.findall(text))
-    if n <= REFUSAL_MAX_WORDS and _REFUSAL.match(text):
-        return Rejection("refusal", float(n), "the answer declines to answer")
-    return None
+    n = _refusal_words(answer.text)
+    if n is None:
+        return None
+    return Rejection("refusal", float(n), "the answer declines to answer")
 
 
 def check_low_confidence(answer: Answer, settings: CheckSettings) -> Rejection | None:
@@ -260,9 +323,19 @@ def check_answer(answer: Answer, settings: CheckSettings) -> Rejection | None:
     return None
 
 
-# First words after which an answer may still become a refusal ("I'm not sure", "Sorry, but I can't").
-_REFUSAL_OPENERS = frozenset({"i", "im", "sorry", "as", "no", "unfortunately"})
-_REFUSAL_WORDS = 6
+# How refusals begin, as words: a streamed answer whose words so far start one of these is held back.
+_REFUSAL_OPENINGS = tuple(
+    words(p)
+    for p in (
+        "I'm not sure", "I am not sure", "I'm not certain", "I'm not able to", "I am not able to",
+        "I don't know", "I do not know", "I don't have information", "I don't understand",
+        "I cannot help", "I can't help", "I can not help", "I cannot answer", "I can't answer",
+        "I cannot provide", "I can't provide", "I cannot assist", "I can't assist", "I cannot do that",
+        "I'm unable", "I am unable", "I'm sorry, but I can", "Sorry, but I can", "Sorry, I can",
+        "Sorry, I don't", "I'm sorry, I can", "As an AI", "I'm just an AI", "I am an AI",
+        "I'm a language model", "I apologize, but", "No idea",
+    )
+)  # fmt: skip
 
 
 def _is_prefix(answer_words: list[str], source_words: list[str]) -> bool:
@@ -275,15 +348,19 @@ def _is_prefix(answer_words: list[str], source_words: list[str]) -> bool:
 
 def undecided(text: str, messages: Sequence[Message], settings: CheckSettings) -> bool:
     """True while the start of a streamed answer could still turn out to be an echo (it is the start of
-    the prompt or of the system message), a refusal (it opens like one) or a loop (it is one span
-    repeated so far): the stream holds it back until it is not, or until the hold-back limits."""
+    the prompt or of the system message), a refusal (it opens like one and has not said more yet) or a
+    loop (it is one span repeated so far): the stream holds it back until it is not, or until the
+    hold-back limits. A refusal is judged only on a whole answer: one still open at the limits is
+    released (a hedge such as "I'm not sure, but ..." is often followed by an answer)."""
     a = words(text)
     if not a:
         return True
     for m in messages:
         if m.role in ("user", "system") and _is_prefix(a, words(m.content)):
             return True
-    if settings.refusal and a[0] in _REFUSAL_OPENERS and len(a) < _REFUSAL_WORDS:
+    if settings.refusal and (
+        any(_is_prefix(a, opening) for opening in _REFUSAL_OPENINGS) or _refusal_words(text) is not None
+    ):
         return True
     tokens = loop_tokens(text)
     period, covered = loop_tail(tokens)
@@ -292,14 +369,10 @@ def undecided(text: str, messages: Sequence[Message], settings: CheckSettings) -
 
 def check_partial(answer: Answer, settings: CheckSettings) -> Rejection | None:
     """The checks that can judge the start of a streamed answer (the hold-back window): an echo so
-    far, a loop so far, a refusal so far. Emptiness and confidence wait for the whole answer."""
+    far, a loop so far. Refusals, emptiness and confidence are judged on whole answers."""
     if not settings.enabled or _WORD.search(answer.text) is None:
         return None
-    return (
-        check_echo(answer, settings, partial=True)
-        or check_repetition(answer, settings)
-        or check_refusal(answer, settings)
-    )
+    return check_echo(answer, settings, partial=True) or check_repetition(answer, settings)
 
 
 __all__ = [

@@ -82,6 +82,12 @@ def test_echo_rejects_the_prompt_repeated(text: str) -> None:
     assert r is not None and r.check == "echo" and r.value >= 0.8
 
 
+def test_echo_rejects_a_restated_question_with_a_word_changed() -> None:
+    prompt = "when was the last time anyone was on the moon"
+    r = check_echo(answer(" when was the last time anyone was on Mars", prompt), S)
+    assert r is not None and r.check == "echo"
+
+
 @pytest.mark.parametrize(
     ("prompt", "text"),
     [
@@ -151,6 +157,8 @@ def test_refusal_rejects_non_answers(text: str) -> None:
         "Paris.",
         "I think it is Paris.",
         "I don't know many people who dislike cheese, " + "but here is a long and careful answer " * 6,
+        "I'm not sure about the differences between them. Plant-based proteins come from legumes, grains, "
+        "nuts and seeds; animal proteins come from meat, fish, eggs and dairy.",
     ],
 )
 def test_refusal_passes_answers(text: str) -> None:
@@ -184,6 +192,8 @@ def test_undecided_holds_an_echo_in_progress_and_releases_a_real_answer() -> Non
     assert undecided(" Who wro", messages, S)  # the tokenizer may cut a word
     assert undecided("Who wrote the", messages, S)
     assert undecided("I'm", messages, S)  # could become "I'm not sure"
+    assert undecided("I'm not sure.", messages, S)  # a refusal so far: wait for what follows
+    assert not undecided("I'm here to help", messages, S)
     assert undecided("la la la", messages, S)  # one span repeated so far
     assert not undecided("William", messages, S)
     assert not undecided("Who knows? Shakespeare", messages, S)
