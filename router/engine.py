@@ -10,13 +10,13 @@ forwarded. A cloud failure falls back to the decision's fallback route (normally
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
 
-from router.backends.base import MIN_ANSWER_TOKENS, Backend, Piece
+from router.backends.base import MIN_ANSWER_TOKENS, Backend, Piece, Prefill
 from router.cloud import CloudClient
 from router.decisions import DecisionLog, DecisionRow, log_decision
 from router.errors import (
@@ -81,7 +81,7 @@ class ComplexityScorerLike(Protocol):
 
     def settled(self, report: ComplexityReport) -> bool: ...
 
-    def score_hidden(self, hidden: Sequence[float], first: ComplexityReport) -> ComplexityReport: ...
+    def score_hidden(self, prefill: Prefill, first: ComplexityReport) -> ComplexityReport: ...
 
 
 @dataclass(slots=True)
@@ -245,11 +245,11 @@ class Engine:
         ):
             first = complexity
 
-            def prefill(backend: Backend, cancel: Any) -> Iterator[list[float]]:
+            def prefill(backend: Backend, cancel: Any) -> Iterator[Prefill]:
                 yield backend.prefill(prompt)
 
-            hidden, _ = await self.worker.run(prefill)
-            complexity = self.complexity.score_hidden(hidden, first)
+            result, _ = await self.worker.run(prefill)
+            complexity = self.complexity.score_hidden(result, first)
         return self._context(request, privacy, complexity, PromptTokens.known(prompt_tokens))
 
     async def _decide(
