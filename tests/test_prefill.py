@@ -77,7 +77,7 @@ def test_greedy_answer_is_the_same_after_prefill_and_the_prompt_is_not_evaluated
 
     llm.reset()
     with DecodeCounter(llm) as scoring:
-        hidden = backend.prefill(prompt)
+        hidden = backend.prefill(prompt).hidden
     # The prompt once, the LM head once: all but the last token with no output, then the last alone.
     assert scoring.calls == [n_prompt - 1, 1] and scoring.outputs == [0, 1]
     with DecodeCounter(llm) as after:
@@ -94,11 +94,11 @@ def test_greedy_answer_is_the_same_after_prefill_and_the_prompt_is_not_evaluated
 
 @pytest.mark.slow
 def test_hidden_state_is_deterministic_and_depends_on_the_prompt(backend: Backend) -> None:
-    a = backend.prefill(_prompt(backend, PROMPTS[0]))
-    again = backend.prefill(_prompt(backend, PROMPTS[0]))  # reuses the cached prefix
+    a = backend.prefill(_prompt(backend, PROMPTS[0])).hidden
+    again = backend.prefill(_prompt(backend, PROMPTS[0])).hidden  # reuses the cached prefix
     backend._llm.reset()  # type: ignore[attr-defined]
-    fresh = backend.prefill(_prompt(backend, PROMPTS[0]))
-    b = backend.prefill(_prompt(backend, PROMPTS[1]))
+    fresh = backend.prefill(_prompt(backend, PROMPTS[0])).hidden
+    b = backend.prefill(_prompt(backend, PROMPTS[1])).hidden
     assert a == again == fresh
     assert max(abs(x - y) for x, y in zip(a, b, strict=True)) > 0.1
 
@@ -110,12 +110,12 @@ def test_pooling_does_not_depend_on_how_a_long_prompt_is_batched(backend: Backen
     prompt = _prompt(backend, text)
     tokens = backend._tokens(prompt)  # type: ignore[attr-defined]
     assert len(tokens) > llm.n_batch  # spans several decode batches (and ubatches)
-    one_go = backend.prefill(prompt)
+    one_go = backend.prefill(prompt).hidden
     # Same prompt, evaluated as a cached prefix of 300 tokens followed by the rest in other batches.
     llm.reset()
     llm.eval(tokens[:300])
     with DecodeCounter(llm) as counter:
-        split = backend.prefill(prompt)
+        split = backend.prefill(prompt).hidden
     assert sum(counter.calls) == len(tokens) - 300 and counter.calls[-1] == 1
     assert max(abs(x - y) for x, y in zip(one_go, split, strict=True)) < 0.05 * max(abs(v) for v in one_go)
     # ...and the answer after it is the answer without prefill.

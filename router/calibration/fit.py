@@ -70,7 +70,10 @@ def _folds(y: Any, groups: Sequence[str], seed: int) -> list[tuple[Any, Any]]:
     strata = np.array([f"{g}:{int(v)}" for g, v in zip(groups, y, strict=True)])
     counts = {s: int((strata == s).sum()) for s in set(strata.tolist())}
     strata = np.array([s if counts[s] >= FOLDS else f"rare:{s[-1]}" for s in strata])
-    splitter = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
+    if min(int(y.sum()), int(len(y) - y.sum())) < FOLDS:
+        strata = np.array([str(int(v)) for v in y])
+    smaller = min(int(y.sum()), int(len(y) - y.sum()))
+    splitter = StratifiedKFold(n_splits=max(2, min(FOLDS, smaller)), shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(y)), strata))
 
 
@@ -152,8 +155,11 @@ def fit_head(
     import numpy as np
 
     y = np.array([0 if o.correct else 1 for o in outcomes])
-    if y.min() == y.max():
-        raise ValueError("calibration needs both right and wrong answers; run a larger profile")
+    if min(int(y.sum()), int(len(y) - y.sum())) < 2:
+        raise ValueError(
+            f"calibration needs at least two right and two wrong answers in the training split "
+            f"({int(len(y) - y.sum())} right, {int(y.sum())} wrong); run a larger profile"
+        )
     x = design(outcomes, stage1, inputs)
     folds = _folds(y, [o.family for o in outcomes], seed)
     losses = {}

@@ -38,7 +38,7 @@ CODE_READ_CHARS = 700
 CODE_TIMEOUT_S = 5.0
 CODE_MEMORY_BYTES = 512 * 1024 * 1024
 
-_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
+_NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d,]\d)")
 _CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.S)
 
 

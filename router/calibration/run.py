@@ -56,6 +56,14 @@ class OutcomeCache:
                     continue  # a line cut short by an interrupted run
                 self._rows[row["key"]] = row
 
+    def by_id(self, item_id: str) -> dict[str, Any] | None:
+        """The last cached row of an item, whatever its prompt (benchmarks reading one model's cache)."""
+        found = None
+        for row in self._rows.values():
+            if row.get("id") == item_id:
+                found = row
+        return found
+
     @staticmethod
     def key(item: Item, prompt: str) -> str:
         spec = json.dumps([item.id, prompt], ensure_ascii=False)
