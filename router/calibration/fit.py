@@ -22,7 +22,7 @@ from router.calibration.run import Outcome
 from router.scoring.complexity import HIDDEN_VERSION, Head, model_inputs
 from router.scoring.training import _r
 
-C_GRID = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
+C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
 FOLDS = 5
 TABLE_POINTS = 24
 # Stage 1 settles a prompt only where, on this model's outcomes, at most this share of the prompts on
@@ -57,7 +57,7 @@ def _fit(x: Any, y: Any, c: float, seed: int) -> Callable[[Any], Any]:
     from sklearn.linear_model import LogisticRegression
 
     mean, scale = _standardise(x)
-    model = LogisticRegression(C=c, max_iter=5000, tol=1e-8, random_state=seed)
+    model = LogisticRegression(C=c, max_iter=2000, tol=1e-6, random_state=seed)
     model.fit((x - mean) / scale, y)
     return lambda xe: model.predict_proba((xe - mean) / scale)[:, 1]
 
@@ -171,7 +171,7 @@ def fit_head(
     mean, scale = _standardise(x)
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=c, max_iter=5000, tol=1e-8, random_state=seed)
+    model = LogisticRegression(C=c, max_iter=2000, tol=1e-6, random_state=seed)
     model.fit((x - mean) / scale, y)
     fails = y.tolist()
     table = calibration_table(fails, oof.tolist())
