@@ -319,3 +319,21 @@ def test_calibrate_with_the_mlx_backend(tmp_path: Path) -> None:
     assert metrics.summary(fails, [o.prefill.entropy for o in outcomes], ["x"] * len(fails))["n"] == len(
         items
     )
+
+
+def test_reload_picks_up_a_new_head_and_keeps_the_old_on_a_broken_one(
+    calibrated: Any, model_path: Path, tmp_path: Path
+) -> None:
+    from router.scoring.complexity import reload_scorer
+
+    _, result = calibrated
+    sha = model_fingerprint(model_path)
+    before = load_scorer("d" * 64, state_dir=tmp_path)  # nothing for this model in this state dir yet
+    assert not before.has_model_stage
+    target = calibrated_head_path(tmp_path, sha)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(result.path.read_bytes())
+    after = reload_scorer(before, sha, tmp_path)
+    assert after.has_model_stage
+    target.write_text("{not json")
+    assert reload_scorer(after, sha, tmp_path) is after

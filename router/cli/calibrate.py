@@ -34,7 +34,7 @@ from router.errors import ConfigError
     type=click.Choice(["quick", "full"]),
     default="quick",
     show_default=True,
-    help="quick: a third of the suite (about 280 prompts); full: the whole suite (819 prompts).",
+    help="quick: every third item of each family (277 prompts); full: the whole suite (819 prompts).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the cross-validation.")
 @click.option("--threads", type=int, help="llama.cpp threads [the daemon's setting].")
