@@ -64,16 +64,16 @@ class Prefill:
 
 
 def next_token_signals(logits: Any) -> tuple[float, float]:
-    """(entropy in nats, top probability) of softmax(`logits`), a 1-D numpy array."""
+    """(entropy in nats, top probability) of softmax(`logits`), a 1-D numpy array. One exp pass in the
+    logits' own precision (about 1 ms for Gemma's 262k-token vocabulary on one core)."""
     import numpy as np
 
-    x = np.asarray(logits, dtype=np.float64)
-    x = x - x.max()
-    p = np.exp(x)
-    total = p.sum()
-    p /= total
-    entropy = float(-(p * (x - math.log(total))).sum())
-    return entropy, float(p.max())
+    z = np.asarray(logits)
+    z = z - z.max()
+    e = np.exp(z)
+    total = float(e.sum(dtype=np.float64))
+    entropy = math.log(total) - float(np.dot(e, z)) / total
+    return max(0.0, entropy), 1.0 / total
 
 
 @dataclass(frozen=True, slots=True)

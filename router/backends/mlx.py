@@ -249,7 +249,7 @@ class MlxBackend(Backend):
         vector = mean / norm if norm > 0 else mean
         import numpy as np
 
-        logits = np.array(self._last_logits.astype(self._mx.float32).reshape(-1).tolist())
+        logits = np.array(self._last_logits.astype(self._mx.float32).reshape(-1), copy=False)
         entropy, top_prob = next_token_signals(logits)
         return Prefill([float(v) for v in vector.tolist()], entropy, top_prob, len(tokens))
 
