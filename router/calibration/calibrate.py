@@ -35,10 +35,13 @@ def collect(
     *,
     progress: Callable[[bool], None] | None = None,
     items: Sequence[suite.Item] | None = None,
+    deadline: float | None = None,
 ) -> list[run.Outcome]:
-    """Graded outcomes of the profile's items for this model (answered now or read from the cache)."""
+    """Graded outcomes of the profile's items for this model (answered now or read from the cache),
+    answered round-robin over the families; with a `deadline`, what was answered by then."""
     chosen = list(items) if items is not None else suite.select(suite.load_suite(), profile)
-    return run.run_items(backend, chosen, run.OutcomeCache(state_dir, model_sha256), progress=progress)
+    cache = run.OutcomeCache(state_dir, model_sha256)
+    return run.run_items(backend, suite.interleave(chosen), cache, progress=progress, deadline=deadline)
 
 
 def evaluate(head: Head, outcomes: Sequence[run.Outcome]) -> dict[str, Any]:
@@ -60,6 +63,7 @@ def fit_outcomes(
     profile: str,
     inputs: Sequence[str] = DEFAULT_INPUTS,
     backend_name: str = "",
+    answered: tuple[int, int] | None = None,
 ) -> tuple[Head, dict[str, Any]]:
     train = [o for o in outcomes if o.split == "train"]
     heldout = [o for o in outcomes if o.split == "heldout"]
@@ -74,6 +78,7 @@ def fit_outcomes(
         training={
             "suite": suite.SUITE_VERSION,
             "profile": profile,
+            **({"answered": list(answered)} if answered else {}),
             "backend": backend_name,
             "families": sorted({o.family for o in train}),
         },
@@ -117,9 +122,13 @@ def calibrate(
     out: Path | None = None,
     progress: Callable[[bool], None] | None = None,
     items: Sequence[suite.Item] | None = None,
+    deadline: float | None = None,
 ) -> Result:
     sha = run.model_fingerprint(model_path)
-    outcomes = collect(backend, state_dir, sha, profile, progress=progress, items=items)
+    chosen = list(items) if items is not None else suite.select(suite.load_suite(), profile)
+    outcomes = collect(backend, state_dir, sha, profile, progress=progress, items=chosen, deadline=deadline)
+    order = {i.id: k for k, i in enumerate(chosen)}
+    outcomes.sort(key=lambda o: order[o.item_id])  # the suite's order: the fit does not depend on timing
     head, report = fit_outcomes(
         outcomes,
         model_sha256=sha,
@@ -128,6 +137,7 @@ def calibrate(
         profile=profile,
         inputs=inputs,
         backend_name=backend.name,
+        answered=(len(outcomes), len(chosen)),
     )
     path = out or calibrated_head_path(state_dir, sha)
     write_head(head, path)
@@ -138,7 +148,9 @@ def render(result: Result) -> str:
     """The report as text for the terminal."""
     h = result.head
     t = h.metrics
+    done, total = h.training.get("answered", ["?", "?"])
     lines = [
+        f"answered {done} of {total} items of the {h.training.get('profile')} profile",
         f"wrote {result.path} (bound to {h.model_file}, sha256 {h.model_sha256 and h.model_sha256[:12]}...)",
         f"inputs {', '.join(h.inputs)}; L2 C={h.training.get('c')}; stage 1 settles below {h.low:g} "
         f"and above {h.high:g}",

@@ -164,13 +164,18 @@ def run_items(
     cache: OutcomeCache | None,
     *,
     progress: Callable[[bool], None] | None = None,
+    deadline: float | None = None,
 ) -> list[Outcome]:
     """Outcomes of `items` in order (from the cache where present). Items whose prompt does not fit the
-    local context are left out."""
+    local context are left out, and so are uncached items once `time.monotonic()` passes `deadline`."""
     out: list[Outcome] = []
     for item in items:
         prompt = backend.format_prompt([Message("user", item.prompt)])
         cached = cache.get(item, prompt) if cache is not None else None
+        if cached is None and deadline is not None and time.monotonic() > deadline:
+            if progress is not None:
+                progress(False)
+            continue
         if cached is None:
             try:
                 cached = answer_item(backend, item)

@@ -645,6 +645,19 @@ def select(items: list[Item], profile: str, split: str | None = None) -> list[It
 TINY_FAMILIES = ("arithmetic", "capital", "instruction", "code")
 
 
+def interleave(items: list[Item]) -> list[Item]:
+    """The items round-robin over their families (each family's order kept), so that a run cut short
+    by a time budget has answered every family about equally."""
+    by_family: dict[str, list[Item]] = {}
+    for item in items:
+        by_family.setdefault(item.family, []).append(item)
+    out: list[Item] = []
+    queues = list(by_family.values())
+    for k in range(max((len(q) for q in queues), default=0)):
+        out.extend(q[k] for q in queues if k < len(q))
+    return out
+
+
 def write_suite(path: Path) -> None:
     with path.open("w", encoding="utf-8") as f:
         for item in generate():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import click
@@ -37,6 +38,11 @@ from router.errors import ConfigError
     help="quick: every third item of each family (277 prompts); full: the whole suite (819 prompts).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the cross-validation.")
+@click.option(
+    "--time-budget",
+    type=float,
+    help="Minutes to spend answering new items; then fit on what is graded (rerun to go on).",
+)
 @click.option("--threads", type=int, help="llama.cpp threads [the daemon's setting].")
 @click.option(
     "--out",
@@ -50,6 +56,7 @@ def calibrate(
     state_dir: Path | None,
     profile: str,
     seed: int,
+    time_budget: float | None,
     threads: int | None,
     out: Path | None,
     as_json: bool,
@@ -94,6 +101,7 @@ def calibrate(
                 out=out,
                 progress=progress.step,
                 items=items,
+                deadline=None if time_budget is None else time.monotonic() + 60 * time_budget,
             )
         except ValueError as e:
             raise ConfigError(str(e)) from None
