@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -330,6 +331,8 @@ def main(argv: list[str] | None = None) -> None:
         "--cached-only", action="store_true", help="Use only the answers already cached (no model run)."
     )
     args = parser.parse_args(argv)
+    if os.environ.get("BENCH_QUICK") == "1":
+        args.cached_only = True  # `python -m bench --quick`: what `router calibrate` already graded
     models = args.models or _default_models()
     if not models:
         print("skipped: no model files found", file=sys.stderr)
