@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -161,6 +162,7 @@ def test_engine_answers_a_model_scored_request_from_the_prefill(backend: Backend
     llm.reset()
     expected = _greedy(backend, prompt)
     llm.reset()
+    _ensure_model_stage(backend, tmp_path)
     engine = build_engine(build_settings(state_dir=tmp_path), _KeepOpen(backend), None, None)
     assert not engine.complexity.settled(engine.complexity.score_text(text))
     request = Request((Message("user", text),), options=GREEDY)
@@ -174,6 +176,37 @@ def test_engine_answers_a_model_scored_request_from_the_prefill(backend: Backend
     n_prompt = len(backend._tokens(prompt))  # type: ignore[attr-defined]
     assert counter.calls[:2] == [n_prompt - 1, 1]  # the prefill evaluates the prompt once...
     assert set(counter.calls[2:]) == {1}  # ...and the answer continues from it
+
+
+def _ensure_model_stage(backend: Backend, state_dir: Path) -> None:
+    """A model without a shipped calibrated head gets a plain one in the state dir (as `router calibrate`
+    would write it), so the model stage runs: this test is about the prefill, not about the head."""
+    from router.scoring.complexity import (
+        HIDDEN_VERSION,
+        Head,
+        calibrated_head_path,
+        load_scorer,
+        model_fingerprint,
+    )
+
+    sha = model_fingerprint(backend.info.path)
+    if load_scorer(sha).has_model_stage:
+        return
+    head = Head(
+        stage="model",
+        feature_version=HIDDEN_VERSION,
+        mean=(0.0,),
+        scale=(1.0,),
+        coef=(1.0,),
+        intercept=0.0,
+        model_sha256=sha,
+        model_file=backend.info.path.name,
+        inputs=("stage1",),
+        calibration=((0.0, 1.0), (1.0, 0.0)),
+    )
+    path = calibrated_head_path(state_dir, sha)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(head.dumps())
 
 
 def test_tokens_match_llama_cpp_python_tokenize(backend: Backend) -> None:
