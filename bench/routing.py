@@ -164,6 +164,23 @@ def evaluate_model(path: Path, outcomes: Sequence[Any], seed: int) -> dict[str, 
             k: summ[k] for k in ("auc", "auc_within_family", "gain_captured", "cpt80", "ece")
         } | {"c": h.training["c"]}
     result["ablation"] = ablation
+    # A second view with more rows per family: 5-fold cross-validation over every graded prompt
+    # (training and held-out split together), as the issue's own quick check measured it.
+    every = list(outcomes)
+    cv = fit.fit_head(
+        every,
+        fit.stage1_scores([o.text for o in every]),
+        inputs=lib.DEFAULT_INPUTS,
+        model_sha256=sha,
+        model_file=path.name,
+        seed=seed,
+        training={},
+    )
+    all_fails = [0 if o.correct else 1 for o in every]
+    all_fams = [o.family for o in every]
+    result["cv_all"] = metrics.summary(all_fails, cv.oof, all_fams, cv.oof)
+    result["cv_all"]["auc_within_family_min5"] = metrics.family_auc(all_fails, cv.oof, all_fams, 5)["mean"]
+    result["heldout_auc_within_family_min5"] = metrics.family_auc(fails, calibrated, fams, 5)["mean"]
     return result
 
 
@@ -288,6 +305,17 @@ def render(r: dict[str, Any]) -> str:
             f"{_f(s.get('ece'))} {_f(s['apgr'])} {_f(s['oracle_apgr'])} {_f(s['gain_captured'])} "
             f"{s['cpt50']:6.0%} {s['cpt80']:6.0%}"
         )
+    cv = r["cv_all"]
+    lines.append(
+        f"held-out AUC within family counting families with >= 5 right and 5 wrong: "
+        f"{r['heldout_auc_within_family_min5']}"
+    )
+    lines.append(
+        f"5-fold CV over all {cv['n']} graded prompts: AUC {cv['auc']}, "
+        f"within family {cv['auc_within_family']} "
+        f"({cv['families_counted']} families with >= 10/10; {cv['auc_within_family_min5']} with >= 5/5), "
+        f"ECE {cv.get('ece')}, gain captured {cv['gain_captured']}, CPT(80%) {cv['cpt80']:.0%}"
+    )
     fam = r["routers"]["calibrated (model stage on every prompt)"]["per_family"]
     lines.append(
         "per family (calibrated; * = counted in AUC/fam): "
