@@ -179,6 +179,10 @@ def render(result: Result) -> str:
     lines.append(
         "expected local success by score: " + ", ".join(f"{s:.2f}->{p:.2f}" for s, p in h.calibration)
     )
+    lines.append(
+        "quality targets as thresholds (local_success below the target = complexity at or above): "
+        + ", ".join(f"{t:.0%}: {h.threshold_for(t):.3f}" for t in (0.5, 0.7, 0.8, 0.9))
+    )
     return "\n".join(lines)
 
 
