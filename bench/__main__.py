@@ -29,6 +29,7 @@ BENCHMARKS = [
     "memory",
     "privacy",
     "complexity",
+    "routing",
     "prefill",
     "soak",
 ]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import complexity_data
+from router.backends.base import Prefill
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
             labels = [e.label for e in examples]
             sources = [e.source for e in examples]
 
-            def hidden_of(i: int, texts: list[str] = texts) -> list[float] | None:
+            def hidden_of(i: int, texts: list[str] = texts) -> Prefill | None:
                 nonlocal backend
                 if backend is None:
                     backend = backends.load_backend("llama_cpp", path, n_ctx=2048)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from router.backends.base import MIN_ANSWER_TOKENS, Backend, Piece
+from router.backends.base import MIN_ANSWER_TOKENS, Backend, Piece, Prefill
 from router.checks import Answer as ChecksAnswer
 from router.checks import CheckSettings, Rejection, check_answer, check_partial, find_loop, undecided
 from router.cloud import CloudClient
@@ -104,7 +104,7 @@ class ComplexityScorerLike(Protocol):
 
     def settled(self, report: ComplexityReport) -> bool: ...
 
-    def score_hidden(self, hidden: Sequence[float], first: ComplexityReport) -> ComplexityReport: ...
+    def score_hidden(self, prefill: Prefill, first: ComplexityReport) -> ComplexityReport: ...
 
 
 @dataclass(slots=True)
@@ -300,11 +300,11 @@ class Engine:
         ):
             first = complexity
 
-            def prefill(backend: Backend, cancel: Any) -> Iterator[list[float]]:
+            def prefill(backend: Backend, cancel: Any) -> Iterator[Prefill]:
                 yield backend.prefill(prompt)
 
-            hidden, _ = await self.worker.run(prefill)
-            complexity = self.complexity.score_hidden(hidden, first)
+            result, _ = await self.worker.run(prefill)
+            complexity = self.complexity.score_hidden(result, first)
         return self._context(request, privacy, complexity, PromptTokens.known(prompt_tokens))
 
     async def _decide(

@@ -269,10 +269,19 @@ def _budget_detail(f: Facts) -> str:
     return f.budget_state.reason or "budget left"
 
 
+def expected_local_success(ctx: DecisionContext) -> float:
+    """The calibrated P(local answer good enough) of the model stage; without one (stage 1 settled the
+    prompt, or the model has no calibrated head), 1 - complexity."""
+    report = ctx.complexity
+    return report.expected_success if report.expected_success is not None else 1.0 - report.score
+
+
 def compile_when(when: When) -> tuple[Condition, ...]:
     conds: list[Condition] = []
     if when.complexity is not None:
         conds.append(RangeCondition("complexity", lambda c: c.complexity.score, when.complexity))
+    if when.local_success is not None:
+        conds.append(RangeCondition("local_success", expected_local_success, when.local_success))
     if when.privacy is not None:
         conds.append(RangeCondition("privacy", lambda c: c.privacy.score, when.privacy))
     if when.findings is not None:
@@ -746,7 +755,9 @@ def render_explanation(ctx: DecisionContext, decision: Decision, traces: Sequenc
     lines = [
         f"policy version {decision.policy_version or '?'}, app {ctx.request.app_id!r}",
         f"scores: complexity {ctx.complexity.score:.3f} (stage {ctx.complexity.stage}), "
-        f"privacy {ctx.privacy.score:.3f}",
+        f"expected local success {expected_local_success(ctx):.3f}"
+        + ("" if ctx.complexity.expected_success is not None else " (1 - complexity: no calibration)")
+        + f", privacy {ctx.privacy.score:.3f}",
         f"findings: {_findings_summary(ctx)}",
         f"state: prompt {ctx.prompt_tokens} tokens (local context {ctx.local_context_limit or 'unknown'}), "
         f"local queue {ctx.local_queue_depth}/{ctx.local_queue_size}, cloud "

@@ -94,6 +94,9 @@ class When(_Strict):
     """Conditions of a rule. All given conditions must hold; an empty `when` matches every request."""
 
     complexity: Range | None = None
+    # The model's expected local success on this prompt (calibrated: see docs/complexity.md); a quality
+    # target such as `local_success: {lt: 0.8}` instead of a bare complexity number.
+    local_success: Range | None = None
     privacy: Range | None = None
     findings: FindingsTest | None = None
     app: list[str] | None = Field(default=None, min_length=1)

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -41,6 +42,7 @@ class PolicyStore:
         self._seen = hashlib.sha256(content).hexdigest()
         self._lock = threading.Lock()
         self._sighup_loop: asyncio.AbstractEventLoop | None = None
+        self.sighup_hooks: list[Callable[[], None]] = []
 
     @property
     def current(self) -> Policy:
@@ -118,6 +120,8 @@ class PolicyStore:
     def _on_sighup(self) -> None:
         log.info("policy_sighup", path=str(self.path))
         self.reload()
+        for hook in self.sighup_hooks:  # e.g. the complexity scorer's calibrated head
+            hook()
 
 
 __all__ = ["PolicyStore"]

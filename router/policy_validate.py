@@ -34,7 +34,7 @@ from router.policy_schema import (
 )
 
 Loc = tuple[str | int, ...]
-UNIT_SCORES = ("complexity", "privacy")
+UNIT_SCORES = ("complexity", "local_success", "privacy")
 
 
 def loc_text(loc: Sequence[str | int]) -> str:
@@ -256,7 +256,7 @@ def _check_value(
 
 def _check_when(loc: Loc, when: When, thresholds: dict[str, float], locator: Locator) -> list[str]:
     problems: list[str] = []
-    for name in ("complexity", "privacy", "prompt_tokens", "local_queue_depth"):
+    for name in ("complexity", "local_success", "privacy", "prompt_tokens", "local_queue_depth"):
         rng: Range | None = getattr(when, name)
         if rng is None:
             continue

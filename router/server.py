@@ -83,6 +83,7 @@ class Daemon:
         policies = self.engine.policies
         if isinstance(policies, PolicyStore):
             self._tasks.append(policies.start_watching())
+            policies.sighup_hooks.append(self.reload_complexity)
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
                 policies.install_sighup()
         if self.settings.retention_days > 0:
@@ -99,6 +100,13 @@ class Daemon:
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         self._publish_cloud_health()
         log.info("serving", addresses=self.addresses, model=self.engine.backend.info.name)
+
+    def reload_complexity(self) -> None:
+        """SIGHUP: pick up a head `router calibrate` wrote for this model since start-up."""
+        from router.scoring.complexity import model_fingerprint, reload_scorer
+
+        sha = model_fingerprint(self.engine.backend.info.path)
+        self.engine.complexity = reload_scorer(self.engine.complexity, sha, self.settings.state_dir)
 
     def _fix_socket_permissions(self) -> None:
         path = self.settings.socket_path
@@ -248,7 +256,7 @@ def build_engine(
     assume_cloud: bool = False,
 ) -> Engine:
     """The scoring, policy and execution parts, as the daemon and `router classify` both use them."""
-    from router.scoring.complexity import load_scorer
+    from router.scoring.complexity import load_scorer, model_fingerprint
 
     policies = PolicyStore(settings.policy or default_policy_path())
     return Engine(
@@ -256,7 +264,7 @@ def build_engine(
         cloud=cloud,
         policies=policies,
         privacy=PolicyPrivacy(policies),
-        complexity=load_scorer(model.identity(backend.info.path)),
+        complexity=load_scorer(model_fingerprint(backend.info.path), state_dir=settings.state_dir),
         decisions=decisions,
         assume_cloud=assume_cloud,
     )

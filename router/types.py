@@ -106,6 +106,8 @@ class ComplexityReport:
 
     score: float
     stage: str = "features"
+    # The model stage's calibrated estimate of P(the local answer is good enough); None without one.
+    expected_success: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

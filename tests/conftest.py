@@ -82,7 +82,7 @@ class _KeepOpen(Backend):
     def stream(self, prompt: str, options: Any, cancel: threading.Event) -> Any:
         return self._inner.stream(prompt, options, cancel)
 
-    def prefill(self, prompt: str) -> list[float]:
+    def prefill(self, prompt: str) -> Any:
         return self._inner.prefill(prompt)
 
     @property

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from router import decisions
-from router.backends.base import Backend, ModelInfo, Piece
+from router.backends.base import Backend, ModelInfo, Piece, Prefill
 from router.checks import (
     Answer,
     CheckSettings,
@@ -361,8 +361,8 @@ class ScriptedBackend(Backend):
             yield Piece(token, logprobs=(-0.5,))
         yield Piece("", "length", Usage(3, self.produced))
 
-    def prefill(self, prompt: str) -> list[float]:
-        return [0.0] * 8
+    def prefill(self, prompt: str) -> Prefill:
+        return Prefill([0.0] * 8, 1.0, 0.5, 3)
 
 
 @pytest.mark.slow

@@ -162,11 +162,24 @@ def test_cancel_before_start_generates_nothing(backend: Backend) -> None:
 
 
 def test_prefill_returns_a_fixed_size_finite_vector(backend: Backend) -> None:
-    short = backend.prefill(backend.format_prompt([Message("user", "Hi")]))
-    long = backend.prefill(backend.format_prompt(MESSAGES))
+    first = backend.prefill(backend.format_prompt([Message("user", "Hi")]))
+    second = backend.prefill(backend.format_prompt(MESSAGES))
+    short, long = first.hidden, second.hidden
     assert len(short) == len(long) > 0
-    assert all(math.isfinite(x) for x in short + long)
+    assert all(math.isfinite(x) for x in short + long + first.signals + second.signals)
     assert short != long
+    # The next-token signals of the same decode: a distribution's entropy and top probability.
+    for p in (first, second):
+        assert (
+            p.entropy >= 0
+            and 0 < p.top_prob <= 1
+            and p.n_tokens
+            == backend.count_tokens(
+                backend.format_prompt([Message("user", "Hi")])
+                if p is first
+                else backend.format_prompt(MESSAGES)
+            )
+        )
 
 
 def test_stream_after_prefill_matches_stream_without(backend: Backend) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from router.backends.base import Prefill
 from router.errors import ModelError
 from router.scoring import features
 from router.scoring.complexity import (
@@ -150,7 +151,7 @@ def test_cascade_settles_outside_the_band_and_defers_inside() -> None:
     assert scorer.settled(ComplexityReport(0.9, "features"))
     first = scorer.score_text("anything")  # all-zero weights: sigmoid(0)
     assert first.score == pytest.approx(0.5) and first.stage == "features"
-    second = scorer.score_hidden([3.0, 0.0, 0.0], first)
+    second = scorer.score_hidden(Prefill([3.0, 0.0, 0.0]), first)
     assert second.stage == "model"
     assert second.score == pytest.approx(1 / (1 + math.exp(-3.0)))
 
@@ -159,7 +160,7 @@ def test_without_a_model_stage_everything_is_settled() -> None:
     scorer = ComplexityScorer(_text_head())
     report = ComplexityReport(0.5, "features")
     assert scorer.settled(report)
-    assert scorer.score_hidden([1.0], report) is report
+    assert scorer.score_hidden(Prefill([1.0]), report) is report
 
 
 def test_sparse_scoring_equals_the_dense_formula() -> None:

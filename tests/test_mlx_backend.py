@@ -113,9 +113,12 @@ def test_n_ctx_is_capped_by_the_model(model_dir: Path) -> None:
 
 
 def test_prefill_vector_is_unit_length_and_hidden_sized(backend: Any) -> None:
-    vector = backend.prefill(backend.format_prompt([Message("user", STORY)]))
+    result = backend.prefill(backend.format_prompt([Message("user", STORY)]))
+    vector = result.hidden
     assert len(vector) == 64  # hidden_size of the tiny model
     assert sum(x * x for x in vector) == pytest.approx(1.0, abs=1e-4)
+    assert result.entropy > 0 and 0 < result.top_prob <= 1
+    assert result.n_tokens == backend.count_tokens(backend.format_prompt([Message("user", STORY)]))
 
 
 def test_stream_after_prefill_evaluates_no_prompt_token(backend: Any, counted: CountingInner) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,7 +78,7 @@ def test_greedy_answer_is_the_same_after_prefill_and_the_prompt_is_not_evaluated
 
     llm.reset()
     with DecodeCounter(llm) as scoring:
-        hidden = backend.prefill(prompt)
+        hidden = backend.prefill(prompt).hidden
     # The prompt once, the LM head once: all but the last token with no output, then the last alone.
     assert scoring.calls == [n_prompt - 1, 1] and scoring.outputs == [0, 1]
     with DecodeCounter(llm) as after:
@@ -94,11 +95,11 @@ def test_greedy_answer_is_the_same_after_prefill_and_the_prompt_is_not_evaluated
 
 @pytest.mark.slow
 def test_hidden_state_is_deterministic_and_depends_on_the_prompt(backend: Backend) -> None:
-    a = backend.prefill(_prompt(backend, PROMPTS[0]))
-    again = backend.prefill(_prompt(backend, PROMPTS[0]))  # reuses the cached prefix
+    a = backend.prefill(_prompt(backend, PROMPTS[0])).hidden
+    again = backend.prefill(_prompt(backend, PROMPTS[0])).hidden  # reuses the cached prefix
     backend._llm.reset()  # type: ignore[attr-defined]
-    fresh = backend.prefill(_prompt(backend, PROMPTS[0]))
-    b = backend.prefill(_prompt(backend, PROMPTS[1]))
+    fresh = backend.prefill(_prompt(backend, PROMPTS[0])).hidden
+    b = backend.prefill(_prompt(backend, PROMPTS[1])).hidden
     assert a == again == fresh
     assert max(abs(x - y) for x, y in zip(a, b, strict=True)) > 0.1
 
@@ -110,12 +111,12 @@ def test_pooling_does_not_depend_on_how_a_long_prompt_is_batched(backend: Backen
     prompt = _prompt(backend, text)
     tokens = backend._tokens(prompt)  # type: ignore[attr-defined]
     assert len(tokens) > llm.n_batch  # spans several decode batches (and ubatches)
-    one_go = backend.prefill(prompt)
+    one_go = backend.prefill(prompt).hidden
     # Same prompt, evaluated as a cached prefix of 300 tokens followed by the rest in other batches.
     llm.reset()
     llm.eval(tokens[:300])
     with DecodeCounter(llm) as counter:
-        split = backend.prefill(prompt)
+        split = backend.prefill(prompt).hidden
     assert sum(counter.calls) == len(tokens) - 300 and counter.calls[-1] == 1
     assert max(abs(x - y) for x, y in zip(one_go, split, strict=True)) < 0.05 * max(abs(v) for v in one_go)
     # ...and the answer after it is the answer without prefill.
@@ -161,6 +162,7 @@ def test_engine_answers_a_model_scored_request_from_the_prefill(backend: Backend
     llm.reset()
     expected = _greedy(backend, prompt)
     llm.reset()
+    _ensure_model_stage(backend, tmp_path)
     engine = build_engine(build_settings(state_dir=tmp_path), _KeepOpen(backend), None, None)
     assert not engine.complexity.settled(engine.complexity.score_text(text))
     request = Request((Message("user", text),), options=GREEDY)
@@ -174,6 +176,37 @@ def test_engine_answers_a_model_scored_request_from_the_prefill(backend: Backend
     n_prompt = len(backend._tokens(prompt))  # type: ignore[attr-defined]
     assert counter.calls[:2] == [n_prompt - 1, 1]  # the prefill evaluates the prompt once...
     assert set(counter.calls[2:]) == {1}  # ...and the answer continues from it
+
+
+def _ensure_model_stage(backend: Backend, state_dir: Path) -> None:
+    """A model without a shipped calibrated head gets a plain one in the state dir (as `router calibrate`
+    would write it), so the model stage runs: this test is about the prefill, not about the head."""
+    from router.scoring.complexity import (
+        HIDDEN_VERSION,
+        Head,
+        calibrated_head_path,
+        load_scorer,
+        model_fingerprint,
+    )
+
+    sha = model_fingerprint(backend.info.path)
+    if load_scorer(sha).has_model_stage:
+        return
+    head = Head(
+        stage="model",
+        feature_version=HIDDEN_VERSION,
+        mean=(0.0,),
+        scale=(1.0,),
+        coef=(1.0,),
+        intercept=0.0,
+        model_sha256=sha,
+        model_file=backend.info.path.name,
+        inputs=("stage1",),
+        calibration=((0.0, 1.0), (1.0, 0.0)),
+    )
+    path = calibrated_head_path(state_dir, sha)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(head.dumps())
 
 
 def test_tokens_match_llama_cpp_python_tokenize(backend: Backend) -> None:

@@ -21,7 +21,9 @@ from router.backends.base import (
     Backend,
     ModelInfo,
     Piece,
+    Prefill,
     StopText,
+    next_token_signals,
     plain_prompt,
 )
 from router.errors import BackendError, ContextOverflow, ModelError
@@ -244,8 +246,9 @@ class LlamaCppBackend(Backend):
         top = float(logits.max())
         return float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
 
-    def prefill(self, prompt: str) -> list[float]:
-        """Evaluate `prompt` into the context; return the final layer's hidden state at its last token.
+    def prefill(self, prompt: str) -> Prefill:
+        """Evaluate `prompt` into the context; return the final layer's hidden state at its last token,
+        with the entropy and top probability of the next-token distribution that decode computed.
 
         The prompt goes into sequence 0 exactly where `stream` would put it (reusing any prefix the
         context already holds), in two steps: every token but the last in `n_batch` batches that ask
@@ -297,6 +300,7 @@ class LlamaCppBackend(Backend):
                 if not pointer:
                     raise BackendError("llama.cpp returned no hidden state for the prompt")
                 hidden = [float(pointer[i]) for i in range(n_embd)]
+                entropy, top_prob = self._last_logit_signals()
             finally:
                 lc.llama_set_embeddings(ctx, False)
             llm.input_ids[llm.n_tokens] = tokens[-1]
@@ -308,7 +312,18 @@ class LlamaCppBackend(Backend):
             llm.reset()
             raise BackendError(f"llama.cpp could not evaluate the prompt: {e}") from None
         llm._requires_eval = False
-        return hidden
+        return Prefill(hidden, entropy, top_prob, len(tokens))
+
+    def _last_logit_signals(self) -> tuple[float, float]:
+        """Entropy and top probability of the logits the last decode produced (read in place)."""
+        import numpy as np
+
+        lc = self._llama_cpp
+        n_vocab = lc.llama_vocab_n_tokens(self._llm._model.vocab)
+        pointer = lc.llama_get_logits_ith(self._llm._ctx.ctx, -1)
+        if not pointer:
+            raise BackendError("llama.cpp returned no logits for the prompt")
+        return next_token_signals(np.ctypeslib.as_array(pointer, shape=(n_vocab,)))
 
     def close(self) -> None:
         self._llm.close()

@@ -30,7 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from router import sampling
-from router.backends.base import PLAIN_STOPS, Backend, ModelInfo, Piece, StopText, plain_prompt
+from router.backends.base import (
+    PLAIN_STOPS,
+    Backend,
+    ModelInfo,
+    Piece,
+    Prefill,
+    StopText,
+    next_token_signals,
+    plain_prompt,
+)
 from router.errors import BackendError, ContextOverflow, ModelError
 from router.types import FinishReason, GenerationOptions, Message, Usage
 
@@ -211,7 +220,9 @@ class MlxBackend(Backend):
                 mx.eval([c.state for c in self._cache], *done)
         return total
 
-    def prefill(self, prompt: str) -> list[float]:
+    def prefill(self, prompt: str) -> Prefill:
+        """Evaluate `prompt` into the cache; the mean final hidden state (L2-normalised) and the
+        entropy / top probability of the next-token logits kept with the cache."""
         tokens = self._encode(prompt)
         if not tokens:
             raise BackendError("cannot prefill an empty prompt")
@@ -227,7 +238,11 @@ class MlxBackend(Backend):
         mean = total / len(tokens)
         norm = math.sqrt(float((mean * mean).sum().item()))
         vector = mean / norm if norm > 0 else mean
-        return [float(v) for v in vector.tolist()]
+        import numpy as np
+
+        logits = np.array(self._last_logits.astype(self._mx.float32).reshape(-1), copy=False)
+        entropy, top_prob = next_token_signals(logits)
+        return Prefill([float(v) for v in vector.tolist()], entropy, top_prob, len(tokens))
 
     # --- generation ---------------------------------------------------------------------------------
 

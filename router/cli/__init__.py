@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from router.cli.ask import ask, classify, feedback
+from router.cli.calibrate import calibrate
 from router.cli.decisions import decisions
 from router.cli.eval import eval_command
 from router.cli.model import model
@@ -47,6 +48,7 @@ for command in (
     install_service,
     train,
     eval_command,
+    calibrate,
 ):
     cli.add_command(command)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from router.backends.base import Prefill
 from router.cli.common import model_stage_options
 
 DEFAULT_THRESHOLD = 0.5
@@ -79,7 +80,7 @@ def eval_command(
     try:
         cache = training.HiddenCache(cache_dir, sha) if sha is not None else None
 
-        def hidden_of(i: int) -> list[float] | None:
+        def hidden_of(i: int) -> Prefill | None:
             nonlocal backend
             if stage != "cascade" or not scorer.has_model_stage:
                 return None

@@ -23,15 +23,17 @@ score = sigmoid(intercept + sum(coef[i] * (x[i] - mean[i]) / scale[i])).
 from __future__ import annotations
 
 import importlib.resources
+import itertools
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
+from router.backends.base import Prefill
 from router.errors import ModelError
 from router.scoring import features
 from router.types import ComplexityReport
@@ -40,10 +42,18 @@ log = structlog.get_logger("router.scoring.complexity")
 
 FORMAT = "hybrid-router/complexity-head"
 FORMAT_VERSION = 1
-HIDDEN_VERSION = "last-token-final-norm-v3"  # what `Backend.prefill` returns; see LlamaCppBackend.prefill
+# What `Backend.prefill` returns (a `Prefill`: the last token's final-norm hidden state on llama.cpp, and
+# the next-token signals); see LlamaCppBackend.prefill.
+HIDDEN_VERSION = "prefill-v4"
 FEATURES_HEAD_FILE = "complexity-features.json"
-# The stage-2 head shipped for the default model (Gemma 3 270M Q4_K_M); bound to its sha256.
-MODEL_HEAD_FILE = "complexity-model-gemma-3-270m-q4_k_m.json"
+# The stage-2 head shipped for the default model (SmolLM2-135M-Instruct Q4_1), made by
+# `router calibrate --profile full`; bound to its sha256.
+MODEL_HEAD_FILE = "complexity-model-smollm2-135m-instruct-q4_1.json"
+# Where `router calibrate` writes heads for other models: <state dir>/calibration/head-<sha256>.json
+CALIBRATION_DIR = "calibration"
+# The inputs a model-stage head may read, in this order: the hidden state, the prefill's signals
+# (`Prefill.SIGNAL_NAMES`), and the logit of the stage-1 score.
+MODEL_INPUTS = ("hidden", "signals", "stage1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,11 @@ class Head:
     high: float = 1.0
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # Model stage: which inputs it reads (a subset of MODEL_INPUTS, in that order).
+    inputs: tuple[str, ...] = ("hidden", "stage1")
+    # Model stage, calibrated heads: (score, observed local success rate) points, scores increasing and
+    # success not increasing, from out-of-fold predictions on the model's own graded answers.
+    calibration: tuple[tuple[float, float], ...] = ()
 
     @property
     def n_inputs(self) -> int:
@@ -87,6 +102,8 @@ class Head:
             "model_file": self.model_file,
             "n_inputs": self.n_inputs,
             "bands": {"low": self.low, "high": self.high},
+            **({"inputs": list(self.inputs)} if self.stage == "model" else {}),
+            **({"calibration": [list(p) for p in self.calibration]} if self.calibration else {}),
             "training": self.training,
             "metrics": self.metrics,
             "intercept": self.intercept,
@@ -115,13 +132,21 @@ class Head:
             intercept = float(data["intercept"])
             bands = data.get("bands") or {}
             low, high = float(bands.get("low", 0.0)), float(bands.get("high", 1.0))
+            inputs = tuple(str(v) for v in data.get("inputs") or ("hidden", "stage1"))
+            calibration = tuple((float(a), float(b)) for a, b in data.get("calibration") or ())
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"{where} is malformed ({type(e).__name__}: {e}); retrain it") from None
         if stage not in ("features", "model"):
             raise ModelError(f"{where}: unknown stage {stage!r}")
         if not (len(mean) == len(scale) == len(coef)) or any(s <= 0 for s in scale):
             raise ModelError(f"{where} is malformed (mean/scale/coef lengths or scales); retrain it")
-        if not all(math.isfinite(v) for v in (*coef, intercept, low, high)):
+        if any(i not in MODEL_INPUTS for i in inputs) or list(inputs) != sorted(
+            set(inputs), key=MODEL_INPUTS.index
+        ):
+            raise ModelError(f"{where}: inputs must be a subset of {MODEL_INPUTS} in that order")
+        if not all(
+            math.isfinite(v) for v in (*coef, intercept, low, high, *(x for p in calibration for x in p))
+        ):
             raise ModelError(f"{where} holds non-finite numbers; retrain it")
         expected_version = features.FEATURE_VERSION if stage == "features" else HIDDEN_VERSION
         if data.get("feature_version") != expected_version:
@@ -145,7 +170,36 @@ class Head:
             high=high,
             training=dict(data.get("training") or {}),
             metrics=dict(data.get("metrics") or {}),
+            inputs=inputs,
+            calibration=calibration,
         )
+
+    def expected_success(self, score: float) -> float | None:
+        """The observed local success rate at this score (piecewise linear in the calibration table);
+        None for a head without a table."""
+        table = self.calibration
+        if not table:
+            return None
+        if score <= table[0][0]:
+            return table[0][1]
+        for (s0, p0), (s1, p1) in itertools.pairwise(table):
+            if score <= s1:
+                t = 0.0 if s1 == s0 else (score - s0) / (s1 - s0)
+                return p0 + t * (p1 - p0)
+        return table[-1][1]
+
+    def threshold_for(self, success: float) -> float:
+        """The lowest complexity score at which the expected local success falls below `success`: a
+        quality target as a threshold on the score (1 - success for a head without a table)."""
+        table = self.calibration
+        if not table:
+            return 1.0 - success
+        if table[0][1] < success:
+            return table[0][0]
+        for (s0, p0), (s1, p1) in itertools.pairwise(table):
+            if p1 < success <= p0:
+                return s0 if p0 == p1 else s0 + (p0 - success) / (p0 - p1) * (s1 - s0)
+        return 1.0
 
 
 def load_head(path: Path, *, model_sha256: str | None = None) -> Head:
@@ -170,9 +224,12 @@ def check_model(head: Head, model_sha256: str | None, *, where: str) -> None:
         raise ModelError(
             f"{where} was trained for the model file {head.model_file or '?'} (sha256 "
             f"{head.model_sha256[:12]}...), not for the configured model (sha256 "
-            f"{(model_sha256 or 'unknown')[:12]}...); train a head for this model with "
-            "`router train --stage model --model PATH`"
+            f"{(model_sha256 or 'unknown')[:12]}...); calibrate a head for this model with "
+            "`router calibrate --model PATH`"
         )
+
+
+_S = TypeVar("_S")
 
 
 def _sigmoid(z: float) -> float:
@@ -226,15 +283,39 @@ class ComplexityScorer:
         """True when stage 1 is confident (outside the head's band), or when there is no stage 2."""
         if self.model_head is None or report.stage != "features":
             return True
-        return report.score < self.text_head.low or report.score > self.text_head.high
+        # A calibrated head carries the bands where stage 1 was reliably right on this model's outcomes.
+        bands = self.model_head if self.model_head.calibration else self.text_head
+        return report.score < bands.low or report.score > bands.high
 
-    def model_inputs(self, hidden: Sequence[float], first: ComplexityReport) -> list[float]:
-        return [*hidden, _logit(first.score)]
+    def model_inputs(self, prefill: Prefill, first: ComplexityReport) -> list[float]:
+        inputs = self.model_head.inputs if self.model_head is not None else ("hidden", "stage1")
+        return model_inputs(inputs, prefill, first.score)
 
-    def score_hidden(self, hidden: Sequence[float], first: ComplexityReport) -> ComplexityReport:
-        if self.model_head is None:
+    def score_hidden(self, prefill: Prefill, first: ComplexityReport) -> ComplexityReport:
+        """Stage 2 on what `Backend.prefill` returned (`first`: the stage-1 report)."""
+        head = self.model_head
+        if head is None:
             return first
-        return ComplexityReport(_sigmoid(self.model_head.logit(self.model_inputs(hidden, first))), "model")
+        score = _sigmoid(head.logit(self.model_inputs(prefill, first)))
+        return ComplexityReport(score, "model", head.expected_success(score))
+
+    def expected_success(self, report: ComplexityReport) -> float | None:
+        """Expected local success of a report from the model stage's calibration table."""
+        if report.stage != "model" or self.model_head is None:
+            return None
+        return self.model_head.expected_success(report.score)
+
+
+def model_inputs(inputs: Sequence[str], prefill: Prefill, first_score: float) -> list[float]:
+    """A model-stage head's input vector, in MODEL_INPUTS order."""
+    out: list[float] = []
+    if "hidden" in inputs:
+        out.extend(prefill.hidden)
+    if "signals" in inputs:
+        out.extend(prefill.signals)
+    if "stage1" in inputs:
+        out.append(_logit(first_score))
+    return out
 
 
 def shipped_head_path(name: str) -> Path:
@@ -249,45 +330,96 @@ def shipped_head_path(name: str) -> Path:
     return Path(__file__).resolve().parent.parent.parent / "models" / name
 
 
+def model_fingerprint(path: Path) -> str:
+    """What a model-stage head is bound to: the sha256 of a model file (memoised by `router.model`), or
+    for a model directory (MLX) the sha256 of its files' relative names and contents."""
+    import hashlib
+
+    from router.model import identity
+
+    if path.is_file():
+        digest = identity(path)
+        if digest is not None:
+            return digest
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(path)).encode() + b"\0")
+        with f.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+    return h.hexdigest()
+
+
+def reload_scorer(current: _S, model_sha256: str | None, state_dir: Path) -> ComplexityScorer | _S:
+    """The scorer after a SIGHUP: a new or changed calibrated head is picked up; a broken one is logged
+    and the current scorer stays."""
+    try:
+        return load_scorer(model_sha256, state_dir=state_dir)
+    except ModelError as e:
+        log.error("complexity_reload_failed", error=e.message)
+        return current
+
+
+def calibrated_head_path(state_dir: Path, model_sha256: str) -> Path:
+    """Where `router calibrate` writes the head for a model file, and `router serve` looks for it."""
+    return state_dir / CALIBRATION_DIR / f"head-{model_sha256.lower()}.json"
+
+
 def load_scorer(
     model_sha256: str | None,
     *,
+    state_dir: Path | None = None,
     text_head: Path | None = None,
     model_head: Path | None = None,
 ) -> ComplexityScorer:
     """The cascade for the configured model file (its sha256; None when unknown).
 
-    Stage 1 is model-independent. With no explicit `model_head`, the shipped stage-2 head is used when
-    it was trained for this model file; otherwise stage 2 is switched off (every request is settled by
-    stage 1) and a warning is logged. An explicit `model_head` for another model raises ModelError.
+    Stage 1 is model-independent. Stage 2, in this order: an explicit `model_head` (refused with
+    ModelError when bound to another model file); the head `router calibrate` wrote for this model under
+    `state_dir`; the shipped head when it is bound to this model file. With none of them stage 2 is
+    off (every request is settled by stage 1), and a warning says to run `router calibrate`.
     """
     first = load_head(text_head or shipped_head_path(FEATURES_HEAD_FILE))
     if model_head is not None:
         return ComplexityScorer(first, load_head(model_head, model_sha256=model_sha256))
+    if model_sha256 is not None and state_dir is not None:
+        calibrated = calibrated_head_path(state_dir, model_sha256)
+        if calibrated.exists():
+            second = load_head(calibrated, model_sha256=model_sha256)
+            log.info("complexity_model_stage", head=str(calibrated), source="calibrated")
+            return ComplexityScorer(first, second)
     path = shipped_head_path(MODEL_HEAD_FILE)
-    if not path.exists():
-        log.warning("complexity_model_stage_off", why="no shipped model-stage head")
-        return ComplexityScorer(first)
-    try:
-        second = load_head(path, model_sha256=model_sha256)
-    except ModelError:
-        log.warning(
-            "complexity_model_stage_off",
-            why="the shipped model-stage head was trained for another model file; "
-            "train one for this model with `router train --stage model`",
-        )
-        return ComplexityScorer(first)
-    return ComplexityScorer(first, second)
+    if path.exists() and model_sha256 is not None:
+        try:
+            second = load_head(path, model_sha256=model_sha256)
+        except ModelError:
+            pass
+        else:
+            log.info("complexity_model_stage", head=path.name, source="shipped")
+            return ComplexityScorer(first, second)
+    log.warning(
+        "complexity_model_stage_off",
+        why="no calibrated head for this model file"
+        + (f" (sha256 {model_sha256[:12]}...)" if model_sha256 else " (its sha256 is unknown)"),
+        fix="run `router calibrate` (with the same --model and --state-dir), then restart or SIGHUP",
+    )
+    return ComplexityScorer(first)
 
 
 __all__ = [
+    "CALIBRATION_DIR",
     "FEATURES_HEAD_FILE",
     "HIDDEN_VERSION",
     "MODEL_HEAD_FILE",
+    "MODEL_INPUTS",
     "ComplexityScorer",
     "Head",
+    "calibrated_head_path",
     "check_model",
     "load_head",
     "load_scorer",
+    "model_fingerprint",
+    "model_inputs",
+    "reload_scorer",
     "shipped_head_path",
 ]

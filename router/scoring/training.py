@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from router.backends.base import Prefill
 from router.errors import ConfigError, ContextOverflow
 from router.scoring import features
 from router.scoring.complexity import HIDDEN_VERSION, ComplexityScorer, Head, _logit
@@ -215,32 +216,42 @@ def train_text_head(examples: Sequence[Example], *, c: float = 1.0, data: dict[s
 
 
 class HiddenCache:
-    """Hidden states of prompts for one model file, one JSON line each, appended as they are computed."""
+    """Prefill results (hidden state and signals) of prompts for one model file, one JSON line each,
+    appended as they are computed."""
 
     def __init__(self, directory: Path, model_sha256: str) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"hidden-{model_sha256[:16]}-{HIDDEN_VERSION}.jsonl"
         self.model_sha256 = model_sha256
-        self._data: dict[str, list[float]] = {}
+        self._data: dict[str, Prefill] = {}
         if self.path.exists():
             for line in self.path.read_text(encoding="utf-8").splitlines():
                 try:
                     row = json.loads(line)
-                except ValueError:
+                    self._data[row["key"]] = Prefill(
+                        row["hidden"], row["entropy"], row["top_prob"], row["n_tokens"]
+                    )
+                except (ValueError, KeyError):
                     continue  # a line cut short by an interrupted run
-                self._data[row["key"]] = row["hidden"]
 
     def key(self, prompt: str) -> str:
         return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
-    def get(self, prompt: str) -> list[float] | None:
+    def get(self, prompt: str) -> Prefill | None:
         return self._data.get(self.key(prompt))
 
-    def put(self, prompt: str, hidden: list[float]) -> None:
+    def put(self, prompt: str, result: Prefill) -> None:
         k = self.key(prompt)
-        self._data[k] = hidden
+        self._data[k] = result
+        row = {
+            "key": k,
+            "entropy": result.entropy,
+            "top_prob": result.top_prob,
+            "n_tokens": result.n_tokens,
+            "hidden": result.hidden,
+        }
         with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"key": k, "hidden": hidden}) + "\n")
+            f.write(json.dumps(row) + "\n")
 
 
 def hidden_states(
@@ -249,21 +260,21 @@ def hidden_states(
     cache: HiddenCache | None,
     *,
     progress: Callable[[int], None] | None = None,
-) -> list[list[float] | None]:
+) -> list[Prefill | None]:
     """The serving-time stage-2 input of each text (None when the prompt does not fit the context)."""
-    out: list[list[float] | None] = []
+    out: list[Prefill | None] = []
     for i, text in enumerate(texts):
         prompt = backend.format_prompt([Message("user", text)])
-        hidden = cache.get(prompt) if cache is not None else None
-        if hidden is None:
+        result = cache.get(prompt) if cache is not None else None
+        if result is None:
             try:
-                hidden = backend.prefill(prompt)
+                result = backend.prefill(prompt)
             except ContextOverflow:
                 out.append(None)
                 continue
             if cache is not None:
-                cache.put(prompt, hidden)
-        out.append(hidden)
+                cache.put(prompt, result)
+        out.append(result)
         if progress is not None:
             progress(i + 1)
     return out
@@ -271,7 +282,7 @@ def hidden_states(
 
 def train_model_head(
     examples: Sequence[Example],
-    hidden: Sequence[Sequence[float]],
+    hidden: Sequence[Prefill],
     text_head: Head,
     *,
     model_sha256: str,
@@ -286,7 +297,7 @@ def train_model_head(
     # Stacking: the stage-1 input is its out-of-fold score (a stage-1 head scoring its own training rows
     # is over-confident, and stage 2 would learn to trust it too much).
     first = _text_oof(examples, float(text_head.training.get("c", 1.0)))
-    x = np.array([[*h, _logit(f)] for h, f in zip(hidden, first, strict=True)], dtype=np.float64)
+    x = np.array([[*h.hidden, _logit(f)] for h, f in zip(hidden, first, strict=True)], dtype=np.float64)
     n = x.shape[1]
 
     def fit(xt: Any, yt: Any) -> Callable[[Any], Any]:
@@ -314,7 +325,7 @@ def train_model_head(
 
 
 def cascade_scores(
-    scorer: ComplexityScorer, texts: Sequence[str], hidden_of: Callable[[int], Sequence[float] | None]
+    scorer: ComplexityScorer, texts: Sequence[str], hidden_of: Callable[[int], Prefill | None]
 ) -> list[ComplexityReport]:
     """Score as the engine does: stage 1, and stage 2 only where stage 1 is not settled."""
     out: list[ComplexityReport] = []
