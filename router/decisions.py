@@ -103,6 +103,17 @@ def m004_add_outcome_labels(db: sqlite_utils.Database) -> None:
     table.add_column("shadow_score", float)  # type: ignore[union-attr]
 
 
+@migrations()
+def m005_create_features(db: sqlite_utils.Database) -> None:
+    # The model stage's inputs of some local answers (policy shadow.keep_features): JSON numbers keyed
+    # by decision id, bound to the model file's sha256, for `router calibrate --from-log`.
+    db[FEATURES].create(  # type: ignore[union-attr]
+        {"id": str, "model_sha256": str, "stage1": float, "data": str, "ts": float}, pk="id"
+    )
+
+
+FEATURES = "features"
+
 # Columns set after a row is written (annotate), never by the row itself.
 LABEL_COLUMNS = frozenset({"feedback_score", "feedback_label", "feedback_ts", "shadow", "shadow_score"})
 
@@ -293,6 +304,19 @@ class DecisionLog:
         try:
             with conn:
                 return conn.execute(sql, params).rowcount > 0
+        finally:
+            conn.close()
+
+    def store_features(self, decision_id: str, model_sha256: str, stage1: float, data: str) -> None:
+        """Keep the model stage's inputs of a decision (JSON `data`). Blocking: call it off the loop."""
+        conn = sqlite3.connect(self.path, timeout=5.0)
+        try:
+            with conn:
+                conn.execute(
+                    f"INSERT OR REPLACE INTO [{FEATURES}] (id, model_sha256, stage1, data, ts) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (decision_id, model_sha256, stage1, data, time.time()),
+                )
         finally:
             conn.close()
 

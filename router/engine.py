@@ -10,8 +10,9 @@ forwarded. A cloud failure falls back to the decision's fallback route (normally
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -134,6 +135,8 @@ class Outcome:
     answer_check_value: float = 0.0
     note: str = ""  # why the route is not what the rule asked for, in words
     shadow: str = ""  # the shadow check: "", "pending" or "skipped:<why>" (router.feedback)
+    prefill: Prefill | None = None  # the model stage's inputs, when it ran (kept for learning)
+    stage1: float = 0.0  # the stage-1 score
 
     @property
     def summary(self) -> str:
@@ -269,6 +272,8 @@ class Engine:
                 self._record(request, outcome, kind, usage, status, error)
                 if shadow:
                     self._start_shadow(request, outcome, "".join(answer))
+                if status == "OK":
+                    self._keep_features(outcome)
 
     # --- deciding -----------------------------------------------------------------------------
 
@@ -364,8 +369,9 @@ class Engine:
         ):
             complexity, decision = first, decide(first)
             scoring_ms, queue_ms = _ms_since(started), 0.0
+            prefill = None
         else:
-            complexity, decision, local_job, queue_ms = await self._model_stage(
+            complexity, decision, local_job, queue_ms, prefill = await self._model_stage(
                 request, prompt, first, decide, allow_local_continuation
             )
             scoring_ms = _ms_since(started) - queue_ms
@@ -386,6 +392,8 @@ class Engine:
             tokens=tokens,
             privacy_report=privacy,
             note=decision.note,
+            prefill=prefill,
+            stage1=first.score,
         )
         outcome.timings.scoring_ms = scoring_ms
         outcome.timings.queue_ms = queue_ms
@@ -399,20 +407,22 @@ class Engine:
         first: ComplexityReport,
         decide: Callable[[ComplexityReport], Decision],
         continue_locally: bool,
-    ) -> tuple[ComplexityReport, Decision, LocalJob, float]:
+    ) -> tuple[ComplexityReport, Decision, LocalJob, float, Prefill | None]:
         """Prefill on the worker, score from the hidden state, decide there, and keep generating when
-        the decision is LOCAL. The first item the job yields is (report, decision)."""
+        the decision is LOCAL. The first item the job yields is (report, decision, prefill)."""
         complexity_scorer = self.complexity
         options = request.options
 
         def job(backend: Backend, cancel: Any) -> Iterator[Any]:
+            prefill = None
             try:
-                report = complexity_scorer.score_hidden(backend.prefill(prompt), first)
+                prefill = backend.prefill(prompt)
+                report = complexity_scorer.score_hidden(prefill, first)
             except Exception as e:  # the model stage only refines: decide on the cheap stage
                 log.warning("model_stage_failed", error_type=type(e).__name__)
                 report = first
             decision = decide(report)
-            yield (report, decision)
+            yield (report, decision, prefill)
             if continue_locally and decision.route is Route.LOCAL:
                 yield from backend.stream(prompt, options, cancel)
 
@@ -420,13 +430,13 @@ class Engine:
             handle = self.worker.submit(job)
         except Overloaded:
             # No room to run the model stage: decide on the cheap stage alone.
-            return first, decide(first), None, 0.0
+            return first, decide(first), None, 0.0, None
         results = handle.results()
-        report, decision = await results.__anext__()
+        report, decision, prefill = await results.__anext__()
         if continue_locally and decision.route is Route.LOCAL:
-            return report, decision, (handle, results), handle.queue_ms
+            return report, decision, (handle, results), handle.queue_ms, prefill
         await results.aclose()
-        return report, decision, (handle, None), handle.queue_ms
+        return report, decision, (handle, None), handle.queue_ms, prefill
 
     # --- executing ----------------------------------------------------------------------------
 
@@ -749,9 +759,37 @@ class Engine:
         return True
 
     def _start_shadow(self, request: Request, outcome: Outcome, local_answer: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._shadow(request, outcome.id, local_answer))
+        self._background(self._shadow(request, outcome.id, local_answer))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._shadows.add(task)
         task.add_done_callback(self._shadows.discard)
+
+    def _keep_features(self, outcome: Outcome) -> None:
+        """Keep the model stage's inputs of a local answer to a request that is not private (policy
+        `shadow.keep_features`), for `router calibrate --from-log`."""
+        cfg = self.policies.current.shadow
+        head = getattr(self.complexity, "model_head", None)
+        sha = getattr(head, "model_sha256", None)
+        prefill = outcome.prefill
+        if (
+            not cfg.keep_features
+            or self.decisions is None
+            or prefill is None
+            or not sha
+            or outcome.route is not Route.LOCAL
+            or outcome.findings
+            or outcome.privacy >= cfg.max_privacy
+            or outcome.rule == FAIL_CLOSED
+        ):
+            return
+        data = json.dumps(
+            {"hidden": prefill.hidden, "entropy": prefill.entropy, "top_prob": prefill.top_prob,
+             "n_tokens": prefill.n_tokens}
+        )  # fmt: skip
+        store = self.decisions.store_features
+        self._background(asyncio.to_thread(store, outcome.id, sha, outcome.stage1, data))
 
     async def _shadow(self, request: Request, decision_id: str, local_answer: str) -> None:
         cloud, decisions = self.cloud, self.decisions

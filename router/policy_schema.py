@@ -191,6 +191,10 @@ class Shadow(_Strict):
     compare: Literal["contains", "exact"] = "contains"
     max_privacy: float = Field(default=0.2, ge=0, le=1)  # privacy score from which nothing is shadowed
     max_tokens: int = Field(default=256, ge=1, le=4096)
+    # Keep the model stage's inputs (hidden state and signals, never text) of local answers to requests
+    # that are not private, so Feedback and shadow labels can refit the head: `router calibrate
+    # --from-log`. Off by default: a hidden state is derived from the prompt.
+    keep_features: bool = False
 
 
 class LimitsModel(_Strict):

@@ -337,3 +337,38 @@ def test_reload_picks_up_a_new_head_and_keeps_the_old_on_a_broken_one(
     assert after.has_model_stage
     target.write_text("{not json")
     assert reload_scorer(after, sha, tmp_path) is after
+
+
+def test_calibrate_from_log_learns_from_feedback_on_kept_features(
+    calibrated: Any, daemon_factory: Any, llama_backend: Backend, model_path: Path, tmp_path: Path
+) -> None:
+    """Traffic: a daemon with the calibrated head keeps the model stage's inputs of local answers
+    (shadow.keep_features), callers rate them with Feedback, and `--from-log` fits on them too."""
+    from router.calibration.traffic import traffic_outcomes
+    from router.client import RouterClient
+
+    state, _ = calibrated
+    policy = tmp_path / "learn.yaml"
+    policy.write_text(
+        "format: 1\ndefault: local\non_local_answer_rejected: local\nshadow: {keep_features: true}\n"
+    )
+    runner = daemon_factory(state_dir=state, policy=policy)
+    prompts = ["What is the capital of Italy?", "What is 7 times 8?", "Name a colour.", "What is 123 * 457?"]
+    with RouterClient(target=runner.target) as client:
+        ids = [client.route(p, max_tokens=16).decision.id for p in prompts]
+        private = client.route("My email is jane.doe@acme.com, what is it?", max_tokens=8).decision.id
+        for n, decision_id in enumerate(ids):
+            client.feedback(decision_id, good=n % 2 == 0)
+        client.feedback(private, good=True)
+    runner.stop()
+    sha = model_fingerprint(model_path)
+    traffic = traffic_outcomes(runner.settings.decisions_db, sha)
+    assert [o.item_id for o, _ in traffic] == ids  # the private request's inputs were never kept
+    assert [o.correct for o, _ in traffic] == [True, False, True, False]
+    assert all(o.family == "traffic" and o.split == "train" and o.prefill.hidden for o, _ in traffic)
+    result = lib.calibrate(
+        llama_backend, model_path, state, profile="tiny", seed=0, items=TINY_ITEMS,
+        out=tmp_path / "head.json", from_log=runner.settings.decisions_db,
+    )  # fmt: skip
+    assert result.head.training["traffic"] == len(ids)
+    assert "labelled answers from the decision log" in lib.render(result)

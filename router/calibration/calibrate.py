@@ -14,6 +14,7 @@ from typing import Any
 
 from router.backends.base import Backend
 from router.calibration import fit, metrics, run, suite
+from router.calibration.traffic import traffic_outcomes
 from router.scoring.complexity import MODEL_INPUTS, Head, calibrated_head_path
 
 DEFAULT_INPUTS: tuple[str, ...] = MODEL_INPUTS
@@ -64,10 +65,14 @@ def fit_outcomes(
     inputs: Sequence[str] = DEFAULT_INPUTS,
     backend_name: str = "",
     answered: tuple[int, int] | None = None,
+    traffic: Sequence[tuple[run.Outcome, float]] = (),
 ) -> tuple[Head, dict[str, Any]]:
+    """Fit on the training split (plus `traffic`: labelled local answers from the decision log, with
+    their stage-1 scores, for `--from-log`); report on the held-out split."""
     train = [o for o in outcomes if o.split == "train"]
     heldout = [o for o in outcomes if o.split == "heldout"]
-    stage1 = fit.stage1_scores([_user_text(o) for o in train])
+    stage1 = fit.stage1_scores([_user_text(o) for o in train]) + [s for _, s in traffic]
+    train += [o for o, _ in traffic]
     fitted = fit.fit_head(
         train,
         stage1,
@@ -81,6 +86,7 @@ def fit_outcomes(
             **({"answered": list(answered)} if answered else {}),
             "backend": backend_name,
             "families": sorted({o.family for o in train}),
+            **({"traffic": len(traffic)} if traffic else {}),
         },
     )
     head = fitted.head
@@ -123,7 +129,10 @@ def calibrate(
     progress: Callable[[bool], None] | None = None,
     items: Sequence[suite.Item] | None = None,
     deadline: float | None = None,
+    from_log: Path | None = None,
 ) -> Result:
+    """`from_log`: a decision log whose labelled traffic (Feedback, shadow checks) joins the training
+    split."""
     sha = run.model_fingerprint(model_path)
     chosen = list(items) if items is not None else suite.select(suite.load_suite(), profile)
     outcomes = collect(backend, state_dir, sha, profile, progress=progress, items=chosen, deadline=deadline)
@@ -138,6 +147,7 @@ def calibrate(
         inputs=inputs,
         backend_name=backend.name,
         answered=(len(outcomes), len(chosen)),
+        traffic=traffic_outcomes(from_log, sha) if from_log is not None else (),
     )
     path = out or calibrated_head_path(state_dir, sha)
     write_head(head, path)
@@ -150,7 +160,12 @@ def render(result: Result) -> str:
     t = h.metrics
     done, total = h.training.get("answered", ["?", "?"])
     lines = [
-        f"answered {done} of {total} items of the {h.training.get('profile')} profile",
+        f"answered {done} of {total} items of the {h.training.get('profile')} profile"
+        + (
+            f", plus {h.training['traffic']} labelled answers from the decision log"
+            if "traffic" in h.training
+            else ""
+        ),
         f"wrote {result.path} (bound to {h.model_file}, sha256 {h.model_sha256 and h.model_sha256[:12]}...)",
         f"inputs {', '.join(h.inputs)}; L2 C={h.training.get('c')}; stage 1 settles below {h.low:g} "
         f"and above {h.high:g}",

@@ -49,6 +49,12 @@ from router.errors import ConfigError
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the head here instead of <state dir>/calibration/head-<sha256>.json.",
 )
+@click.option(
+    "--from-log",
+    is_flag=True,
+    help="Also learn from the decision log's labelled traffic: local answers rated with Feedback or "
+    "judged by shadow checks (needs the policy's shadow.keep_features).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 def calibrate(
     model_path: Path | None,
@@ -59,6 +65,7 @@ def calibrate(
     time_budget: float | None,
     threads: int | None,
     out: Path | None,
+    from_log: bool,
     as_json: bool,
 ) -> None:
     """Run the model through the calibration suite with the daemon's prompt format and generation
@@ -102,6 +109,7 @@ def calibrate(
                 progress=progress.step,
                 items=items,
                 deadline=None if time_budget is None else time.monotonic() + 60 * time_budget,
+                from_log=settings.decisions_db if from_log else None,
             )
         except ValueError as e:
             raise ConfigError(str(e)) from None
