@@ -14,9 +14,12 @@ _STREET_TYPES = (
     r"row|walk|plaza|pike|expressway|route|rte|mews|park|passage|pass|crossing|gateway|heights|hill|"
     r"port|quay|rise|view|wharf"
 )
+_STREET_TYPE_WORD = rf"(?-i:(?:{_STREET_TYPES.title()})\b\.?|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Hwy|Pkwy|Sq)\b\.?)"
+# Searched backwards from each street-type word (the anchor: rarer than numbers), in a window that ends
+# there, so that a text of numbers or capitalised words costs one pass of the anchor's scan.
+_STREET_ANCHOR = re.compile(rf"(?<=[ \t]){_STREET_TYPE_WORD}")
 _STREET = re.compile(
-    r"\b\d{1,6}[A-Za-z]?(?:[ -]\d{1,6})?[ \t]+(?:[A-Z0-9][\w'.-]*[ \t]+){1,4}"
-    rf"(?-i:(?:{_STREET_TYPES.title()})\b\.?|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Hwy|Pkwy|Sq)\b\.?)",
+    rf"\b\d{{1,6}}[A-Za-z]?(?:[ -]\d{{1,6}})?[ \t]+(?:[A-Z0-9][\w'.-]*[ \t]+){{1,4}}{_STREET_TYPE_WORD}$",
 )
 _ADDRESS_CUE = re.compile(  # lower-cased; "Address" (a speech's title) is told apart in code
     r"\b(?:address(?:es)?\??(?: is| was| to|[ \t]+it is|[ \t]+it's)?|"
@@ -39,7 +42,7 @@ _STREET_FOREIGN_WORD = re.compile(
 # "Koskikatu 25", "Villacher Strasse 89", "Király u. 15.": a word, then a house number. One cheap scan for
 # "word number", then a check of how the word ends (a street-type suffix or a separate street word).
 # The scan starts at the number (numbers are rare, words are not), then looks back for the word.
-_NUMBER_AFTER_WORD = re.compile(r"[ \t]{1,2}\d{1,5}[a-z]?\b\.?")  # on the lower-cased text
+_NUMBER_AFTER_WORD = re.compile(r"(?<=[^\W\d_]|\.)[ \t]{1,2}\d{1,5}[a-z]?\b\.?")  # on the lower-cased text
 _WORD_BEFORE = re.compile(r"(?<![\w.])[^\W\d_][^\W\d_.]*\.?$")
 _FOREIGN_STREET_WORDS = (
     "rue",
@@ -184,9 +187,12 @@ def addresses(scan: Scan, out: list[Finding]) -> None:
                 if prev:
                     start -= len(prev.group(0))
             out.append(Finding("street_address", start, num.end(), 0.8))
-    for m in _STREET.finditer(text):
-        if _plausible_street(m.group()):
+    last_end = 0
+    for a in _STREET_ANCHOR.finditer(text):
+        m = _STREET.search(text, max(last_end, a.start() - 160), a.end())
+        if m and _plausible_street(m.group()):
             out.append(Finding("street_address", m.start(), m.end(), 0.8))
+            last_end = m.end()
     for m in _NUMBERED_STREET.finditer(text):
         if _plausible_numbered_street(m.group("name")):
             out.append(Finding("street_address", m.start(), m.end(), 0.75))

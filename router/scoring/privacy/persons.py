@@ -193,17 +193,16 @@ def _read_names(filename: str) -> frozenset[str]:
 def persons(scan: Scan, out: list[Finding]) -> None:
     """Names of people in a personal context (see the package's docstring); in stage 2, so that a name
     beside another finding (a phone number, an e-mail) counts."""
-    out.extend(_persons(scan))
+    _persons(scan, out)
     if scan.options.names == "anywhere" or scan.found:
         _lowercase_beside_identifiers(scan, out)
 
 
-def _persons(scan: Scan) -> list[Finding]:
+def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
     text, low, others = scan.text, scan.low, scan.found
     given, surnames = _name_lists()
     flag_full_names = scan.options.names == "anywhere"
     near = _Proximity(others)
-    found: list[Finding] = []
     for m in _INTRODUCTION.finditer(low):
         words = text[m.start("v") : m.end("v")].split()
         kept: list[str] = []
@@ -220,7 +219,10 @@ def _persons(scan: Scan) -> list[Finding]:
         if len(low) <= _LOWERCASE_SCAN_LIMIT and not _WORD_PROBLEM.search(low):
             _lowercase_persons(low, found)
         return found
-    runs = list(_name_runs(text))
+    # A finding that runs to the end of the text (a detector stopped at its cap) covers the rest: names
+    # there would be masked by it anyway.
+    covered = next((f.start for f in others if f.end >= len(text)), len(text))
+    runs = list(_name_runs(text, covered))
     if not runs:
         return found
     maths = bool(_WORD_PROBLEM.search(low))
@@ -384,10 +386,11 @@ def _foreign_looking(tokens: Sequence[str]) -> bool:
     return any(any(ord(ch) > 127 for ch in t) for t in tokens)
 
 
-def _name_runs(text: str) -> Iterable[tuple[int, int, list[str]]]:
-    """Runs of capitalised words (with middle initials and particles) that could be a person's name."""
+def _name_runs(text: str, stop: int | None = None) -> Iterable[tuple[int, int, list[str]]]:
+    """Runs of capitalised words (with middle initials and particles) that could be a person's name,
+    before `stop`."""
     tokens = []
-    for m in _NAME_TOKEN.finditer(text):
+    for m in _NAME_TOKEN.finditer(text, 0, len(text) if stop is None else stop):
         tok = m.group()
         end = m.end()
         if len(tok) > 2 and tok[-2] in "'\u2019" and tok[-1] in "sS":
@@ -463,16 +466,14 @@ class _Proximity:
     (a scan over every finding per name would be quadratic in a long text)."""
 
     def __init__(self, findings: Sequence[Finding]) -> None:
-        self._starts = sorted(f.start for f in findings)
-        self._ends = sorted(f.end for f in findings)
+        # disjoint findings sorted by start (as overlap resolution leaves them): their ends are sorted too
+        self._findings = sorted(findings, key=lambda f: f.start)
+        self._starts = [f.start for f in self._findings]
 
     def within(self, start: int, end: int, gap: int) -> bool:
-        # a finding that starts in [start - gap, end + gap) or ends in (start - gap, end + gap]
-        i = bisect.bisect_left(self._starts, start - gap)
-        if i < len(self._starts) and self._starts[i] < end + gap:
-            return True
-        j = bisect.bisect_right(self._ends, start - gap)
-        return j < len(self._ends) and self._ends[j] <= end + gap
+        """Whether a finding overlaps [start - gap, end + gap)."""
+        i = bisect.bisect_left(self._starts, end + gap)  # the findings before i start before that ends
+        return i > 0 and self._findings[i - 1].end > start - gap
 
 
 def _lowercase_beside_identifiers(scan: Scan, out: list[Finding]) -> None:

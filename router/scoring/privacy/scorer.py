@@ -126,10 +126,35 @@ class PrivacyScorer:
         return out
 
 
+class _Full(Exception):
+    """A detector reached MAX_PER_DETECTOR findings: its scan stops there."""
+
+
+class _Findings(list[Finding]):
+    """A detector's findings, that stops the detector at MAX_PER_DETECTOR of them. Its work is then
+    bounded by what it took to find them, whatever the length of the text."""
+
+    def append(self, f: Finding, /) -> None:
+        super().append(f)
+        if len(self) >= MAX_PER_DETECTOR:
+            raise _Full
+
+    def extend(self, fs: Iterable[Finding], /) -> None:
+        for f in fs:
+            self.append(f)
+
+
 def _run(d: Detector, scan: Scan) -> list[Finding]:
-    out: list[Finding] = []
-    d.fn(scan, out)
-    return out
+    """The findings of `d`. A detector stopped at the cap reports one more finding, from its first finding
+    to the end of the text: what it did not look at is masked (fail closed), not let through."""
+    out = _Findings()
+    try:
+        d.fn(scan, out)
+    except _Full:
+        first = min(out, key=lambda f: f.start)
+        merged = Finding(d.category, first.start, len(scan.text), max(f.confidence for f in out))
+        return [merged]
+    return list(out)
 
 
 def _capped(found: list[Finding], limit: int = MAX_PER_DETECTOR) -> list[Finding]:
