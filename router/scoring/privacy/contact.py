@@ -63,6 +63,8 @@ def emails(scan: Scan, out: list[Finding]) -> None:
     if "@" not in text:
         return
     for m in _EMAIL.finditer(text):
+        if text.endswith("://", 0, m.start()):
+            continue  # "postgresql://app@db.internal": a URL's user name, not a mailbox
         out.append(Finding("email", m.start(), m.end(), 0.98))
 
 
@@ -137,7 +139,11 @@ def phones(scan: Scan, out: list[Finding]) -> None:
 
 def _internal_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """LAN, loopback and unspecified addresses identify no one outside the machine's own network; the
-    big public DNS resolvers identify no one at all."""
+    big public DNS resolvers identify no one at all. The documentation ranges (192.0.2.0/24,
+    198.51.100.0/24, 203.0.113.0/24), which `is_private` includes, do count: in a prompt they stand for
+    a public address as far as anyone reading it can tell."""
+    if any(ip in net for net in _DOCUMENTATION_NETS):
+        return False
     return (
         ip.is_private
         or ip.is_loopback
@@ -148,6 +154,9 @@ def _internal_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
+_DOCUMENTATION_NETS = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
 _PUBLIC_RESOLVERS = frozenset(
     _words(
         """8.8.8.8 8.8.4.4 1.1.1.1 1.0.0.1 9.9.9.9 149.112.112.112 208.67.222.222 208.67.220.220

@@ -99,6 +99,15 @@ _VENDOR_TOKENS = (
 _API_KEY = re.compile(r"(?<![\w.+/-])(?:" + "|".join(_VENDOR_TOKENS) + r")(?![\w-])")
 
 
+# Webhook URLs carry their secret in the path: anyone with the URL can post.
+_WEBHOOK = re.compile(
+    r"https://(?:hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{20,200}"
+    r"|(?:discord(?:app)?\.com|canary\.discord\.com)/api/webhooks/\d{5,30}/[A-Za-z0-9_-]{20,100}"
+    r"|[a-z0-9-]{1,60}\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/_-]{40,400}"
+    r"|chat\.googleapis\.com/v1/spaces/[A-Za-z0-9_-]{5,40}/messages\?key=[A-Za-z0-9_-]{20,60}[^\s\"'<>]{0,200})"
+)
+
+
 def _placeholder_token(token: str) -> bool:
     """A token whose characters are too few or too regular to be a key: "AKIAXXXXXXXXXXXXXXXX",
     "sk-xxxxxxxxxxxxxxxxxxxxxxxx", "ghp_1234567890abcdefghij..."."""
@@ -114,6 +123,9 @@ def vendor_tokens(scan: Scan, out: list[Finding]) -> None:
     for m in _API_KEY.finditer(scan.text):
         if not _placeholder_token(m.group()):
             out.append(Finding("api_key", m.start(), m.end(), 0.98))
+    if "hook" in scan.low:
+        for m in _WEBHOOK.finditer(scan.text):
+            out.append(Finding("api_key", m.start(), m.end(), 0.95))
 
 
 # ------------------------------------------------------------------------------------ connection strings
@@ -245,6 +257,8 @@ def passwords(scan: Scan, out: list[Finding]) -> None:
     text, low = scan.text, scan.low
     if "pass" in low or "pwd" in low or "pin" in low:
         for m in _PASSWORD.finditer(low):
+            if m.start() > 0 and low[m.start() - 1] in "$%{":
+                continue  # "$PWD:/app": a variable read
             value = text[m.start("v") : m.end("v")]
             if _plausible_password(text, m.start(), value):
                 out.append(Finding("password", m.start("v"), m.end("v"), 0.9))
@@ -293,6 +307,22 @@ _KEY_CONTEXT = re.compile(
 )
 _LONG_TOKEN = re.compile(r"(?<![\w+/=.-])[A-Za-z0-9][A-Za-z0-9+/_=.~-]{19,511}(?![\w+/=.~-])")
 _HEXISH = re.compile(r"[0-9a-fA-F]+")
+# Public keys and certificates in base64 (DER SubjectPublicKeyInfo, X.509, OpenSSH public keys).
+_PUBLIC_PREFIXES = (
+    "MIIBIjAN",
+    "MIICIjAN",
+    "MIIBCgKC",
+    "MFkwEwYH",
+    "MHYwEAYH",
+    "MCowBQYDK2Vw",
+    "MIIC",
+    "MIID",
+    "MIIE",
+    "MIIF",
+    "AAAAB3NzaC1",
+    "AAAAC3NzaC1",
+    "AAAAE2VjZHNh",
+)
 _KEY_FIRST_WORDS = (
     "secret",
     "token",
@@ -322,9 +352,10 @@ def secrets(scan: Scan, out: list[Finding]) -> None:
             out.append(Finding("secret", m.start("v"), m.end("v"), 0.9))
     for m in _LONG_TOKEN.finditer(text):
         value = m.group().rstrip(".")
-        if not _key_material(value):
+        if not _key_material(value) or value.startswith(_PUBLIC_PREFIXES):
             continue
-        if _KEY_CONTEXT.search(low, max(0, m.start() - 60), m.start()):
+        before = low[max(0, m.start() - 60) : m.start()]
+        if _KEY_CONTEXT.search(before) and "public" not in before and "certificate" not in before:
             out.append(Finding("secret", m.start(), m.start() + len(value), 0.8))
 
 
@@ -336,6 +367,8 @@ def _assignments(scan: Scan) -> Iterator[tuple[re.Match[str], str, str]]:
         ks = m.start()
         while ks > 0 and m.start() - ks < 60 and low[ks - 1] in _KEY_CHARS:
             ks -= 1
+        if ks > 0 and low[ks - 1] in "$%{":
+            continue  # "$PWD:/app", "%(token)s": a variable read, not an assignment
         key = low[ks : m.start("v")].rstrip(" \t\"'`:=>b")
         value = text[m.start("v") : m.end("v")].rstrip(".)")
         if _NOT_SECRET_KEY_END.search(key) or _template_value(value) or _CODE_VALUE.match(value):

@@ -142,11 +142,9 @@ def national_ids(scan: Scan, out: list[Finding]) -> None:
     for ctx in _NATID_CONTEXT.finditer(low):
         window_end = min(len(text), ctx.end() + 40)
         for m in _NATID_VALUE.finditer(text, ctx.end(), window_end):
-            value = m.group().strip(" .-+")
-            if not _valid_national_id(value):
-                value = re.sub(r"^(?:[^\W\d_]+[ .:-]+)+", "", value)  # "is 111222333"
-                if not value or not _valid_national_id(value):
-                    continue
+            value = _id_in(m.group().strip(" .-+"))
+            if not value:
+                continue
             if value:
                 start = m.start() + m.group().index(value[0])
                 out.append(Finding("national_id", start, start + len(value), 0.9))
@@ -170,6 +168,19 @@ def driver_licenses(scan: Scan, out: list[Finding]) -> None:
             if sum(ch.isdigit() for ch in value) >= 4 and value.lower() not in ("number", "class"):
                 out.append(Finding("driver_license", m.start(), m.end(), 0.85))
                 break
+
+
+def _id_in(value: str) -> str:
+    """The valid national number in a window after its cue word, without the words around it: "is
+    111222333", "295109912611193 pour". Empty when there is none."""
+    value = re.sub(r"^(?:[^\W\d_]+[ .:-]+)+", "", value)  # "is 111222333"
+    for _ in range(6):
+        if not value or _valid_national_id(value):
+            return value
+        if " " not in value:
+            return ""
+        value = value.rsplit(" ", 1)[0].rstrip(" .-+")  # "2341 2341 2346 linked"
+    return ""
 
 
 def _valid_national_id(value: str, *, self_evident: bool = False) -> bool:
