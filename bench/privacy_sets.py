@@ -55,8 +55,17 @@ CREDENTIAL_FORMATS: list[tuple[str, Gen]] = [
     ("github app token", cat("ghs_", r(ALNUM, 36))),
     ("gitlab personal token", cat("glpat-", r(B64URL, 20))),
     ("slack bot token", cat("xoxb-", r(string.digits, 12), "-", r(string.digits, 13), "-", r(ALNUM, 24))),
-    ("slack webhook", cat("https://hooks.slack.com/services/T", r(UPPER_ALNUM, 8), "/B", r(UPPER_ALNUM, 8),
-                          "/", r(ALNUM, 24))),
+    (
+        "slack webhook",
+        cat(
+            "https://hooks.slack.com/services/T",
+            r(UPPER_ALNUM, 8),
+            "/B",
+            r(UPPER_ALNUM, 8),
+            "/",
+            r(ALNUM, 24),
+        ),
+    ),
     ("stripe secret key", cat("sk_live_", r(ALNUM, 24))),
     ("stripe webhook secret", cat("whsec_", r(ALNUM, 32))),
     ("openai key", cat("sk-proj-", r(B64URL, 48))),
@@ -81,32 +90,78 @@ CREDENTIAL_FORMATS: list[tuple[str, Gen]] = [
     ("planetscale password", cat("pscale_pw_", r(B64URL, 43))),
     ("age secret key", cat("AGE-SECRET-KEY-1", r("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 58))),
     ("jwt", cat("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI", r(B64URL, 30), ".", r(B64URL, 43))),
-    ("pem private key", cat("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC", r(B64, 32),
-                            "\n", r(B64, 64), "\n-----END PRIVATE KEY-----")),
-    ("private key body without armour", cat("MIIEowIBAAKCAQEA", r(B64, 48), "\n", r(B64, 64), "\n", r(B64, 64))),
+    (
+        "pem private key",
+        cat(
+            "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+            r(B64, 32),
+            "\n",
+            r(B64, 64),
+            "\n-----END PRIVATE KEY-----",
+        ),
+    ),
+    (
+        "private key body without armour",
+        cat("MIIEowIBAAKCAQEA", r(B64, 48), "\n", r(B64, 64), "\n", r(B64, 64)),
+    ),
     ("openssh key body", cat("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", r(B64, 30), "\n", r(B64, 70))),
     ("env password", cat("DATABASE_PASSWORD=", password)),
     ("yaml password", cat("password: ", password)),
     ("json api key", cat('{"apiKey": "', r(ALNUM, 32), '"}')),
     ("env token", cat("export SERVICE_TOKEN=", r(ALNUM, 40))),
-    ("postgres url", cat("postgresql://app:", password, "@db.", r(string.ascii_lowercase, 6), ".internal:5432/app")),
+    (
+        "postgres url",
+        cat("postgresql://app:", password, "@db.", r(string.ascii_lowercase, 6), ".internal:5432/app"),
+    ),
     ("mysql url", cat("mysql://root:", password, "@10.0.3.7:3306/shop")),
-    ("mongodb srv url", cat("mongodb+srv://svc:", r(ALNUM, 16), "@cluster0.", r(LOWER_ALNUM, 5),
-                            ".mongodb.net/prod")),
+    (
+        "mongodb srv url",
+        cat("mongodb+srv://svc:", r(ALNUM, 16), "@cluster0.", r(LOWER_ALNUM, 5), ".mongodb.net/prod"),
+    ),
     ("redis url without user", cat("redis://:", r(ALNUM, 18), "@cache.internal:6379/0")),
     ("amqp url", cat("amqps://worker:", r(ALNUM, 14), "@mq.example.net/vhost")),
     ("https basic-auth url", cat("https://deploy:", password, "@git.example.org/repo.git")),
-    ("azure storage connection string", cat("DefaultEndpointsProtocol=https;AccountName=", r(LOWER_ALNUM, 10),
-                                            ";AccountKey=", r(B64, 86), "==;EndpointSuffix=core.windows.net")),
-    ("azure service bus", cat("Endpoint=sb://", r(LOWER_ALNUM, 8), ".servicebus.windows.net/;"
-                              "SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=", r(B64, 43), "=")),
-    ("sql server connection string", cat("Server=tcp:sql01,1433;Database=crm;User Id=sa;Password=", password, ";")),
+    (
+        "azure storage connection string",
+        cat(
+            "DefaultEndpointsProtocol=https;AccountName=",
+            r(LOWER_ALNUM, 10),
+            ";AccountKey=",
+            r(B64, 86),
+            "==;EndpointSuffix=core.windows.net",
+        ),
+    ),
+    (
+        "azure service bus",
+        cat(
+            "Endpoint=sb://",
+            r(LOWER_ALNUM, 8),
+            ".servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=",
+            r(B64, 43),
+            "=",
+        ),
+    ),
+    (
+        "sql server connection string",
+        cat("Server=tcp:sql01,1433;Database=crm;User Id=sa;Password=", password, ";"),
+    ),
     ("jdbc url with password", cat("jdbc:mysql://db01:3306/crm?user=admin&password=", password)),
-    ("azure sas url", cat("https://acct.blob.core.windows.net/c/f.csv?sv=2022-11-02&se=2026-01-01&sp=r&sig=",
-                          r(B64, 43), "%3D")),
+    (
+        "azure sas url",
+        cat(
+            "https://acct.blob.core.windows.net/c/f.csv?sv=2022-11-02&se=2026-01-01&sp=r&sig=",
+            r(B64, 43),
+            "%3D",
+        ),
+    ),
     ("curl basic auth", cat("curl -u admin:", password, " https://api.example.com/v1/items")),
-    ("authorization basic", cat("Authorization: Basic ", lambda rng: __import__("base64").b64encode(
-        f"svc:{password(rng)}".encode()).decode())),
+    (
+        "authorization basic",
+        cat(
+            "Authorization: Basic ",
+            lambda rng: __import__("base64").b64encode(f"svc:{password(rng)}".encode()).decode(),
+        ),
+    ),
     ("bearer token", cat("Authorization: Bearer ", r(B64URL, 40))),
     ("hex signing key in context", cat("the HMAC signing key is ", r(HEX, 64))),
     ("base64 key in context", cat("encryption key: ", r(B64, 43), "=")),
@@ -126,7 +181,9 @@ CREDENTIAL_SENTENCES = [
 def credentials(seed: int = 17) -> list[tuple[str, str]]:
     """(family, text) for every family, each wrapped in a sentence."""
     rng = random.Random(seed)
-    return [(family, rng.choice(CREDENTIAL_SENTENCES).format(s=gen(rng))) for family, gen in CREDENTIAL_FORMATS]
+    return [
+        (family, rng.choice(CREDENTIAL_SENTENCES).format(s=gen(rng))) for family, gen in CREDENTIAL_FORMATS
+    ]
 
 
 # Look-alikes of the same families: none is a usable credential.
@@ -147,23 +204,38 @@ NEAR_MISS_FORMATS: list[tuple[str, Gen]] = [
     ("url without password", cat("postgresql://app@db.", r(string.ascii_lowercase, 6), ".internal:5432/app")),
     ("url with placeholder", cat("postgres://user:password@localhost:5432/mydb")),
     ("url with variable", cat("redis://:${REDIS_PASSWORD}@cache:6379/0")),
-    ("azure connection string without key", cat("DefaultEndpointsProtocol=https;AccountName=", r(LOWER_ALNUM, 10),
-                                               ";EndpointSuffix=core.windows.net")),
+    (
+        "azure connection string without key",
+        cat(
+            "DefaultEndpointsProtocol=https;AccountName=",
+            r(LOWER_ALNUM, 10),
+            ";EndpointSuffix=core.windows.net",
+        ),
+    ),
     ("docker user", cat("docker run -u 1000:1000 -v $PWD:/app image")),
     ("curl user variable", cat("curl -u $USER:$TOKEN https://api.example.com")),
-    ("public key", cat("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA", r(B64, 40),
-                       "\n-----END PUBLIC KEY-----")),
+    (
+        "public key",
+        cat(
+            "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA",
+            r(B64, 40),
+            "\n-----END PUBLIC KEY-----",
+        ),
+    ),
     ("ssh public key", cat("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI", r(B64, 43), " me@laptop")),
     ("git commit sha", cat("git cherry-pick ", r(HEX, 40))),
     ("sha256 checksum", cat("sha256sum: ", r(HEX, 64), "  release.tar.gz")),
-    ("uuid", cat("request id ", r(HEX, 8), "-", r(HEX, 4), "-4", r(HEX, 3), "-a", r(HEX, 3), "-", r(HEX, 12))),
+    (
+        "uuid",
+        cat("request id ", r(HEX, 8), "-", r(HEX, 4), "-4", r(HEX, 3), "-a", r(HEX, 3), "-", r(HEX, 12)),
+    ),
     ("docker image digest", cat("image@sha256:", r(HEX, 64))),
     ("npm integrity", cat('"integrity": "sha512-', r(B64, 86), '=="')),
     ("base64 image", cat("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAA", r(B64, 40))),
     ("jwt-like not json", cat("eyJub3QganNvbiBhdCBhbGw.", r(B64URL, 20), ".", r(B64URL, 20))),
     ("word with key", cat("the primary key is user_id")),
     ("auth header template", cat("Authorization: Bearer <token>")),
-    ("basic auth not base64 creds", cat("Authorization: Basic realm=\"staging\"")),
+    ("basic auth not base64 creds", cat('Authorization: Basic realm="staging"')),
     ("slack channel id", cat("post it in channel C", r(UPPER_ALNUM, 8))),
     ("secret word prose", cat("The secret to a good sourdough is patience.")),
     ("token prose", cat("Each token costs about four characters of English text.")),
@@ -178,7 +250,9 @@ NEAR_MISS_FORMATS: list[tuple[str, Gen]] = [
 
 def near_misses(seed: int = 71) -> list[tuple[str, str]]:
     rng = random.Random(seed)
-    return [(family, rng.choice(CREDENTIAL_SENTENCES).format(s=gen(rng))) for family, gen in NEAR_MISS_FORMATS]
+    return [
+        (family, rng.choice(CREDENTIAL_SENTENCES).format(s=gen(rng))) for family, gen in NEAR_MISS_FORMATS
+    ]
 
 
 PII_PROMPTS = Path(__file__).with_name("data") / "pii_prompts.jsonl"

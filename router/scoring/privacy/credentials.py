@@ -217,6 +217,8 @@ _ASSIGNMENT = re.compile(
     r"client[_-]?key|credentials?|auth)(?:[_.-]?(?:value|key|b64|base64|hash|str|string))?"
     r"[\"'`]?[ \t]*(?::=|=>|[:=])[ \t]*(?:\"|'|`|b\"|b')?(?P<v>[^\s\"'`,;<>]{4,256})",
 )  # lower-cased; the value's case is read back from the original
+# A code identifier as the value (`password = newPassword`, `pwd: new_password`), not a password.
+_IDENTIFIER = re.compile(r"[a-z]+(?:[A-Z][a-z]+)+|[a-z]+(?:_[a-z]+)+|[A-Z][a-z]+(?:[A-Z][a-z]+)+")
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 _PASSWORD_KEY_END = re.compile(
     r"(?:password|passwd|passphrase|pwd|pass)(?:[_.-]?(?:value|hash|str|string))?$"
@@ -267,6 +269,7 @@ def passwords(scan: Scan, out: list[Finding]) -> None:
             _PASSWORD_KEY_END.search(key)
             and value.lower() not in _PASSWORD_STOP
             and (not value.isalpha() or len(value) >= 8)
+            and not _IDENTIFIER.fullmatch(value)
         ):
             out.append(Finding("password", m.start("v"), m.start("v") + len(value), 0.9))
     if "-u" in text or "--user" in text:
@@ -376,10 +379,16 @@ def _assignments(scan: Scan) -> Iterator[tuple[re.Match[str], str, str]]:
         yield m, key, value
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def _key_material(value: str) -> bool:
-    """A long token that reads as random key material: base64, hex or a random token, not a word, a path,
-    a hostname or a version."""
+    """A long token that reads as random key material: base64, hex or a random token with a digit in it
+    (32 random bytes in base64 lack one once in a thousand), not a word, a path, a UUID, a hostname or a
+    version."""
     if len(value) < 20 or value.count(".") > 2 or value.count("/") > 4 or value.count("-") > 4:
+        return False
+    if _UUID.fullmatch(value) or not any(c.isdigit() for c in value):
         return False
     if _HEXISH.fullmatch(value):
         return len(value) >= 32 and _shannon_entropy(value) >= 3.0 and any(c.isalpha() for c in value)
