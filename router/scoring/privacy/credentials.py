@@ -425,8 +425,8 @@ def _plausible_password(text: str, start: int, value: str) -> bool:
     # Plain dictionary-like words after "is" need a digit or symbol to count (e.g. "hunter2").
     if re.fullmatch(r"[a-z]+", v) and re.search(r"\b(?:is|was)\b", phrase[12:]):
         return len(v) >= 6
-    # Code identifiers: password=password_input, pwd = user.pwd
-    return not re.fullmatch(r"[A-Za-z_][A-Za-z_]*(?:\.[A-Za-z_]+)+", v)
+    # Code identifiers: password=password_input, pwd = user.pwd, password = newPassword
+    return not re.fullmatch(r"[A-Za-z_][A-Za-z_]*(?:\.[A-Za-z_]+)+", v) and not _IDENTIFIER.fullmatch(v)
 
 
 def _looks_secret(value: str, *, min_len: int = 16, entropy: float = 3.3) -> bool:

@@ -10,6 +10,7 @@ with its country prefix) counts on its own.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from router.scoring.privacy._base import _I, Scan, _context, detector
@@ -75,21 +76,31 @@ def cards(scan: Scan, out: list[Finding]) -> None:
     if digits >= 12:
         for m in _CARD.finditer(text):
             raw = m.group()
-            compact = raw.replace(" ", "").replace("-", "")
-            if not 12 <= len(compact) <= 19:
-                continue
-            if compact[0] not in "23456" and not compact.startswith(("1800", "2131")):
-                continue
-            # 12-digit (Maestro) numbers are common as other things: only with a card word nearby.
-            if len(compact) < 13 and not _CARD_CONTEXT.search(_context(low, m.start(), m.end(), 40)):
-                continue
-            if len(set(compact)) < 2 or not luhn.is_valid(compact):
-                continue
-            # Separators must look like card grouping (4-4-4-4, 4-6-5, ...) or be absent.
-            groups = re.split(r"[ -]", raw)
-            if len(groups) > 1 and not all(3 <= len(g) <= 6 for g in groups):
-                continue
-            out.append(Finding("credit_card", m.start(), m.end(), 0.95))
+            # The regex may have taken a number after the card ("4111 1111 1111 1111 08/29"): drop
+            # trailing groups until one reading is a card.
+            for _ in range(3):
+                if _card(raw, low, m.start(), luhn.is_valid):
+                    out.append(Finding("credit_card", m.start(), m.start() + len(raw), 0.95))
+                    break
+                if not re.search(r"[ -]", raw):
+                    break
+                raw = re.split(r"[ -](?=[^ -]*$)", raw)[0]
+
+
+def _card(raw: str, low: str, start: int, luhn_ok: Callable[[str], bool]) -> bool:
+    compact = raw.replace(" ", "").replace("-", "")
+    if not 12 <= len(compact) <= 19:
+        return False
+    if compact[0] not in "23456" and not compact.startswith(("1800", "2131")):
+        return False
+    # 12-digit (Maestro) numbers are common as other things: only with a card word nearby.
+    if len(compact) < 13 and not _CARD_CONTEXT.search(_context(low, start, start + len(raw), 40)):
+        return False
+    if len(set(compact)) < 2 or not luhn_ok(compact):
+        return False
+    # Separators must look like card grouping (4-4-4-4, 4-6-5, ...) or be absent.
+    groups = re.split(r"[ -]", raw)
+    return len(groups) == 1 or all(3 <= len(g) <= 6 for g in groups)
 
 
 @detector("iban", weight=0.95, priority=80)

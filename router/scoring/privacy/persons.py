@@ -138,6 +138,8 @@ _PERSON_AFTER = re.compile(
     rf"|\s+as\s+(?:a|an|the|my|our)?\s*(?:{_RELATION}|next of kin|emergency contact|authori[sz]ed user))",
     _I,
 )
+# "Mozart was born on 27 January 1756": a birth before 1920 is history, not a private person's.
+_HISTORICAL_BIRTH = re.compile(r"\s+(?:was|is)\s+born\b[^.!?\n]{0,40}?\b(?:1[0-8]\d\d|19[01]\d)\b")
 # After a full name: an affiliation, an apposition or a verb of saying/doing, as in a news item or a memo.
 _PERSON_AFTER_WEAK = re.compile(
     r"^(?:\s+(?:from|of|at)\s+(?-i:[A-Z])|,\s+(?:the|a|an|our|my|your)\s+[\w-]+(?:\s+[\w-]+)?,"
@@ -245,7 +247,7 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             bool(_PERSON_STRONG_CUE.search(low, window, start))
             or bool(_TITLE_BEFORE.search(text, window, start))
             or bool(_NAME_CHANGE_CUE.search(low, max(0, start - 100), start))
-            or bool(_PERSON_AFTER.match(after))
+            or (bool(_PERSON_AFTER.match(after)) and not _HISTORICAL_BIRTH.match(text, end, end + 50))
         )
         if not strong and (is_given or _foreign_looking(tokens)):
             strong = (
@@ -500,5 +502,7 @@ def _lowercase_beside_identifiers(scan: Scan, out: list[Finding]) -> None:
             if first not in given or first in _NOT_NAME or not scan.text[m.start()].islower():
                 continue
             nxt = _LOWER_NEXT_WORD.match(low, m.end())
-            if nxt and nxt.group("w") in surnames and nxt.group("w") not in _NOT_NAME:
+            last = nxt.group("w") if nxt else ""
+            # (the census lists a surname that is also a given name, "johnson", only as a given name)
+            if last and (last in surnames or last in given) and last not in _NOT_NAME:
                 out.append(Finding("person", m.start(), nxt.end(), 0.7))
