@@ -502,7 +502,9 @@ def _lowercase_beside_identifiers(scan: Scan, out: list[Finding]) -> None:
             if first not in given or first in _NOT_NAME or not scan.text[m.start()].islower():
                 continue
             nxt = _LOWER_NEXT_WORD.match(low, m.end())
-            last = nxt.group("w") if nxt else ""
+            if nxt is None:
+                continue
+            last = nxt.group("w")
             # (the census lists a surname that is also a given name, "johnson", only as a given name)
-            if last and (last in surnames or last in given) and last not in _NOT_NAME:
+            if (last in surnames or last in given) and last not in _NOT_NAME:
                 out.append(Finding("person", m.start(), nxt.end(), 0.7))
