@@ -275,8 +275,11 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             conf = 0.75
         elif cue and (_foreign_looking(tokens) or tokens[-1].lower() in surnames):
             conf = 0.6
-        elif full and flag_full_names:
-            conf = 0.5
+        elif flag_full_names and (
+            full
+            or (_could_be_a_name(tokens) and (_foreign_looking(tokens) or tokens[-1].lower() in surnames))
+        ):
+            conf = 0.5  # names: anywhere - a full name, or name-like words ending in a known surname
         if conf > 0:
             found.append(Finding("person", start, end, conf))
     return found
