@@ -34,6 +34,7 @@ B64 = string.ascii_letters + string.digits + "+/"
 ACCOUNT_KEY = _rand(B64, 86) + "=="
 KEY_BODY = "MIIEowIBAAKCAQEA" + _rand(B64, 48) + "\n" + _rand(B64, 64) + "\n" + _rand(B64, 40)
 BASIC = base64.b64encode(b"deploy:Sup3rS3cretPw").decode()
+PEM_MIDDLE = "\n".join(_rand(B64, 64) for _ in range(4)) + "\n" + _rand(B64, 20) + "=="
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,14 @@ _KEY_BODY = re.compile(
 )
 
 
+# The middle of a PEM body: three or more lines of exactly 64 base64 characters (PEM's wrap), as pasted
+# without the armour lines nor the first line of the key.
+_PEM_LINES = re.compile(
+    r"(?<![A-Za-z0-9+/=])(?:[A-Za-z0-9+/]{64}[ \t]*\r?\n){2,200}[A-Za-z0-9+/]{8,63}={0,2}(?![A-Za-z0-9+/=])"
+    r"|(?<![A-Za-z0-9+/=])(?:[A-Za-z0-9+/]{64}[ \t]*\r?\n){3,200}"
+)
+
+
 @detector("private_key", weight=1.0, priority=0)
 def private_keys(scan: Scan, out: list[Finding]) -> None:
     text = scan.text
@@ -47,6 +55,15 @@ def private_keys(scan: Scan, out: list[Finding]) -> None:
     if "MI" in text or "b3Bl" in text or "Private-" in text:
         for m in _KEY_BODY.finditer(text):
             out.append(Finding("private_key", m.start(), m.end(), 0.95))
+    if "\n" in text and len(text) >= 190:
+        for m in _PEM_LINES.finditer(text):
+            before = scan.low[max(0, m.start() - 100) : m.start()]
+            body = m.group()
+            if "public" in before or "certificate" in before or body.startswith(_PUBLIC_PREFIXES):
+                continue
+            if sum(c.isdigit() for c in body) < 8 or _shannon_entropy(body[:256]) < 5.0:
+                continue  # base64 of random bytes has digits and about 6 bits a character
+            out.append(Finding("private_key", m.start(), m.start() + len(body.rstrip()), 0.8))
 
 
 # ------------------------------------------------------------------------------------------ vendor tokens
