@@ -86,6 +86,7 @@ POSITIVES: list[tuple[str, str, str, str]] = [
         "9f86d081",
     ),
     ("key body without armour", f"here is the key:\n{KEY_BODY}\nthanks", "private_key", KEY_BODY[:40]),
+    ("middle of a key body", f"ssh rejects this:\n{PEM_MIDDLE}\nwhy?", "private_key", PEM_MIDDLE[:64]),
     (
         "slack webhook",
         "post to https://hooks.slack.com/services/T0ABCDEFG/B0HIJKLMN/abcdEFGHijklMNOPqrstUVWX",
@@ -164,6 +165,7 @@ NEGATIVES: list[tuple[str, str]] = [
         "public key",
         "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n",
     ),
+    ("certificate body", f"-----BEGIN CERTIFICATE-----\n{PEM_MIDDLE}\n-----END CERTIFICATE-----"),
     ("git sha", "git cherry-pick 9fceb02d0ae598e95dc970b74767f19372d61af8"),
     ("uuid", "request id d2db5ec4-6e7a-11ee-b962-0242ac120002 failed"),
     ("placeholder aws id", "AKIAXXXXXXXXXXXXXXXX"),
