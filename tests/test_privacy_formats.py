@@ -49,6 +49,8 @@ def found(scorer: PrivacyScorer, text: str) -> list[tuple[str, str]]:
 # (what, text, a category that must be found, a string that must lie inside one of its findings)
 POSITIVES: list[tuple[str, str, str, str]] = [
     ("env password", "DATABASE_PASSWORD=Sup3rS3cretPw", "password", "Sup3rS3cretPw"),
+    ("vendor-named key", 'adafruit_key = "z8x7c6v5b4n3m2l1k9j8h7g6f5d4s3a2"', "secret", "z8x7c6v5b4n3m2l1"),
+    ("go-style token", 'airtableToken := "key7fGh3Jk9LmNp2Q"', "secret", "key7fGh3Jk9LmNp2Q"),
     ("yaml password", "db:\n  password: Wint3r-Harbor!", "password", "Wint3r-Harbor!"),
     ("json api key", '{"apiKey": "q8Zr2LmX9vT4pW7nK3sDq8Zr"}', "secret", "q8Zr2LmX9vT4pW7nK3sDq8Zr"),
     ("export token", "export SERVICE_TOKEN=h7Gk2pQ9xZ4mW8vR1tY6", "secret", "h7Gk2pQ9xZ4mW8vR1tY6"),
@@ -153,6 +155,9 @@ NEGATIVES: list[tuple[str, str]] = [
     ("password setting", "PASSWORD_MIN_LENGTH=12"),
     ("code identifier", "user.password = newPassword;"),
     ("masked", "password: ********"),
+    ("example value", 'password = "example-password"'),
+    ("sort key", 'sort_key = "created_at"'),
+    ("namespaced cache key", "cache key: user:1234:profile"),
     ("template", "api_key: {{ vault_api_key }}"),
     ("azure without key", "DefaultEndpointsProtocol=https;AccountName=acme;EndpointSuffix=core.windows.net"),
     ("url without password", "postgresql://app@db.internal:5432/app"),

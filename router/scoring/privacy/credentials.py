@@ -231,11 +231,14 @@ _PASSWORD_STOP = frozenset(
 _ASSIGNMENT = re.compile(
     r"(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|"
     r"account[_-]?key|private[_-]?key|signing[_-]?key|session[_-]?key|encryption[_-]?key|master[_-]?key|"
-    r"client[_-]?key|credentials?|auth)(?:[_.-]?(?:value|key|b64|base64|hash|str|string))?"
+    r"client[_-]?key|credentials?|auth|key)(?:[_.-]?(?:value|key|b64|base64|hash|str|string))?"
     r"[\"'`]?[ \t]*(?::=|=>|[:=])[ \t]*(?:\"|'|`|b\"|b')?(?P<v>[^\s\"'`,;<>]{4,256})",
 )  # lower-cased; the value's case is read back from the original
 # A code identifier as the value (`password = newPassword`, `pwd: new_password`), not a password.
 _IDENTIFIER = re.compile(r"[a-z]+(?:[A-Z][a-z]+)+|[a-z]+(?:_[a-z]+)+|[A-Z][a-z]+(?:[A-Z][a-z]+)+")
+_SECRET_KEY_END = re.compile(
+    r"(?:api|access|auth|account|private|signing|session|encryption|master|client|secret)[_.-]?key$"
+)
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 _PASSWORD_KEY_END = re.compile(
     r"(?:password|passwd|passphrase|pwd|pass)(?:[_.-]?(?:value|hash|str|string))?$"
@@ -260,6 +263,12 @@ _PLACEHOLDER_WORDS = re.compile(
 )
 
 
+_PLACEHOLDER_PART = re.compile(
+    r"example|placeholder|changeme|change_me|dummy|redacted|xxxx|\*\*\*|your[_-]|insert[_-]|replace[_-]?me",
+    re.IGNORECASE,
+)
+
+
 def _template_value(v: str) -> bool:
     """A variable, a template, code or a placeholder, not a value: `${PW}`, `{{ token }}`, `%(pw)s`,
     `os.environ["X"]`, `getpass()`, `<password>`, `****`, `your_api_key_here`."""
@@ -267,6 +276,8 @@ def _template_value(v: str) -> bool:
     if not v or v[0] in "$%{<[(*@&" or v.startswith(("{{", "process.env", "os.environ")):
         return True
     if "${" in v or "{{" in v or "%(" in v or "(" in v or v.endswith(")"):
+        return True
+    if _PLACEHOLDER_PART.search(v):
         return True
     return bool(_PLACEHOLDER_WORDS.match(v)) or set(v) <= {"*", "x", "X", "•", ".", "-", "_", "#"}
 
@@ -363,9 +374,12 @@ def secrets(scan: Scan, out: list[Finding]) -> None:
     if not any(w in low for w in _KEY_FIRST_WORDS):
         return
     for m, key, value in _assignments(scan):
-        if not _PASSWORD_KEY_END.search(key) and (
-            _looks_secret(value) or _looks_secret(value, min_len=8, entropy=2.8)
-        ):
+        if _PASSWORD_KEY_END.search(key):
+            continue
+        # A key named only "...key" (`airtable_key`, `key`) is often no secret (a dictionary key, a sort
+        # key): its value must be long random material; a secret-named key takes a shorter value.
+        plain_key = key.endswith("key") and not _SECRET_KEY_END.search(key)
+        if _looks_secret(value) or (not plain_key and _looks_secret(value, min_len=8, entropy=2.8)):
             out.append(Finding("secret", m.start("v"), m.start("v") + len(value), 0.85))
     for m in _BEARER.finditer(text):
         if _looks_secret(m.group("v")):
@@ -424,7 +438,7 @@ def _is_jwt(token: str) -> bool:
 
 def _plausible_password(text: str, start: int, value: str) -> bool:
     v = value.strip(".")
-    if len(v) < 3 or v.lower() in _PASSWORD_STOP:
+    if len(v) < 3 or v.lower() in _PASSWORD_STOP or _PLACEHOLDER_PART.search(v):
         return False
     if v.startswith(("$", "{", "<", "%", "(", "[", "*")) or "(" in v or v.endswith(")"):
         return False  # template or code: password=${PW}, password=getpass(), password: ****
@@ -455,6 +469,8 @@ def _looks_secret(value: str, *, min_len: int = 16, entropy: float = 3.3) -> boo
         return False
     if re.fullmatch(r"[A-Za-z_]+(?:[.:][A-Za-z_]+)+", v):
         return False  # dotted identifier: settings.SECRET_KEY
+    if ":" in v and all(p.isalpha() or p.isdigit() for p in re.split(r"[:_-]", v) if p):
+        return False  # a namespaced name: user:1234:profile
     if re.fullmatch(r"[A-Za-z]+(?:[_-][A-Za-z]+)*[_-]?\d{0,4}", v) and len(v) < 40:
         return False  # words: My_Secret_Name, ReadTheDocs-2024
     return _shannon_entropy(v) >= entropy
