@@ -112,6 +112,15 @@ _VENDOR_TOKENS = (
     r"AccountKey=[A-Za-z0-9+/]{86}==|[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}",  # Azure
     r"LTAI[A-Za-z0-9]{20}|AKLT[A-Za-z0-9_-]{20,}|AKID[A-Za-z0-9]{32}",  # Alibaba, Volcengine, Tencent
     r"HRKU-[A-Za-z0-9_-]{60}|CFPAT-[A-Za-z0-9_-]{43}|lip_[A-Za-z0-9]{32}",  # Heroku, Contentful, ...
+    r"p8e-[A-Za-z0-9]{32}|dnkey-[A-Za-z0-9=_-]{26}-[A-Za-z0-9=_-]{52}|v1\.0-[a-f0-9]{24}-[a-f0-9]{146}",
+    r"EAA[MC][A-Za-z0-9]{20,}|live_[A-Za-z0-9_=-]{40}|s-s4t2(?:ud|af)-[a-f0-9]{64}|AKCp[A-Za-z0-9]{69}",
+    r"(?:live|test)_(?:pub_)?[a-f0-9]{31,35}|eyJrIjoi[A-Za-z0-9]{70,400}={0,2}|glc_eyJ[A-Za-z0-9+/=]{40,}",
+    r"AQVN[A-Za-z0-9_-]{35,38}|YC[A-Za-z0-9_-]{38}|ops_eyJ[A-Za-z0-9+/]{250,}={0,3}|API-[A-Z0-9]{26}",
+    r"sgp_(?:[a-fA-F0-9]{16}_)?[a-fA-F0-9]{40}|sgp_local_[a-fA-F0-9]{40}|xoxe(?:\.xox[bp])?-\d-[A-Za-z0-9]{146,}",
+    # 1Password secret key
+    r"A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}",
+    r"(?:b_|beamer_)[A-Za-z0-9=_-]{44}",  # Beamer
+    r"(?:sc|ext|scauth|authress)_[a-z0-9]{5,30}\.[a-z0-9]{4,6}\.acc[_-][a-z0-9-]{10,32}\.[a-z0-9+/_=-]{30,120}",
 )
 _API_KEY = re.compile(r"(?<![\w.+/-])(?:" + "|".join(_VENDOR_TOKENS) + r")(?![\w-])")
 
