@@ -61,7 +61,15 @@ _PERSON_FACT_AFTER = re.compile(
     r"|\s+is\s+(?:a\s+|an\s+)?(?:very|so|really|such an?)\s+(?!much\b|many\b|few\b|little\b)[a-z]+"
     # "Nora is very reliable": a judgement of a person
     r"|\s+so\s+[a-z]+\s*\?"  # "Why is Ivan so impulsive?"
-    r"|\s+(?:shouted|yelled|screamed|whispered|snapped)\s+at\s+(?-i:[A-Z]))",  # "Enrico shouted at Gary"
+    r"|\s+(?:shouted|yelled|screamed|whispered|snapped)\s+at\s+(?-i:[A-Z])"  # "Enrico shouted at Gary"
+    r"|\s+(?:is|was)\s+from\s+(?-i:[A-Z])\w*(?:\s+(?-i:[A-Z])\w*)*\s*(?:inc\b|llc\b|ltd\b|corp|$|[,.!?]))",
+    # "Anna is from Plotwatt": where a person works
+    _I,
+)
+# Someone judged, then a personal pronoun: "Shovda is very reliable. You can always depend on him." Any
+# name-like word counts then, known or not.
+_JUDGED_THEN_PRONOUN = re.compile(
+    r"\s+is\s+(?:a\s+|an\s+)?(?:very|so|really|such an?)\s+[a-z]+[^\n]{0,60}?\b(?:he|she|him|her|his|hers)\b",
     _I,
 )
 # Dialogue: lines that open with a speaker's name and a colon ("Lisa: Remember me?").
@@ -255,6 +263,8 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
                 or bool(_PERSON_FACT_AFTER.match(after))
                 or start in addressed
             )
+        if not strong and _could_be_a_name(tokens) and _JUDGED_THEN_PRONOUN.match(text, end, end + 90):
+            strong = True
         if strong and maths and n_real < 2 and not _PERSON_AFTER.match(after):
             strong = False  # "Mr. Tan sold his house", "her sister Meg": fictional people
         if strong:
