@@ -333,10 +333,11 @@ def run_adversarial(sizes: tuple[int, ...]) -> None:
     )
     print("|" + "-" * 37 + ("|" + "-" * 14) * len(sizes) + "|")
     worst = 0.0
-    for name in privacy_sets.ADVERSARIAL_UNITS:
+    texts = {size: privacy_sets.adversarial(size) for size in sizes}
+    for name in texts[sizes[0]]:
         cells = []
         for size in sizes:
-            text = privacy_sets.adversarial(size)[name]
+            text = texts[size][name]
             times = []
             for _ in range(3):
                 c0 = time.process_time()

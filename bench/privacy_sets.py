@@ -287,5 +287,32 @@ ADVERSARIAL_UNITS = {
 }
 
 
+# Texts of distinct items (a cache of the last answers does not help): a seeded generator each.
+ADVERSARIAL_DISTINCT: dict[str, Gen] = {
+    "distinct dashed numbers": cat(
+        r(string.digits, 3), "-", r(string.digits, 2), "-", r(string.digits, 4), " "
+    ),
+    "distinct phone numbers": cat(
+        "+1 ", r("23456789", 3), " ", r(string.digits, 3), " ", r(string.digits, 4), " "
+    ),
+    "distinct 10-digit numbers": cat(r("123456789", 1), r(string.digits, 9), " "),
+    "distinct capitalised names": cat(
+        lambda rng: rng.choice(["Anna", "John", "Maria", "Peter", "Dear Olga"]),
+        " ",
+        lambda rng: rng.choice(string.ascii_uppercase) + "".join(rng.choice("aeioulnrst") for _ in range(6)),
+        " ",
+    ),
+}
+
+
 def adversarial(size: int) -> dict[str, str]:
-    return {name: (unit * (size // len(unit) + 1))[:size] for name, unit in ADVERSARIAL_UNITS.items()}
+    texts = {name: (unit * (size // len(unit) + 1))[:size] for name, unit in ADVERSARIAL_UNITS.items()}
+    for name, gen in ADVERSARIAL_DISTINCT.items():
+        rng = random.Random(size)
+        parts: list[str] = []
+        n = 0
+        while n < size:
+            parts.append(gen(rng))
+            n += len(parts[-1])
+        texts[name] = "".join(parts)[:size]
+    return texts

@@ -281,7 +281,7 @@ def test_the_policy_switch_reaches_the_scorer() -> None:
 LIMIT = 200_000  # the request size limit (router.config max_request_chars)
 
 
-@pytest.mark.parametrize("name", list(privacy_sets.ADVERSARIAL_UNITS))
+@pytest.mark.parametrize("name", [*privacy_sets.ADVERSARIAL_UNITS, *privacy_sets.ADVERSARIAL_DISTINCT])
 def test_adversarial_text_scans_in_linear_time_with_capped_findings(scorer: PrivacyScorer, name: str) -> None:
     small, big = privacy_sets.adversarial(LIMIT // 10)[name], privacy_sets.adversarial(LIMIT)[name]
     times = []

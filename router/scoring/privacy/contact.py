@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 from router.scoring.privacy._base import _I, Scan, _context, _count_digits, _words, detector
 from router.types import Finding
@@ -101,14 +102,18 @@ def ips(scan: Scan, out: list[Finding]) -> None:
 @detector("phone", weight=0.8, priority=140)
 def phones(scan: Scan, out: list[Finding]) -> None:
     text, low = scan.text, scan.low
-    if _count_digits(text) < 6:
+    if scan.digits < 6:
         return
+    # A bare run of digits is a phone number only after a phone word: none in the text, none to check.
+    any_strong = _PHONE_STRONG_CONTEXT.search(low) is not None
     for m in _PHONE.finditer(text):
         raw = m.group().rstrip()
-        nd = sum(ch.isdigit() for ch in raw)
+        intl = raw.startswith(("+", "00"))
+        if not intl and not any_strong and raw.isdigit():
+            continue
+        nd = _count_digits(raw)
         if nd < 6 or nd > 17:
             continue
-        intl = raw.startswith(("+", "00"))
         number = _EXTENSION.sub("", raw)
         groups = re.split(r"[ \t.-]+", re.sub(r"[()+]", "", number).strip())
         if (
@@ -180,6 +185,7 @@ def _looks_like_maths_or_date(text: str, start: int, end: int, raw: str) -> bool
     return bool(re.fullmatch(r"\d{1,2}[-./]\d{1,2}[-./]\d{2,4}", raw))
 
 
+@lru_cache(maxsize=4096)  # a text that repeats a number asks once
 def _valid_phone(raw: str, intl: bool, nd: int, has_ctx: bool) -> bool:
     import phonenumbers as pn
 

@@ -93,14 +93,14 @@ def _card(raw: str, low: str, start: int, luhn_ok: Callable[[str], bool]) -> boo
         return False
     if compact[0] not in "23456" and not compact.startswith(("1800", "2131")):
         return False
+    # Separators must look like card grouping (4-4-4-4, 4-6-5, ...) or be absent.
+    groups = re.split(r"[ -]", raw)
+    if len(groups) > 1 and not all(3 <= len(g) <= 6 for g in groups):
+        return False
     # 12-digit (Maestro) numbers are common as other things: only with a card word nearby.
     if len(compact) < 13 and not _CARD_CONTEXT.search(_context(low, start, start + len(raw), 40)):
         return False
-    if len(set(compact)) < 2 or not luhn_ok(compact):
-        return False
-    # Separators must look like card grouping (4-4-4-4, 4-6-5, ...) or be absent.
-    groups = re.split(r"[ -]", raw)
-    return len(groups) == 1 or all(3 <= len(g) <= 6 for g in groups)
+    return len(set(compact)) >= 2 and luhn_ok(compact)
 
 
 @detector("iban", weight=0.95, priority=80)

@@ -225,7 +225,7 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             value = text[start : m.end("v")]
             end = start + value.index(kept[-1], len(" ".join(kept[:-1]))) + len(kept[-1])
             found.append(Finding("person", start, end, 0.9))
-    if not any(ch.isupper() for ch in text):
+    if text == low or not any(ch.isupper() for ch in text):  # (the first test is one C-level compare)
         if len(low) <= _LOWERCASE_SCAN_LIMIT and not _WORD_PROBLEM.search(low):
             _lowercase_persons(low, found)
         return found

@@ -37,7 +37,7 @@ if set(CATEGORY_WEIGHTS) != set(PRIVACY_CATEGORIES):  # pragma: no cover - a reg
 # the merged span is still masked (fail closed: a cap never lets a finding out unmasked).
 MAX_FINDINGS = 256
 MAX_PER_DETECTOR = 256
-_PAUSE_FROM_CHARS = 8_000
+_PAUSE_FROM_CHARS = 4_000  # router.engine.PRIVACY_INLINE_CHARS: texts scanned in a worker thread
 
 
 def _no_pause(_: float) -> None:
