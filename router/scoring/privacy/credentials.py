@@ -456,10 +456,15 @@ def _plausible_password(text: str, start: int, value: str) -> bool:
     if set(v) <= {"*", "x", "X", "•", "."}:
         return False
     phrase = text[max(0, start - 12) : start + 40].lower()
-    if re.search(r"\b(?:is|was)\b", phrase[12:]) and not re.search(
-        r"\b(?:my|our|the|your|his|her|their|wifi|wi-fi|admin|root|account|new|temporary|default)\s+"
-        r"(?:\w+\s+)?(?:password|passwd|passphrase|pin|passcode)\b",
-        phrase,
+    mixed = any(c.isalpha() for c in v) and any(not c.isalpha() for c in v)
+    if (
+        re.search(r"\b(?:is|was)\b", phrase[12:])
+        and not mixed
+        and not re.search(
+            r"\b(?:my|our|the|your|his|her|their|wifi|wi-fi|admin|root|account|new|temporary|default)\s+"
+            r"(?:\w+\s+)?(?:password|passwd|passphrase|pin|passcode)\b",
+            phrase,
+        )
     ):
         return False
     # Plain dictionary-like words after "is" need a digit or symbol to count (e.g. "hunter2").

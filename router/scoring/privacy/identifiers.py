@@ -130,9 +130,9 @@ def ssn(scan: Scan, out: list[Finding]) -> None:
 
     for m in _SSN_DASHED.finditer(text):
         compact = m.group(1) + m.group(3) + m.group(4)
-        if not ssn.is_valid(compact):
-            continue
         ctx = _SSN_CONTEXT.search(_context(low, m.start(), m.end(), 60))
+        if not ssn.is_valid(compact) and not (ctx and m.group(2) == "-" and "000" not in m.group(1)):
+            continue  # (after "SSN" any dashed 3-2-4 number counts: "987-65-4321" is one to its writer)
         conf = 0.97 if ctx else (0.8 if m.group(2) == "-" else 0.5)
         if ctx or m.group(2) == "-":
             out.append(Finding("us_ssn", m.start(), m.end(), conf))
@@ -393,3 +393,55 @@ def crypto_wallets(scan: Scan, out: list[Finding]) -> None:
             ok = _base58check(value)
         if ok:
             out.append(Finding("crypto_wallet", m.start(), m.end(), 0.9))
+
+
+# ------------------------------------------------------------------------------------ account numbers
+# An account or record number after the word that names it: bank accounts, US routing numbers (ABA
+# checksum), UK sort codes, Australian BSBs, medical record and insurance member numbers.
+_ACCOUNT_CONTEXT = re.compile(
+    r"\b(?:(?:bank |checking |savings |chequing )?account (?:number|no\.?|#)|acct\.? ?(?:number|no\.?|#)?|"
+    r"bank account|routing (?:number|no\.?|#)?|aba (?:number|no\.?)?|sort code|bsb|"
+    r"medical record (?:number|no\.?|#)?|mrn|patient id|member (?:id|number)|policy (?:number|no\.?)|"
+    r"(?<!national )insurance (?:number|id|no\.?)|health (?:card|insurance) (?:number|no\.?)|medicare (?:number|no\.?))\b"
+    r"[^\w\n]{0,4}(?:(?:is|was|:)[ \t]*)?"
+)  # lower-cased
+_ACCOUNT_VALUE = re.compile(r"(?<![\w-])(?=[A-Za-z0-9-]*\d\d)[A-Za-z]{0,4}-?\d[\d -]{3,20}\d(?![\w-])")
+
+
+@detector("account_number", weight=0.9, priority=115)
+def account_numbers(scan: Scan, out: list[Finding]) -> None:
+    from stdnum.us import rtn
+
+    text, low = scan.text, scan.low
+    if scan.digits < 5 or not any(
+        w in low
+        for w in (
+            "acc",
+            "acct",
+            "routing",
+            "aba",
+            "sort code",
+            "bsb",
+            "mrn",
+            "medical",
+            "member",
+            "policy",
+            "insurance",
+            "patient id",
+            "medicare",
+            "health",
+        )
+    ):
+        return
+    for ctx in _ACCOUNT_CONTEXT.finditer(low):
+        m = _ACCOUNT_VALUE.search(text, ctx.end(), min(len(text), ctx.end() + 48))
+        if m is None or m.start() > ctx.end() + 24:
+            continue
+        value = m.group()
+        digits = re.sub(r"\D", "", value)
+        if "routing" in ctx.group() or "aba" in ctx.group():
+            if not rtn.is_valid(digits):
+                continue
+        elif len(digits) < 5 or len(set(digits)) < 2:
+            continue
+        out.append(Finding("account_number", m.start(), m.end(), 0.85))

@@ -23,6 +23,10 @@ _NAME_TOKEN = re.compile(
     r"(?<![\w'\u2019])(?:[^\W\d_a-z]|(?:van|von|de|der|den|del|della|di|da|dos|das|du|le|la|ten|ter|bin|ibn|al|el)\b)"
     r"[^\W\d_'\u2019-]*(?:[-'\u2019][^\W\d_]+)*"
 )
+# Words for a person's role that open a capitalised run before the name ("Patient John Doe").
+_ROLE_OPENERS = frozenset(
+    _words("patient client customer employee tenant applicant candidate resident beneficiary cardholder")
+)
 _PARTICLES = frozenset(
     _words("van von de der den del della di da dos das du le la ten ter bin ibn al el mac st")
 )
@@ -140,7 +144,7 @@ _PERSON_AFTER = re.compile(
     r"^(?:['\u2019]s?\s+(?:ssn|social security|phone number|(?:cell|mobile|home|work) (?:number|phone)|"
     r"address|e-?mail|password|(?:credit|debit) card|card number|bank account|account number|iban|"
     r"date of birth|dob|birthday|salary|diagnosis|medical|passport|driver|licen[cs]e|id number)"
-    r"|,?\s*\(?(?:born|aged|dob|d\.o\.b\.)\b"
+    r"|,?\s*\(?(?:born|aged|dob|d\.o\.b\.)\b|,\s*(?:age|aged)\s*\d"
     r"|\s+(?:was|is)\s+(?:born|diagnosed|admitted|discharged|prescribed)"
     r"|\s+(?:lives|lived|resides|resided|is living)\s+(?:at|in|on)\b"
     rf"|\s+as\s+(?:a|an|the|my|our)?\s*(?:{_RELATION}|next of kin|emergency contact|authori[sz]ed user))",
@@ -238,6 +242,17 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
     maths = bool(_WORD_PROBLEM.search(low))
     addressed, listed = _people_in_context(text, low, runs) if not maths else (set(), set())
     for start, end, tokens in runs:
+        role = False
+        if (
+            len(tokens) >= 2
+            and tokens[0].lower() in _ROLE_OPENERS
+            and start not in listed
+            and (len(tokens) >= 3 or tokens[1].lower() in given or _foreign_looking(tokens[1:]))
+        ):
+            # "Patient John Doe, age 45": the role opens the sentence, the name follows it
+            start = text.index(tokens[1], start + len(tokens[0]))
+            tokens = tokens[1:]
+            role = True
         first = tokens[0]
         lower_first = first.lower().rstrip(".")
         n_real = sum(1 for t in tokens if len(t.rstrip(".")) > 1 and t.lower() not in _PARTICLES)
@@ -252,7 +267,8 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             found.append(Finding("person", start, end, 0.75))
             continue
         strong = (
-            bool(_PERSON_STRONG_CUE.search(low, window, start))
+            role
+            or bool(_PERSON_STRONG_CUE.search(low, window, start))
             or bool(_TITLE_BEFORE.search(text, window, start))
             or bool(_NAME_CHANGE_CUE.search(low, max(0, start - 100), start))
             or (bool(_PERSON_AFTER.match(after)) and not _HISTORICAL_BIRTH.match(text, end, end + 50))
