@@ -402,7 +402,8 @@ _ACCOUNT_CONTEXT = re.compile(
     r"\b(?:(?:bank |checking |savings |chequing )?account (?:number|no\.?|#)|acct\.? ?(?:number|no\.?|#)?|"
     r"bank account|routing (?:number|no\.?|#)?|aba (?:number|no\.?)?|sort code|bsb|"
     r"medical record (?:number|no\.?|#)?|mrn|patient id|member (?:id|number)|policy (?:number|no\.?)|"
-    r"(?<!national )insurance (?:number|id|no\.?)|health (?:card|insurance) (?:number|no\.?)|medicare (?:number|no\.?))\b"
+    r"(?<!national )insurance (?:number|id|no\.?)|health (?:card|insurance) (?:number|no\.?)|"
+    r"medicare (?:number|no\.?))\b"
     r"[^\w\n]{0,4}(?:(?:is|was|:)[ \t]*)?"
 )  # lower-cased
 _ACCOUNT_VALUE = re.compile(r"(?<![\w-])(?=[A-Za-z0-9-]*\d\d)[A-Za-z]{0,4}-?\d[\d -]{3,20}\d(?![\w-])")
