@@ -49,6 +49,10 @@ def found(scorer: PrivacyScorer, text: str) -> list[tuple[str, str]]:
 # (what, text, a category that must be found, a string that must lie inside one of its findings)
 POSITIVES: list[tuple[str, str, str, str]] = [
     ("env password", "DATABASE_PASSWORD=Sup3rS3cretPw", "password", "Sup3rS3cretPw"),
+    ("xml token", "<adafruitToken>z8x7c6v5b4n3m2l1k9j8h7g6f5d4s3a2</adafruitToken>", "secret", "z8x7c6v5b4"),
+    ("xml password", "<password>Sup3rS3cret</password>", "password", "Sup3rS3cret"),
+    ("go typed var", 'var fooToken string = "h7Gk2pQ9xZ4mW8vR1tY6"', "secret", "h7Gk2pQ9xZ4mW8vR1tY6"),
+    ("go typed password", 'var dbPassword string = "Sup3rS3cretPw"', "password", "Sup3rS3cretPw"),
     ("vendor-named key", 'adafruit_key = "z8x7c6v5b4n3m2l1k9j8h7g6f5d4s3a2"', "secret", "z8x7c6v5b4n3m2l1"),
     ("go-style token", 'airtableToken := "key7fGh3Jk9LmNp2Q"', "secret", "key7fGh3Jk9LmNp2Q"),
     ("yaml password", "db:\n  password: Wint3r-Harbor!", "password", "Wint3r-Harbor!"),
@@ -164,6 +168,8 @@ NEGATIVES: list[tuple[str, str]] = [
     ("password setting", "PASSWORD_MIN_LENGTH=12"),
     ("code identifier", "user.password = newPassword;"),
     ("masked", "password: ********"),
+    ("xml variable", "<token>${TOKEN}</token>"),
+    ("xml word", "<key>name</key>"),
     ("example value", 'password = "example-password"'),
     ("sort key", 'sort_key = "created_at"'),
     ("namespaced cache key", "cache key: user:1234:profile"),

@@ -241,13 +241,19 @@ _ASSIGNMENT = re.compile(
     r"(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|"
     r"account[_-]?key|private[_-]?key|signing[_-]?key|session[_-]?key|encryption[_-]?key|master[_-]?key|"
     r"client[_-]?key|credentials?|auth|key)(?:[_.-]?(?:value|key|b64|base64|hash|str|string))?"
-    r"[\"'`]?[ \t]*(?::=|=>|[:=])[ \t]*(?:\"|'|`|b\"|b')?(?P<v>[^\s\"'`,;<>]{4,256})",
+    r"[\"'`]?(?:[ \t]+string)?[ \t]*(?::=|=>|[:=])[ \t]*(?:\"|'|`|b\"|b')?(?P<v>[^\s\"'`,;<>]{4,256})",
 )  # lower-cased; the value's case is read back from the original
 # A code identifier as the value (`password = newPassword`, `pwd: new_password`), not a password.
 _IDENTIFIER = re.compile(r"[a-z]+(?:[A-Z][a-z]+)+|[a-z]+(?:_[a-z]+)+|[A-Z][a-z]+(?:[A-Z][a-z]+)+")
 _SECRET_KEY_END = re.compile(
     r"(?:api|access|auth|account|private|signing|session|encryption|master|client|secret)[_.-]?key$"
 )
+# The same in XML: `<adafruitToken>...</adafruitToken>`, `<password>...</password>`.
+_XML_ASSIGNMENT = re.compile(
+    r"<(?P<k>(?:[a-z][a-z0-9_.:-]{0,60}?)?(?:password|passwd|pwd|secret|token|apikey|api[_-]?key|key|"
+    r"credentials?))"
+    r">[ \t]*(?P<v>[^<>\s]{4,256})[ \t]*</(?P=k)>"
+)  # lower-cased
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 _PASSWORD_KEY_END = re.compile(
     r"(?:password|passwd|passphrase|pwd|pass)(?:[_.-]?(?:value|hash|str|string))?$"
@@ -412,11 +418,17 @@ def _assignments(scan: Scan) -> Iterator[tuple[re.Match[str], str, str]]:
             ks -= 1
         if ks > 0 and low[ks - 1] in "$%{":
             continue  # "$PWD:/app", "%(token)s": a variable read, not an assignment
-        key = low[ks : m.start("v")].rstrip(" \t\"'`:=>b")
+        key = low[ks : m.start("v")].rstrip(" \t\"'`:=>b").removesuffix(" string").rstrip(" \t\"'`")
         value = text[m.start("v") : m.end("v")].rstrip(".)")
         if _NOT_SECRET_KEY_END.search(key) or _template_value(value) or _CODE_VALUE.match(value):
             continue
         yield m, key, value
+    if "</" in low:
+        for m in _XML_ASSIGNMENT.finditer(low):
+            value = text[m.start("v") : m.end("v")]
+            key = m.group("k")
+            if not (_NOT_SECRET_KEY_END.search(key) or _template_value(value) or _CODE_VALUE.match(value)):
+                yield m, key, value
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
