@@ -18,15 +18,17 @@ Person names are the one soft category. A capitalised run of words counts as a p
   Ivan so impulsive?", "X's killers", "the gender of X", "she named him X", "X shouted at Y");
 - it is a speaker of a dialogue ("Lisa: Remember me?", two speakers or more, one a known given name) or
   in a list after a word for one's people ("our 3 founders: A, B and C", "they had 3: A, B and C");
-- it sits next to other private data (a phone number, an e-mail, ...);
+- it sits next to other private data (a phone number, an e-mail, ...), also in lower case ("robert johnson,
+  ssn ...");
+- a role opens it ("Patient John Doe"), or it is judged and then referred to by a pronoun ("Shovda is
+  very reliable. You can always depend on him.");
 - it is a full name (a census given name or a middle initial, then a surname) with a weaker cue around it
   ("from", "said", "will be", "songwriter", ...).
 An all-lower-case prompt gets a smaller scan: a census given name after a strong cue, or a given name and
 a census surname after an act between people ("follow up with patricia desrosiers").
 A lone first name in a maths word problem ("Janet's ducks lay 16 eggs") is not private, nor is "Charles
-Darwin" in a history question; the policy switch `names: anywhere` (or
-`flag_full_names=True`) makes every full name count. The cues of the
-second and third items are all switched off in maths word problems.
+Darwin" in a history question; the policy switch `names: anywhere` (or `flag_full_names=True`) makes
+every full name count. The cues of the second and third items are all switched off in maths word problems.
 
 Findings never overlap: when two detectors claim the same characters, the more specific one wins
 (a private key beats a password, a connection string beats an e-mail, a card beats a phone number).
@@ -34,6 +36,8 @@ Findings never overlap: when two detectors claim the same characters, the more s
 The score is `1 - prod(1 - weight[category] * confidence)` over the findings (`score_findings`): one
 structured high-risk finding (card, IBAN, SSN, key) alone scores >= 0.9, one name in a personal context
 about 0.6, nothing found 0.
+
+Credentials, identifiers and the rest: docs/privacy.md has the table of what each category covers.
 
 The detectors live in one module per family (`credentials`, `contact`, `identifiers`, `addresses`,
 `persons`), each a record in the registry of `_base` (category, weight, priority, stage, function);

@@ -11,6 +11,7 @@ Adding a detector: write the function in its family's module under `@detector(..
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -52,8 +53,6 @@ class Scan:
     def line_bounds(self, pos: int) -> tuple[int, int]:
         """(start, end) of the line around `pos`, in O(log lines): `rfind` per call would be quadratic
         over a text with many findings and no newline."""
-        import bisect
-
         if self._line_starts is None:
             text = self.text
             starts = [0]
