@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from functools import lru_cache
 
 from router.scoring.privacy._base import _I, Scan, _context, _count_digits, _words, detector
 from router.types import Finding
@@ -106,6 +105,7 @@ def phones(scan: Scan, out: list[Finding]) -> None:
         return
     # A bare run of digits is a phone number only after a phone word: none in the text, none to check.
     any_strong = _PHONE_STRONG_CONTEXT.search(low) is not None
+    verdicts: dict[tuple[str, bool, int, bool], bool] = {}
     for m in _PHONE.finditer(text):
         raw = m.group().rstrip()
         intl = raw.startswith(("+", "00"))
@@ -136,7 +136,10 @@ def phones(scan: Scan, out: list[Finding]) -> None:
             continue
         if not intl and not ctx and not separated:
             continue
-        if not _valid_phone(raw, intl, nd, bool(ctx)):
+        key = (raw, intl, nd, bool(ctx))
+        if key not in verdicts:  # a text that repeats a number asks phonenumbers once (per scan: no
+            verdicts[key] = _valid_phone(*key)  # number outlives its request in a cache)
+        if not verdicts[key]:
             continue
         conf = 0.9 if (intl or ctx) else 0.7
         out.append(Finding("phone", m.start(), m.start() + len(raw), conf))
@@ -185,7 +188,6 @@ def _looks_like_maths_or_date(text: str, start: int, end: int, raw: str) -> bool
     return bool(re.fullmatch(r"\d{1,2}[-./]\d{1,2}[-./]\d{2,4}", raw))
 
 
-@lru_cache(maxsize=4096)  # a text that repeats a number asks once
 def _valid_phone(raw: str, intl: bool, nd: int, has_ctx: bool) -> bool:
     import phonenumbers as pn
 
