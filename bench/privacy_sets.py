@@ -282,6 +282,10 @@ ADVERSARIAL_UNITS = {
     "SSNs with a cue": "SSN 536-22-1234 ",
     "e-mail addresses": "a@b.co ",
     "key assignments": "api_key=Zx9fK2mQ8vL1pR7t ",
+    "empty key words": "key: ",
+    "private key headers": "-----BEGIN PRIVATE KEY-----\n",
+    "connection strings": "Server=x;Password=Zx9fK2mQ8;",
+    "code": "var x = 1; ",
     "one long word": "a",
     "dotted numbers": "1.2.3.4.",
 }

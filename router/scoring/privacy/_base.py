@@ -41,6 +41,7 @@ class Scan:
     low: str
     options: Options
     found: Sequence[Finding] = ()
+    memo: dict[str, object] = field(default_factory=dict)  # work two detectors share, done once
     _digits: int = -1
     _line_starts: list[int] | None = field(default=None, repr=False)
 

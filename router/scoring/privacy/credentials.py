@@ -20,11 +20,9 @@ from router.scoring.privacy._base import Scan, _shannon_entropy, _words, detecto
 from router.types import Finding
 
 # ------------------------------------------------------------------------------------------ private keys
-_PRIVATE_KEY = re.compile(
-    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.{0,20000}?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY"
-    r"(?: BLOCK)?-----|\Z)",
-    re.DOTALL,
-)
+# The armour lines; the block runs from BEGIN to its END, or, without one, to the end of the text.
+_PRIVATE_KEY_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ ){0,4}PRIVATE KEY(?: BLOCK)?-----")
+_PRIVATE_KEY_END = re.compile(r"-----END (?:[A-Z0-9]+ ){0,4}PRIVATE KEY(?: BLOCK)?-----")
 # The DER encodings of private keys start the same way whatever the key, so their base64 bodies do too:
 # PKCS#8 ("MIIEvQIBADAN..."), PKCS#1 RSA ("MIIEowIBAAK..."), encrypted PKCS#8, SEC1 EC ("MHcCAQEE"), EC and
 # Ed25519 PKCS#8, OpenSSH's own format ("openssh-key-v1" in base64) and PuTTY's key files. Public keys
@@ -49,9 +47,15 @@ _PEM_LINES = re.compile(
 @detector("private_key", weight=1.0, priority=0)
 def private_keys(scan: Scan, out: list[Finding]) -> None:
     text = scan.text
-    if "-----BEGIN" in text:
-        for m in _PRIVATE_KEY.finditer(text):
-            out.append(Finding("private_key", m.start(), m.end(), 1.0))
+    pos = text.find("-----BEGIN")
+    while pos >= 0:  # one pass: each block's END is looked for once, from its BEGIN on
+        begin = _PRIVATE_KEY_BEGIN.search(text, pos)
+        if begin is None:
+            break
+        end = _PRIVATE_KEY_END.search(text, begin.end())
+        stop = end.end() if end else len(text)
+        out.append(Finding("private_key", begin.start(), stop, 1.0))
+        pos = text.find("-----BEGIN", stop)
     if "MI" in text or "b3Bl" in text or "Private-" in text:
         for m in _KEY_BODY.finditer(text):
             out.append(Finding("private_key", m.start(), m.end(), 0.95))
@@ -408,9 +412,17 @@ def secrets(scan: Scan, out: list[Finding]) -> None:
             out.append(Finding("secret", m.start(), m.start() + len(value), 0.8))
 
 
-def _assignments(scan: Scan) -> Iterator[tuple[re.Match[str], str, str]]:
+def _assignments(scan: Scan) -> list[tuple[re.Match[str], str, str]]:
     """(match, key, value) of each assignment to a key that names a secret, its value not a placeholder,
-    a variable or code."""
+    a variable or code. Read once a scan (the password and the secret detectors both use them)."""
+    cached = scan.memo.get("assignments")
+    if not isinstance(cached, list):
+        cached = list(_find_assignments(scan))
+        scan.memo["assignments"] = cached
+    return cached
+
+
+def _find_assignments(scan: Scan) -> Iterator[tuple[re.Match[str], str, str]]:
     text, low = scan.text, scan.low
     for m in _ASSIGNMENT.finditer(low):
         ks = m.start()
