@@ -286,6 +286,11 @@ ADVERSARIAL_UNITS = {
     "private key headers": "-----BEGIN PRIVATE KEY-----\n",
     "connection strings": "Server=x;Password=Zx9fK2mQ8;",
     "code": "var x = 1; ",
+    "card codes": "cvv 123 exp 12/27 ",
+    "key file headers": "PuTTY-User-Key-File-2: x\n",
+    "passport cues": "passport 12345678 ",
+    "VAT cues": "vat DE123456789 ",
+    "IBAN fragments": "IBAN DE89 ",
     "one long word": "a",
     "dotted numbers": "1.2.3.4.",
 }
@@ -300,6 +305,7 @@ ADVERSARIAL_DISTINCT: dict[str, Gen] = {
         "+1 ", r("23456789", 3), " ", r(string.digits, 3), " ", r(string.digits, 4), " "
     ),
     "distinct 10-digit numbers": cat(r("123456789", 1), r(string.digits, 9), " "),
+    "distinct tax numbers after their word": cat("tax id ", r("123456789", 1), r(string.digits, 8), " "),
     "distinct capitalised names": cat(
         lambda rng: rng.choice(["Anna", "John", "Maria", "Peter", "Dear Olga"]),
         " ",

@@ -314,6 +314,19 @@ def test_adversarial_text_scans_in_linear_time_with_capped_findings(scorer: Priv
     assert times[1] < 25 * max(times[0], 0.002), f"{name}: {times}"
 
 
+def test_a_detector_out_of_validation_budget_reports_the_rest_of_the_text(scorer: PrivacyScorer) -> None:
+    """Thousands of ID-shaped numbers after ID words, none valid: the national-ID detector stops
+    validating and reports the text from there on, unvalidated (fail closed), instead of taking seconds."""
+    text = "".join(
+        f"passport {n:08d} and tax id {n * 7 % 10**9:09d}. " for n in range(10_000_000, 10_004_000)
+    )
+    t0 = time.process_time()
+    report = scorer.scan(text)
+    assert time.process_time() - t0 < 2.0
+    last = max(report.findings, key=lambda f: f.end)
+    assert last.end == len(text)
+
+
 def test_a_capped_run_of_findings_is_still_masked_to_the_end(scorer: PrivacyScorer) -> None:
     """The 199,000-character prompt of issue #17: every name in it lies inside a finding."""
     text = "Mr John " * 24875

@@ -42,6 +42,7 @@ class Scan:
     options: Options
     found: Sequence[Finding] = ()
     memo: dict[str, object] = field(default_factory=dict)  # work two detectors share, done once
+    spent: int = 0  # validation work of the running detector (see `spend`)
     _digits: int = -1
     _line_starts: list[int] | None = field(default=None, repr=False)
 
@@ -66,6 +67,28 @@ class Scan:
         k = bisect.bisect_right(starts, pos) - 1
         end = starts[k + 1] - 1 if k + 1 < len(starts) else len(self.text)
         return starts[k], end
+
+
+# Units of validation work one detector may spend on one text (a Luhn sum is 1, a phonenumbers parse 10,
+# the two dozen national-number validators 25). Candidates that fail validation cost work without adding
+# findings, so the findings cap does not bound them; this does.
+VALIDATION_BUDGET = 2000
+
+
+class Exhausted(Exception):
+    """A detector spent its validation budget at `start`: the text from there on is reported as one
+    finding, unvalidated (fail closed: masked or kept local, never let through)."""
+
+    def __init__(self, start: int) -> None:
+        super().__init__(start)
+        self.start = start
+
+
+def spend(scan: Scan, units: int, at: int) -> None:
+    """Count `units` of validation work for a candidate at `at`; past the budget, stop the detector."""
+    scan.spent += units
+    if scan.spent > VALIDATION_BUDGET:
+        raise Exhausted(at)
 
 
 DetectFn = Callable[[Scan, list[Finding]], None]

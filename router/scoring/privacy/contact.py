@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from router.scoring.privacy._base import _I, Scan, _context, _count_digits, _words, detector
+from router.scoring.privacy._base import _I, Scan, _context, _count_digits, _words, detector, spend
 from router.types import Finding
 
 # ---------------------------------------------------------------------------------------------- e-mail
@@ -138,7 +138,8 @@ def phones(scan: Scan, out: list[Finding]) -> None:
             continue
         key = (raw, intl, nd, bool(ctx))
         if key not in verdicts:  # a text that repeats a number asks phonenumbers once (per scan: no
-            verdicts[key] = _valid_phone(*key)  # number outlives its request in a cache)
+            spend(scan, 10, m.start())  # number outlives its request in a cache)
+            verdicts[key] = _valid_phone(*key)
         if not verdicts[key]:
             continue
         conf = 0.9 if (intl or ctx) else 0.7

@@ -9,11 +9,12 @@ with its country prefix) counts on its own.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from typing import Any
 
-from router.scoring.privacy._base import _I, Scan, _context, detector
+from router.scoring.privacy._base import _I, Scan, _context, detector, spend
 from router.types import Finding
 
 _CARD = re.compile(r"(?<![\d.,-])(?:\d[ -]?){11,18}\d(?![\d]|[.,]\d)")
@@ -79,6 +80,7 @@ def cards(scan: Scan, out: list[Finding]) -> None:
             # The regex may have taken a number after the card ("4111 1111 1111 1111 08/29"): drop
             # trailing groups until one reading is a card.
             for _ in range(3):
+                spend(scan, 1, m.start())
                 if _card(raw, low, m.start(), luhn.is_valid):
                     out.append(Finding("credit_card", m.start(), m.start() + len(raw), 0.95))
                     break
@@ -115,6 +117,7 @@ def ibans(scan: Scan, out: list[Finding]) -> None:
             # The regex may have swallowed following words ("... 0130 00 by"): drop trailing groups
             # until the checksum holds.
             while len(raw) >= 15:
+                spend(scan, 1, m.start())
                 if iban.is_valid(raw):
                     out.append(Finding("iban", m.start(), m.start() + len(raw), 0.98))
                     break
@@ -146,14 +149,14 @@ def ssn(scan: Scan, out: list[Finding]) -> None:
 def national_ids(scan: Scan, out: list[Finding]) -> None:
     text, low = scan.text, scan.low
     for m in _NATID_SELF.finditer(text):
-        if _valid_national_id(m.group(), self_evident=True):
+        if _checked_id(scan, m.group(), m.start(), self_evident=True):
             out.append(Finding("national_id", m.start(), m.end(), 0.9))
     if not _ID_DIGITS.search(text):
         return  # the context-checked IDs below all have a run of digits
     for ctx in _NATID_CONTEXT.finditer(low):
         window_end = min(len(text), ctx.end() + 40)
         for m in _NATID_VALUE.finditer(text, ctx.end(), window_end):
-            value = _id_in(m.group().strip(" .-+"))
+            value = _id_in(scan, m.group().strip(" .-+"), m.start())
             if not value:
                 continue
             if value:
@@ -181,12 +184,24 @@ def driver_licenses(scan: Scan, out: list[Finding]) -> None:
                 break
 
 
-def _id_in(value: str) -> str:
+def _checked_id(scan: Scan, value: str, at: int, *, self_evident: bool = False) -> bool:
+    """`_valid_national_id`, remembered for the scan (a repeated value is checked once) and counted
+    against the detector's validation budget."""
+    memo = scan.memo.setdefault("national_ids", {})
+    assert isinstance(memo, dict)
+    key = (value, self_evident)
+    if key not in memo:
+        spend(scan, 25, at)
+        memo[key] = _valid_national_id(value, self_evident=self_evident)
+    return bool(memo[key])
+
+
+def _id_in(scan: Scan, value: str, at: int) -> str:
     """The valid national number in a window after its cue word, without the words around it: "is
     111222333", "295109912611193 pour". Empty when there is none."""
     value = re.sub(r"^(?:[^\W\d_]+[ .:-]+)+", "", value)  # "is 111222333"
     for _ in range(6):
-        if not value or _valid_national_id(value):
+        if not value or _checked_id(scan, value, at):
             return value
         if " " not in value:
             return ""
@@ -281,16 +296,17 @@ def card_security_codes(scan: Scan, out: list[Finding]) -> None:
     low = scan.low
     if not any(w in low for w in ("cv", "cid", "csc", "code", "exp", "valid", "thru", "ablauf")):
         return
-    codes = []
+    code_starts = []
     for m in _CVV.finditer(low):
-        codes.append(Finding("credit_card", m.start("v"), m.end("v"), 0.9))
+        code_starts.append(m.start("v"))
+        out.append(Finding("credit_card", m.start("v"), m.end("v"), 0.9))
     for m in _EXPIRY.finditer(low):
-        near = any(abs(f.start - m.start()) < 80 for f in codes) or _CARD_CONTEXT.search(
+        i = bisect.bisect_left(code_starts, m.start() - 79)  # a code within 80 characters either side
+        near = (i < len(code_starts) and code_starts[i] < m.start() + 80) or _CARD_CONTEXT.search(
             low, max(0, m.start() - 80), min(len(low), m.end() + 40)
         )
         if near or scan.digits >= 12:
-            codes.append(Finding("credit_card", m.start("v"), m.end("v"), 0.85))
-    out.extend(codes)
+            out.append(Finding("credit_card", m.start("v"), m.end("v"), 0.85))
 
 
 @detector("credit_card", weight=0.97, priority=90, stage=2, name="card_expiry_beside_a_card")
@@ -383,6 +399,7 @@ def crypto_wallets(scan: Scan, out: list[Finding]) -> None:
     text, low = scan.text, scan.low
     for m in _WALLET.finditer(text):
         value = m.group()
+        spend(scan, 2, m.start())
         if value.startswith(("0x", "4")):
             ok = len(set(value[2:])) >= 8 and bool(
                 _WALLET_CONTEXT.search(low, max(0, m.start() - 60), min(len(low), m.end() + 20))
@@ -441,6 +458,7 @@ def account_numbers(scan: Scan, out: list[Finding]) -> None:
         value = m.group()
         digits = re.sub(r"\D", "", value)
         if "routing" in ctx.group() or "aba" in ctx.group():
+            spend(scan, 1, m.start())
             if not rtn.is_valid(digits):
                 continue
         elif len(digits) < 5 or len(set(digits)) < 2:

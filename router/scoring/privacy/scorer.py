@@ -11,7 +11,16 @@ from router.errors import ConfigError
 
 # Importing a family registers its detectors; the order of the imports is the order they run in.
 from router.scoring.privacy import addresses, contact, credentials, identifiers, persons  # noqa: F401
-from router.scoring.privacy._base import _I, NAMES_MODES, REGISTRY, Detector, Options, Scan, lower_aligned
+from router.scoring.privacy._base import (
+    _I,
+    NAMES_MODES,
+    REGISTRY,
+    Detector,
+    Exhausted,
+    Options,
+    Scan,
+    lower_aligned,
+)
 from router.types import PRIVACY_CATEGORIES, Finding, PrivacyReport
 
 __all__ = ["CATEGORY_WEIGHTS", "DETECTORS", "MAX_FINDINGS", "NAMES_MODES", "PrivacyScorer", "score_findings"]
@@ -160,12 +169,15 @@ def _run(d: Detector, scan: Scan) -> list[Finding]:
     """The findings of `d`. A detector stopped at the cap reports one more finding, from its first finding
     to the end of the text: what it did not look at is masked (fail closed), not let through."""
     out = _Findings()
+    scan.spent = 0
     try:
         d.fn(scan, out)
     except _Full:
         first = min(out, key=lambda f: f.start)
         merged = Finding(d.category, first.start, len(scan.text), max(f.confidence for f in out))
         return [merged]
+    except Exhausted as e:
+        return [*out, Finding(d.category, e.start, len(scan.text), 0.5)]
     return list(out)
 
 
