@@ -403,12 +403,15 @@ def secrets(scan: Scan, out: list[Finding]) -> None:
     for m in _BEARER.finditer(text):
         if _looks_secret(m.group("v")):
             out.append(Finding("secret", m.start("v"), m.end("v"), 0.9))
+    material: dict[str, bool] = {}  # a repeated token is judged once
     for m in _LONG_TOKEN.finditer(text):
-        value = m.group().rstrip(".")
-        if not _key_material(value) or value.startswith(_PUBLIC_PREFIXES):
-            continue
         before = low[max(0, m.start() - 60) : m.start()]
-        if _KEY_CONTEXT.search(before) and "public" not in before and "certificate" not in before:
+        if not _KEY_CONTEXT.search(before) or "public" in before or "certificate" in before:
+            continue
+        value = m.group().rstrip(".")
+        if value not in material:
+            material[value] = _key_material(value) and not value.startswith(_PUBLIC_PREFIXES)
+        if material[value]:
             out.append(Finding("secret", m.start(), m.start() + len(value), 0.8))
 
 

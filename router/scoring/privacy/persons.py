@@ -270,7 +270,10 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             role
             or bool(_PERSON_STRONG_CUE.search(low, window, start))
             or bool(_TITLE_BEFORE.search(text, window, start))
-            or bool(_NAME_CHANGE_CUE.search(low, max(0, start - 100), start))
+            or (
+                "name" in low[max(0, start - 100) : start]
+                and bool(_NAME_CHANGE_CUE.search(low, max(0, start - 100), start))
+            )
             or (bool(_PERSON_AFTER.match(after)) and not _HISTORICAL_BIRTH.match(text, end, end + 50))
         )
         if not strong and (is_given or _foreign_looking(tokens)):
