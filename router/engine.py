@@ -53,7 +53,7 @@ log = structlog.get_logger("router.engine")
 CLOUD_SHARE_OF_DEADLINE = 0.6
 # Longer texts are scanned for private data in a worker thread, so that one request's scan never holds
 # the event loop (other calls, health checks); shorter ones, nearly all prompts, scan inline (about 2 ms,
-# 15 ms for the worst adversarial text of that size: docs/privacy.md).
+# 16 ms for the worst adversarial text of that size: docs/privacy.md).
 PRIVACY_INLINE_CHARS = 4_000
 
 
