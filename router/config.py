@@ -66,8 +66,20 @@ class Settings(BaseSettings):
     cloud_timeout_s: float = Field(default=60.0, gt=0)
     cloud_connect_timeout_s: float = Field(default=5.0, gt=0)
     cloud_retries: int = Field(default=2, ge=0, le=10)
+    # Deadlines (docs/operations.md): calls that set no deadline get `default_deadline_s`; the cloud
+    # must send its first event within `cloud_first_byte_timeout_s` per attempt and, when the request
+    # can fall back to the local model, within `cloud_fallback_after_s` in all.
+    default_deadline_s: float = Field(default=120.0, gt=0)
+    cloud_first_byte_timeout_s: float = Field(default=10.0, gt=0)
+    cloud_fallback_after_s: float = Field(default=5.0, gt=0)
+    cloud_max_retry_after_s: float = Field(default=5.0, ge=0)
+    cloud_min_chars_per_s: float = Field(default=16.0, ge=0)
+    # A RouteStream whose client reads nothing for this long is cancelled (its generation stops).
+    stream_stall_s: float = Field(default=10.0, gt=0)
 
     metrics_listen: str | None = None
+    # Distinct app ids counted in /metrics and GetStats; later ones are folded into the app "_other".
+    stats_max_apps: int = Field(default=100, ge=1)
     retention_days: float = Field(default=30.0, ge=0)
     grace_s: float = Field(default=10.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
