@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     cloud_min_chars_per_s: float = Field(default=16.0, ge=0)
     # A RouteStream whose client reads nothing for this long is cancelled (its generation stops).
     stream_stall_s: float = Field(default=10.0, gt=0)
+    # Pieces the local model may generate ahead of a caller that does not take them; then it stops.
+    stream_max_unread: int = Field(default=64, ge=1)
 
     metrics_listen: str | None = None
     # Distinct app ids counted in /metrics and GetStats; later ones are folded into the app "_other".

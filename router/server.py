@@ -39,9 +39,8 @@ from router.policy import default_policy_path
 from router.policy_store import PolicyStore
 from router.requests import Limits
 from router.scoring import PolicyPrivacy
-from router.service import Authenticator, RouterService
+from router.service import Authenticator, RouterService, add_router_service
 from router.v1 import router_pb2 as pb
-from router.v1 import router_pb2_grpc as pb_grpc
 from router.worker import LocalWorker
 
 log = structlog.get_logger("router.server")
@@ -146,12 +145,13 @@ class Daemon:
             model=self.engine.backend.info.name, policy_version=self.engine.policies.current.version
         )
 
-    async def stats(self) -> pb.Stats:
+    async def stats(self, app: str | None = None) -> pb.Stats:
+        """GetStats: every app's counts, or only `app`'s (an app token that is not the admin's)."""
         # Requests are counted as their rows are written: wait for those still queued (milliseconds),
         # off the event loop.
         await asyncio.to_thread(self.decisions.flush, 2.0)
         self.refresh_gauges()
-        stats: pb.Stats = json_format.ParseDict(self.metrics.snapshot(), pb.Stats())
+        stats: pb.Stats = json_format.ParseDict(self.metrics.snapshot(app), pb.Stats())
         return stats
 
     def _publish_cloud_health(self) -> None:
@@ -252,7 +252,7 @@ def build_engine(
 
     policies = PolicyStore(settings.policy or default_policy_path())
     return Engine(
-        worker=LocalWorker(backend, settings.queue_size),
+        worker=LocalWorker(backend, settings.queue_size, max_unread=settings.stream_max_unread),
         cloud=cloud,
         policies=policies,
         privacy=PolicyPrivacy(policies),
@@ -290,17 +290,23 @@ async def create_daemon(
     service = RouterService(
         engine,
         limits=Limits(max_request_chars=settings.max_request_chars),
-        stats=lambda: daemon_ref["d"].stats(),
+        stats=lambda app: daemon_ref["d"].stats(app),
         authenticate=_authenticator(settings.app_tokens) if settings.app_tokens else None,
+        default_deadline_s=settings.default_deadline_s,
+        stall_s=settings.stream_stall_s,
     )
-    pb_grpc.add_RouterServicer_to_server(service, server)  # type: ignore[no-untyped-call]
+    add_router_service(service, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
     bridge = systemd.ActivationBridge(inherited) if inherited else None
     addresses = _bind(server, settings, bridge)
-    metrics = Metrics(model=backend.info.name, policy_version=engine.policies.current.version)
+    metrics = Metrics(
+        model=backend.info.name,
+        policy_version=engine.policies.current.version,
+        max_apps=settings.stats_max_apps,
+    )
     daemon = Daemon(settings, server, addresses, engine, health, decisions, cloud, metrics, bridge)
     engine.on_record = daemon.on_record
     decisions.on_written = daemon.on_written
