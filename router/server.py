@@ -31,7 +31,7 @@ from router.auth import AppTokens
 from router.backends.base import Backend
 from router.cloud import CloudClient, build_cloud_client
 from router.config import Settings, parse_host_port
-from router.decisions import DecisionLog, DecisionRow
+from router.decisions import DecisionLog, DecisionRow, load_hash_key
 from router.engine import Engine, Outcome
 from router.errors import ConfigError
 from router.metrics import Metrics
@@ -182,6 +182,21 @@ class Daemon:
             self.metrics.observe(row, cost=cost)
 
 
+def prepare_state_dir(settings: Settings) -> None:
+    """Create the state directory private to the daemon's user (0700) whatever the umask, and make an
+    existing one so; 0710 when other users reach the socket in it (--socket-group). Under systemd the
+    unit's StateDirectoryMode= is left alone (systemd owns that directory)."""
+    path = settings.state_dir
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    systemd_dirs = [Path(p) for p in os.environ.get("STATE_DIRECTORY", "").split(":") if p]
+    if any(path.resolve() == d.resolve() for d in systemd_dirs):
+        return
+    socket_inside = settings.socket_path.parent.resolve() == path.resolve()
+    mode = 0o710 if settings.socket_group and socket_inside else 0o700
+    if stat.S_IMODE(path.stat().st_mode) != mode:
+        os.chmod(path, mode)
+
+
 def load_local_backend(settings: Settings) -> Backend:
     path = model.resolve_model(settings.model)
     return backends.load_backend(
@@ -278,10 +293,10 @@ async def create_daemon(
     """Load the model (unless given), build every part, and bind the listeners. Call `start()` next.
 
     `inherited`: listening sockets passed by systemd socket activation, served instead of --socket."""
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    prepare_state_dir(settings)
     backend = backend or load_local_backend(settings)
     cloud = build_cloud_client(settings)
-    decisions = DecisionLog(settings.decisions_db)
+    decisions = DecisionLog(settings.decisions_db, hash_key=load_hash_key(settings.state_dir))
     engine = build_engine(settings, backend, decisions, cloud)
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)])
     health = health_aio.HealthServicer()
