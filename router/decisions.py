@@ -396,6 +396,18 @@ def reader(path: Path) -> Iterator[sqlite_utils.Database]:
         db.close()
 
 
+def cloud_spend(path: Path, since: float) -> list[tuple[float, str, str, int, int]]:
+    """`(ts, app, model, tokens_in, tokens_out)` of every cloud request answered since `since` (unix
+    time): what the budget counted (it counts an answered cloud request, fallbacks excluded)."""
+    with reader(path) as db:
+        cursor = db.execute(
+            f"SELECT ts, app, model, tokens_in, tokens_out FROM [{TABLE}] WHERE ts >= ? "
+            "AND route IN ('cloud', 'cloud_redacted') AND status = 'OK' ORDER BY ts",
+            [since],
+        )
+        return [(float(t), str(a), str(m or ""), int(i or 0), int(o or 0)) for t, a, m, i, o in cursor]
+
+
 def decode(row: dict[str, Any]) -> dict[str, Any]:
     row = dict(row)
     row["findings"] = json.loads(row.get("findings") or "{}")

@@ -29,9 +29,10 @@ from grpc_reflection.v1alpha import reflection
 from router import analytics, backends, model, systemd
 from router.auth import AppTokens
 from router.backends.base import Backend
+from router.budget import Budget
 from router.cloud import CloudClient, build_cloud_client
 from router.config import Settings, parse_host_port
-from router.decisions import DecisionLog, DecisionRow, load_hash_key
+from router.decisions import DecisionLog, DecisionRow, cloud_spend, load_hash_key
 from router.engine import Engine, Outcome
 from router.errors import ConfigError
 from router.metrics import Metrics
@@ -277,6 +278,17 @@ def build_engine(
     )
 
 
+def _restore_budget(engine: Engine, settings: Settings) -> None:
+    """Count today's cloud spend again from the decision log: a restart must not reset the budget."""
+    budget = engine.policies.budget
+    if not isinstance(budget, Budget):
+        return
+    restored = budget.restore(cloud_spend(settings.decisions_db, budget.day_start()))
+    if restored:
+        usage = budget.usage()
+        log.info("budget_restored", requests=usage.requests, tokens=usage.tokens, cost=round(usage.cost, 6))
+
+
 def _authenticator(path: Path) -> Authenticator:
     tokens = AppTokens.load(path)
 
@@ -298,6 +310,7 @@ async def create_daemon(
     cloud = build_cloud_client(settings)
     decisions = DecisionLog(settings.decisions_db, hash_key=load_hash_key(settings.state_dir))
     engine = build_engine(settings, backend, decisions, cloud)
+    _restore_budget(engine, settings)
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)])
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
