@@ -105,7 +105,8 @@ class Settings(BaseSettings):
     def _check_tls(self) -> Settings:
         if self.listen and not self.insecure and not (self.tls_cert and self.tls_key):
             raise ValueError(
-                "TCP listening needs TLS: pass --tls-cert and --tls-key, or --insecure to allow plaintext"
+                f"--listen {self.listen} needs TLS: pass --tls-cert and --tls-key (ROUTER_TLS_CERT, "
+                "ROUTER_TLS_KEY), or --insecure (ROUTER_INSECURE=1) to allow plaintext"
             )
         return self
 
@@ -145,7 +146,9 @@ def build_settings(**overrides: Any) -> Settings:
         return Settings(**given)
     except ValidationError as e:
         first = e.errors()[0]
-        name = ".".join(str(p) for p in first["loc"]) or "settings"
-        flag = "--" + name.replace("_", "-")
         msg = first["msg"].removeprefix("Value error, ")
+        name = ".".join(str(p) for p in first["loc"])
+        if not name:  # a check across settings (e.g. --listen without TLS): its message names the flags
+            raise ConfigError(msg) from None
+        flag = "--" + name.replace("_", "-")
         raise ConfigError(f"{flag} (or ROUTER_{name.upper()}): {msg}") from None

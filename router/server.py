@@ -248,6 +248,14 @@ def _bind(server: grpc.aio.Server, settings: Settings, bridge: systemd.Activatio
             )
             bound = server.add_secure_port(settings.listen, creds)
         else:  # Settings only allows this with --insecure
+            if settings.app_tokens is None:
+                log.warning(
+                    "insecure_tcp_without_tokens",
+                    listen=settings.listen,
+                    why="plaintext TCP and no --app-tokens: anyone who can reach this address can use the "
+                    "router as any app and read GetStats; add --app-tokens FILE or use TLS with "
+                    "--tls-client-ca",
+                )
             bound = server.add_insecure_port(settings.listen)
         if bound == 0:
             raise ConfigError(f"cannot listen on {settings.listen}; is the address in use?")
