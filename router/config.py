@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     stream_max_unread: int = Field(default=64, ge=1)
 
     metrics_listen: str | None = None
+    # What clients can hold (docs/operations.md, "Limits"): connections (also capped by the descriptor
+    # limit), calls in progress (more get RESOURCE_EXHAUSTED), calls per connection, seconds to finish
+    # the HTTP/2 handshake, seconds a connection without calls stays open.
+    max_connections: int = Field(default=4096, ge=1)
+    max_concurrent_rpcs: int = Field(default=512, ge=1)
+    max_streams_per_connection: int = Field(default=64, ge=1)
+    handshake_timeout_s: float = Field(default=10.0, gt=0)
+    idle_timeout_s: float = Field(default=300.0, gt=0)
     # Distinct app ids counted in /metrics and GetStats; later ones are folded into the app "_other".
     stats_max_apps: int = Field(default=100, ge=1)
     retention_days: float = Field(default=30.0, ge=0)

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import grp
 import os
+import resource
 import signal
 import socket
 import stat
@@ -297,6 +298,50 @@ def _restore_budget(engine: Engine, settings: Settings) -> None:
         log.info("budget_restored", requests=usage.requests, tokens=usage.tokens, cost=round(usage.cost, 6))
 
 
+# Descriptors kept free for everything that is not a client connection: the model and policy files,
+# the decision log (and its -wal/-shm), the cloud connections, the metrics listener, the event loop.
+RESERVED_FDS = 64
+
+
+def connection_limit(settings: Settings, *, bridged: bool = False) -> int:
+    """--max-connections, lowered to what the descriptor limit leaves (each connection is one
+    descriptor; two more when served through the socket-activation bridge)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return settings.max_connections
+    per_connection = 3 if bridged else 1
+    return max(1, min(settings.max_connections, (soft - RESERVED_FDS) // per_connection))
+
+
+def server_options(settings: Settings, *, bridged: bool = False) -> list[tuple[str, int]]:
+    """gRPC server options that bound what idle or hostile clients can hold (docs/operations.md)."""
+    return [
+        ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+        # Connections beyond the limit are closed at once, before they can use up the descriptors
+        # every other client needs.
+        ("grpc.max_allowed_incoming_connections", connection_limit(settings, bridged=bridged)),
+        ("grpc.max_concurrent_streams", settings.max_streams_per_connection),
+        # A connection that has not finished the HTTP/2 handshake by then is closed.
+        ("grpc.server_handshake_timeout_ms", int(settings.handshake_timeout_s * 1000)),
+        # A connection without calls for this long is closed (GOAWAY); clients reconnect on demand.
+        ("grpc.max_connection_idle_ms", int(settings.idle_timeout_s * 1000)),
+        # Pings find dead peers whose connections would otherwise stay open.
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+    ]
+
+
+def raise_fd_limit() -> tuple[int, int]:
+    """Raise the soft descriptor limit to the hard one (often 1024 of 524288); returns (soft, hard)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft and (hard == resource.RLIM_INFINITY or hard > soft):
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    return soft, hard
+
+
 def _authenticator(path: Path) -> Authenticator:
     tokens = AppTokens.load(path)
 
@@ -319,7 +364,10 @@ async def create_daemon(
     decisions = DecisionLog(settings.decisions_db, hash_key=load_hash_key(settings.state_dir))
     engine = build_engine(settings, backend, decisions, cloud)
     _restore_budget(engine, settings)
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)])
+    server = grpc.aio.server(
+        options=server_options(settings, bridged=bool(inherited)),
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     daemon_ref: dict[str, Daemon] = {}
@@ -367,6 +415,8 @@ async def serve(settings: Settings) -> None:
         watchdog = asyncio.create_task(
             systemd.watchdog_task(notifier, interval, lambda: daemon is None or daemon.engine.worker.alive)
         )
+    soft, hard = raise_fd_limit()
+    log.info("descriptor_limit", soft=soft, hard=hard, max_connections=connection_limit(settings))
     try:
         if notifier is not None:
             notifier.status("loading the model")
