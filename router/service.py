@@ -305,7 +305,8 @@ class RouterService(pb_grpc.RouterServicer):
                 await self._write_stream(events, context)
         except _Stalled as e:
             # A write is still pending (and was cancelled): abort() would fail on it. Set the status;
-            # gRPC sends it in the trailers, which flow control does not hold back.
+            # gRPC sends it behind the pending message, i.e. if the client ever reads again. The
+            # daemon's own work on the call (scoring, generation) has stopped already.
             context.set_code(grpc.StatusCode.CANCELLED)
             context.set_details(e.error.message)
         except TimeoutError:
