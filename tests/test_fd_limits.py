@@ -99,8 +99,8 @@ def test_idle_connection_flood_under_a_low_descriptor_limit(limited_daemon: Path
             flood.append(s)
         time.sleep(0.5)
         # While the flood is there: an answer or a fast, clear refusal; never a hang to the deadline.
-        code, took = _call(limited_daemon)
-        assert code in ("OK", "UNAVAILABLE") and took < 3, (code, took)
+        code, took = _call(limited_daemon, timeout=10)
+        assert code in ("OK", "UNAVAILABLE") and took < 6, (code, took)
         # The flood never finishes its handshake: the daemon drops it (ROUTER_HANDSHAKE_TIMEOUT_S=2)
         # and serves again although the flooding client keeps its sockets.
         end = time.monotonic() + 15

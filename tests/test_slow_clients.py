@@ -47,7 +47,8 @@ def test_non_reading_streams_do_not_hold_the_local_model(daemon_factory: Any) ->
             reply = client.route("Say hi", max_tokens=4)
             took = time.monotonic() - t0
             assert reply.decision.route == "local"
-            assert took < normal + 6, (took, normal)
+            # Generous for a loaded machine; before the fix the twenty streams' generation came first.
+            assert took < 2 * normal + 8, (took, normal)
             # The non-readers cost no model time at all: nothing of theirs is queued.
             assert runner.daemon.engine.worker.depth == 0
         finally:
