@@ -17,7 +17,7 @@ import secrets
 from pathlib import Path
 
 from router.errors import ConfigError, PermissionDenied, Unauthenticated
-from router.requests import APP_ID
+from router.requests import APP_ID, quote
 
 
 def hash_token(token: str) -> str:
@@ -62,7 +62,9 @@ class AppTokens:
         if app is None:
             raise Unauthenticated("unknown app token; ask the operator for a token (`router token new APP`)")
         if claimed_app and claimed_app != app:
-            raise PermissionDenied(f"this token belongs to app {app!r}; it cannot act as {claimed_app!r}")
+            raise PermissionDenied(
+                f"this token belongs to app {app!r}; it cannot act as {quote(claimed_app)}"
+            )
         return app
 
 

@@ -3,6 +3,8 @@
 The limits and per-model prices come from the routing policy; the counters live here, in memory, and
 survive policy reloads (`PolicyStore` hands the same `Budget` to each new policy, which only swaps the
 limits). Counters reset when the UTC day changes; the clock is injectable so tests can roll the day over.
+At start-up the daemon rebuilds today's counters from the decision log (`restore`), so a restart or a
+crash loop does not hand out the day's budget again.
 
 A budget is *spent* when any of its limits is reached: `requests_per_day` requests, `tokens_per_day`
 tokens (prompt + completion, including the prompt about to be sent when the caller passes
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -144,6 +146,24 @@ class Budget:
             self._global = Usage(g.requests + 1, g.tokens + tokens, g.cost + cost)
             a = self._apps.get(app_id, Usage())
             self._apps[app_id] = Usage(a.requests + 1, a.tokens + tokens, a.cost + cost)
+
+    def day_start(self) -> float:
+        """Unix time of the start of the current UTC day (by this budget's clock)."""
+        now = datetime.fromtimestamp(self._clock(), tz=UTC)
+        return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+    def restore(self, spent: Iterable[tuple[float, str, str, int, int]]) -> int:
+        """Count again what was spent earlier today: `(ts, app_id, model, tokens_in, tokens_out)` per
+        answered cloud request (the decision log's rows). Entries from other days are skipped; returns
+        how many were counted."""
+        start = self.day_start()
+        end = start + 86_400
+        n = 0
+        for ts, app_id, model, tokens_in, tokens_out in spent:
+            if start <= ts < end:
+                self.record(app_id, model, tokens_in, tokens_out)
+                n += 1
+        return n
 
     def state(self, app_id: str, pending_tokens: int = 0) -> BudgetState:
         """Whether the global budget or `app_id`'s budget is spent (counting `pending_tokens` more)."""

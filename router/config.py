@@ -66,8 +66,30 @@ class Settings(BaseSettings):
     cloud_timeout_s: float = Field(default=60.0, gt=0)
     cloud_connect_timeout_s: float = Field(default=5.0, gt=0)
     cloud_retries: int = Field(default=2, ge=0, le=10)
+    # Deadlines (docs/operations.md): calls that set no deadline get `default_deadline_s`; the cloud
+    # must send its first event within `cloud_first_byte_timeout_s` per attempt and, when the request
+    # can fall back to the local model, within `cloud_fallback_after_s` in all.
+    default_deadline_s: float = Field(default=120.0, gt=0)
+    cloud_first_byte_timeout_s: float = Field(default=10.0, gt=0)
+    cloud_fallback_after_s: float = Field(default=5.0, gt=0)
+    cloud_max_retry_after_s: float = Field(default=5.0, ge=0)
+    cloud_min_chars_per_s: float = Field(default=16.0, ge=0)
+    # A RouteStream whose client reads nothing for this long is cancelled (its generation stops).
+    stream_stall_s: float = Field(default=10.0, gt=0)
+    # Pieces the local model may generate ahead of a caller that does not take them; then it stops.
+    stream_max_unread: int = Field(default=64, ge=1)
 
     metrics_listen: str | None = None
+    # What clients can hold (docs/operations.md, "Limits"): connections (also capped by the descriptor
+    # limit), calls in progress (more get RESOURCE_EXHAUSTED), calls per connection, seconds to finish
+    # the HTTP/2 handshake, seconds a connection without calls stays open.
+    max_connections: int = Field(default=4096, ge=1)
+    max_concurrent_rpcs: int = Field(default=512, ge=1)
+    max_streams_per_connection: int = Field(default=64, ge=1)
+    handshake_timeout_s: float = Field(default=10.0, gt=0)
+    idle_timeout_s: float = Field(default=300.0, gt=0)
+    # Distinct app ids counted in /metrics and GetStats; later ones are folded into the app "_other".
+    stats_max_apps: int = Field(default=100, ge=1)
     retention_days: float = Field(default=30.0, ge=0)
     grace_s: float = Field(default=10.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -91,7 +113,8 @@ class Settings(BaseSettings):
     def _check_tls(self) -> Settings:
         if self.listen and not self.insecure and not (self.tls_cert and self.tls_key):
             raise ValueError(
-                "TCP listening needs TLS: pass --tls-cert and --tls-key, or --insecure to allow plaintext"
+                f"--listen {self.listen} needs TLS: pass --tls-cert and --tls-key (ROUTER_TLS_CERT, "
+                "ROUTER_TLS_KEY), or --insecure (ROUTER_INSECURE=1) to allow plaintext"
             )
         return self
 
@@ -131,7 +154,9 @@ def build_settings(**overrides: Any) -> Settings:
         return Settings(**given)
     except ValidationError as e:
         first = e.errors()[0]
-        name = ".".join(str(p) for p in first["loc"]) or "settings"
-        flag = "--" + name.replace("_", "-")
         msg = first["msg"].removeprefix("Value error, ")
+        name = ".".join(str(p) for p in first["loc"])
+        if not name:  # a check across settings (e.g. --listen without TLS): its message names the flags
+            raise ConfigError(msg) from None
+        flag = "--" + name.replace("_", "-")
         raise ConfigError(f"{flag} (or ROUTER_{name.upper()}): {msg}") from None

@@ -14,18 +14,26 @@ the row (its rounding, its prompt hash) is done there too. Work done in the writ
 costs a fraction of the same work interleaved with gRPC calls on the event loop (caches stay warm):
 the log line cost ~27 µs per decision on the loop, and the row ~25 µs.
 
-No prompt or answer text is stored: `prompt_hash` correlates rows for the same prompt.
+No prompt or answer text is stored: `prompt_hash` correlates rows for the same prompt. It is keyed
+(HMAC-SHA256 with a per-install secret, `prompt-hash.key` in the state directory, mode 0600): an
+unkeyed hash of a short prompt is reversed by brute force in milliseconds ("My bank PIN is 4821 ...").
+The database and its -wal/-shm files are created 0600 whatever
+the umask (SQLite gives the -wal and -shm files the database file's mode).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 import queue
+import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -116,11 +124,47 @@ FEATURES = "features"
 
 # Columns set after a row is written (annotate), never by the row itself.
 LABEL_COLUMNS = frozenset({"feedback_score", "feedback_label", "feedback_ts", "shadow", "shadow_score"})
+HASH_KEY_FILE = "prompt-hash.key"
+PRIVATE_FILE_MODE = 0o600
+
+
+def make_private(path: Path) -> None:
+    """Create `path` (empty) with mode 0600 if it does not exist, else set its mode to 0600; the same
+    for its SQLite -wal and -shm files when they exist."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE))
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if p.exists() and (p.stat().st_mode & 0o777) != PRIVATE_FILE_MODE:
+            os.chmod(p, PRIVATE_FILE_MODE)
+
+
+def load_hash_key(state_dir: Path) -> bytes:
+    """The per-install secret that keys `prompt_hash` (created on first use, 32 random bytes, 0600)."""
+    path = state_dir / HASH_KEY_FILE
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        if (path.stat().st_mode & 0o777) != PRIVATE_FILE_MODE:
+            os.chmod(path, PRIVATE_FILE_MODE)
+        key = bytes.fromhex(path.read_text().strip())
+        if len(key) < 16:
+            raise ValueError(f"{path} holds no usable key; delete it and a new one is made") from None
+        return key
+    key = secrets.token_bytes(32)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex() + "\n")
+    return key
+
+
+def keyed_prompt_hash(key: bytes, unkeyed: str) -> str:
+    """What the decision log stores for a prompt whose plain hash is `unkeyed`."""
+    return hmac.new(key, unkeyed.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def open_db(path: Path) -> sqlite_utils.Database:
-    """Open (creating and migrating) the decision log at `path`."""
+    """Open (creating and migrating) the decision log at `path`; the files are private (0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    make_private(path)
     db = sqlite_utils.Database(path)
     db.execute("PRAGMA busy_timeout = 5000")
     db.enable_wal()
@@ -244,6 +288,7 @@ class DecisionLog:
         flush_interval_s: float = 0.2,
         linger_s: float = 0.05,
         on_written: Callable[[Sequence[DecisionRow]], None] | None = None,
+        hash_key: bytes | None = None,
     ) -> None:
         """`linger_s`: after a row arrives, how long the writer waits for more before writing the batch.
         A crash (not a stop: `close()` writes everything) loses at most that much more. Each time the
@@ -251,8 +296,12 @@ class DecisionLog:
         Classify calls per second than with no decision log at all, at 50 ms ~2% fewer.
 
         `on_written(rows)`: called in the writer thread after each batch is written and logged (the
-        daemon counts its metrics there); `flush()` returns only after it has returned."""
+        daemon counts its metrics there); `flush()` returns only after it has returned.
+
+        `hash_key` (`load_hash_key`): each row's `prompt_hash` is replaced by its keyed hash before it
+        is written (the daemon always passes one); without it rows are stored as given."""
         self.path = path
+        self._hash_key = hash_key
         self.on_written = on_written
         # Create and migrate now, in the caller's thread, so a bad path fails at start-up.
         open_db(path).close()
@@ -364,6 +413,11 @@ class DecisionLog:
 
     def _write(self, db: sqlite_utils.Database, sources: list[RowSource]) -> None:
         rows = _build(sources)
+        key = self._hash_key
+        if key is not None:
+            for row in rows:  # the plain hash never reaches the disk
+                if row.prompt_hash:
+                    row.prompt_hash = keyed_prompt_hash(key, row.prompt_hash)
         conn = db.conn
         batch = [row.values() for row in rows]
         for attempt in range(5):
@@ -414,6 +468,18 @@ def reader(path: Path) -> Iterator[sqlite_utils.Database]:
         yield db
     finally:
         db.close()
+
+
+def cloud_spend(path: Path, since: float) -> list[tuple[float, str, str, int, int]]:
+    """`(ts, app, model, tokens_in, tokens_out)` of every cloud request answered since `since` (unix
+    time): what the budget counted (it counts an answered cloud request, fallbacks excluded)."""
+    with reader(path) as db:
+        cursor = db.execute(
+            f"SELECT ts, app, model, tokens_in, tokens_out FROM [{TABLE}] WHERE ts >= ? "
+            "AND route IN ('cloud', 'cloud_redacted') AND status = 'OK' ORDER BY ts",
+            [since],
+        )
+        return [(float(t), str(a), str(m or ""), int(i or 0), int(o or 0)) for t, a, m, i, o in cursor]
 
 
 def decode(row: dict[str, Any]) -> dict[str, Any]:

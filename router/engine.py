@@ -467,12 +467,13 @@ class Engine:
                     raise
                 self._fall_back(outcome, decision.fallback, e.message)
         sent = False
-        cloud_deadline = deadline
-        if deadline is not None and decision.fallback is Route.LOCAL:
-            # Keep part of the caller's time for the local fallback if the cloud fails.
-            cloud_deadline = time.monotonic() + CLOUD_SHARE_OF_DEADLINE * (deadline - time.monotonic())
+        cloud_deadline, first_byte_deadline = self._cloud_deadlines(
+            deadline, local_fallback=decision.fallback is Route.LOCAL
+        )
         try:
-            async for event in self._run_cloud(request, outcome, cloud_deadline, whole=buffered):
+            async for event in self._run_cloud(
+                request, outcome, deadline, cloud_deadline, first_byte_deadline, whole=buffered
+            ):
                 sent = sent or isinstance(event, str)
                 yield event
         except CloudError as e:
@@ -481,6 +482,25 @@ class Engine:
             self._fall_back(outcome, Route.LOCAL, e.message)
             async for event in self._run_local(request, outcome, None):
                 yield event
+
+    def _cloud_deadlines(
+        self, deadline: float | None, *, local_fallback: bool
+    ) -> tuple[float | None, float | None]:
+        """(the cloud's deadline, its time-to-first-byte deadline). With a local fallback, keep part of
+        the caller's time for it if the cloud fails, and fall back soon when the cloud does not start
+        answering. Once a stream has sent text no fallback is possible: the cloud then has the caller's
+        whole deadline (`_run_cloud` gets all three)."""
+        if not local_fallback:
+            return deadline, None
+        now = time.monotonic()
+        cloud_deadline = deadline
+        if deadline is not None:
+            cloud_deadline = now + CLOUD_SHARE_OF_DEADLINE * (deadline - now)
+        after = self.cloud.fallback_after_s if self.cloud is not None else None
+        first_byte_deadline = cloud_deadline
+        if after is not None:
+            first_byte_deadline = min(now + after, cloud_deadline or now + after)
+        return cloud_deadline, first_byte_deadline
 
     def _fall_back(self, outcome: Outcome, route: Route, why: str) -> None:
         log.warning(
@@ -659,12 +679,13 @@ class Engine:
             )
         self._fall_back(outcome, decision.route, f"local_answer_rejected:{outcome.answer_check}")
         outcome.note = decision.note
-        if deadline is not None and local is None:
-            # Keep part of the caller's time for a fresh local answer if the cloud fails.
-            deadline = time.monotonic() + CLOUD_SHARE_OF_DEADLINE * (deadline - time.monotonic())
+        # The local answer (or a fresh one) is the fallback if the cloud fails.
+        cloud_deadline, first_byte_deadline = self._cloud_deadlines(deadline, local_fallback=True)
         sent = False
         try:
-            async for event in self._run_cloud(request, outcome, deadline, whole=buffered):
+            async for event in self._run_cloud(
+                request, outcome, deadline, cloud_deadline, first_byte_deadline, whole=buffered
+            ):
                 sent = sent or isinstance(event, str)
                 yield event
         except CloudError as e:
@@ -683,10 +704,19 @@ class Engine:
                 yield event
 
     async def _run_cloud(
-        self, request: Request, outcome: Outcome, deadline: float | None, *, whole: bool
+        self,
+        request: Request,
+        outcome: Outcome,
+        deadline: float | None,
+        cloud_deadline: float | None,
+        first_byte_deadline: float | None,
+        *,
+        whole: bool,
     ) -> AsyncIterator[str | EndEvent]:
-        """Ask the cloud. `whole` (unary calls): one JSON completion, so nothing is yielded before the
-        whole answer is in and a failure mid-answer can still fall back; else the answer is streamed."""
+        """Ask the cloud. `whole` (unary calls): the answer is collected, so nothing is yielded before
+        it is all in and a failure mid-answer can still fall back (within `cloud_deadline`, the cloud's
+        share); else it is streamed, `cloud_deadline` bounding only the time to its first text and
+        `deadline` the rest. A failed attempt records its time too (`cloud_ms`)."""
         cloud = self.cloud
         if cloud is None:
             raise CloudNotConfigured("no cloud is configured")
@@ -705,21 +735,31 @@ class Engine:
             return EndEvent(usage, finish_reason)
 
         if whole:
-            answer = await cloud.complete(messages, request.options, deadline)
+            try:
+                answer = await cloud.complete(
+                    messages, request.options, cloud_deadline, first_byte_deadline=first_byte_deadline
+                )
+            finally:
+                outcome.timings.cloud_ms = _ms_since(t0)
             text = redaction.restore(answer.text) if redaction is not None else answer.text
             if text:
                 yield text
             yield finished(answer.usage, answer.finish_reason)
             return
         restorer = StreamRestorer(redaction) if redaction is not None else None
-        async for piece in cloud.stream(messages, request.options, deadline):
-            text = piece.text
-            if restorer is not None:
-                text = restorer.feed(text) + (restorer.flush() if piece.finish_reason else "")
-            if text:
-                yield text
-            if piece.finish_reason is not None:
-                yield finished(piece.usage or Usage(), piece.finish_reason)
+        pieces = cloud.stream(messages, request.options, deadline, first_byte_deadline=first_byte_deadline)
+        try:
+            async for piece in pieces:
+                text = piece.text
+                if restorer is not None:
+                    text = restorer.feed(text) + (restorer.flush() if piece.finish_reason else "")
+                if text:
+                    yield text
+                if piece.finish_reason is not None:
+                    yield finished(piece.usage or Usage(), piece.finish_reason)
+        finally:
+            if not outcome.timings.cloud_ms:
+                outcome.timings.cloud_ms = _ms_since(t0)
 
     # --- outcomes from traffic -------------------------------------------------------------------
 

@@ -17,8 +17,10 @@ Exposed series (all prefixed `router_`):
     info{model,policy_version}                 gauge     always 1
 plus the standard `process_*` series (memory, CPU, open fds, start time) of this process.
 
-Labels are bounded: routes and circuit states are fixed sets, rules come from the policy, apps from the
-authenticated app ids, statuses from the error tree. No prompt-derived value is ever a label.
+Labels are bounded: routes and circuit states are fixed sets, rules come from the policy, statuses from
+the error tree, and apps are the first `max_apps` (100) app ids seen since start-up: requests of any
+other app are counted under the app label `_other` (no app id can start with "_"), so a client that
+invents app ids cannot grow /metrics or GetStats without bound. No prompt-derived value is a label.
 """
 
 from __future__ import annotations
@@ -36,13 +38,20 @@ if TYPE_CHECKING:
 STAGES = ("queue", "scoring", "generation", "cloud", "total")
 CIRCUIT_STATES = ("closed", "open", "half_open", "disabled")
 # Seconds, from a cache-hot classification (~1 ms) to a long cloud generation (minutes).
+# Requests of apps beyond the first `max_apps` are counted under this app label.
+OTHER_APP = "_other"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0,
                    60.0, 120.0, 300.0)  # fmt: skip
 
 
 class Metrics:
     def __init__(
-        self, *, model: str = "", policy_version: str = "", clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        model: str = "",
+        policy_version: str = "",
+        clock: Callable[[], float] = time.monotonic,
+        max_apps: int = 100,
     ) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
@@ -57,6 +66,8 @@ class Metrics:
         # Labelled children by label values: prometheus_client's `labels()` validates and locks on every
         # call, and a request observes up to eight series. Bounded like the labels themselves.
         self._children: dict[tuple[str, ...], Any] = {}
+        self.max_apps = max_apps
+        self._apps: set[str] = set()
 
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -103,7 +114,7 @@ class Metrics:
         cost, e.g. `analytics.PriceTable.cost(row.model, row.tokens_in, row.tokens_out)` for cloud rows."""
         route = row.route
         child = self._child
-        child("requests", route, row.app, row.rule, row.status).inc()
+        child("requests", route, self._app_label(row.app), row.rule, row.status).inc()
         if row.fallback:
             child("fallbacks", row.decided_route, route).inc()
         if row.answer_check:
@@ -123,6 +134,15 @@ class Metrics:
             child("tokens", "out", route).inc(row.tokens_out)
         if cost > 0:
             self._cost.inc(cost)
+
+    def _app_label(self, app: str) -> str:
+        """`app`, or OTHER_APP once `max_apps` distinct apps have been seen."""
+        if app in self._apps:
+            return app
+        if len(self._apps) < self.max_apps:
+            self._apps.add(app)
+            return app
+        return OTHER_APP
 
     def _child(self, metric: str, *values: str) -> Any:
         """`self._<metric>.labels(*values)`, looked up once per label set."""
@@ -166,9 +186,10 @@ class Metrics:
 
     # --- reading ---------------------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, app: str | None = None) -> dict[str, Any]:
         """The GetStats reply as a dict with the field names of `router.v1.Stats`:
-        `json_format.ParseDict(metrics.snapshot(), router_pb2.Stats())`."""
+        `json_format.ParseDict(metrics.snapshot(), router_pb2.Stats())`. With `app`, only that app's
+        request counts, and no daemon-wide token or cost totals (they are left 0)."""
         requests = [
             {
                 "route": s.labels["route"],
@@ -178,11 +199,14 @@ class Metrics:
                 "count": int(s.value),
             }
             for s in _samples(self._requests, "router_requests_total")
+            if app is None or s.labels["app"] == app
         ]
         tokens = {"in": 0, "out": 0}
-        for s in _samples(self._tokens, "router_tokens_total"):
-            tokens[s.labels["direction"]] += int(s.value)
-        cost = sum(s.value for s in _samples(self._cost, "router_cloud_cost_estimated_total"))
+        cost = 0.0
+        if app is None:  # daemon-wide totals: not for a single app's token
+            for s in _samples(self._tokens, "router_tokens_total"):
+                tokens[s.labels["direction"]] += int(s.value)
+            cost = sum(s.value for s in _samples(self._cost, "router_cloud_cost_estimated_total"))
         with self._lock:
             return {
                 "uptime_s": self._clock() - self._started,

@@ -22,6 +22,18 @@ from router.policy import Policy, load_policy, parse_policy
 
 log = structlog.get_logger("router.policy")
 
+# A policy file is a few kilobytes; anything far larger is a mistake or an attack, refused unread.
+MAX_POLICY_BYTES = 1024 * 1024
+
+
+def _read_policy(path: Path) -> bytes:
+    """The file's bytes; OSError when unreadable, ValueError when larger than MAX_POLICY_BYTES."""
+    with path.open("rb") as f:
+        content = f.read(MAX_POLICY_BYTES + 1)
+    if len(content) > MAX_POLICY_BYTES:
+        raise ValueError(f"the policy file is larger than {MAX_POLICY_BYTES} bytes")
+    return content
+
 
 class PolicyStore:
     """Holds the active `Policy`. Built at start-up: a bad file there raises ConfigError."""
@@ -29,10 +41,12 @@ class PolicyStore:
     def __init__(self, path: Path, *, budget: Budget | None = None) -> None:
         self.path = Path(path)
         try:
-            content = self.path.read_bytes()
+            content = _read_policy(self.path)
         except OSError:
             load_policy(self.path)  # raises ConfigError with the file and what to do
             raise
+        except ValueError as e:
+            raise ConfigError(f"{self.path}: {e}") from None
         policy, problems = parse_policy(content, str(self.path))
         if policy is None:
             raise ConfigError("\n".join(problems))
@@ -58,14 +72,10 @@ class PolicyStore:
         with self._lock:
             old = self._policy
             try:
-                content = self.path.read_bytes()
-            except OSError as e:
-                log.error(
-                    "policy_rejected",
-                    path=str(self.path),
-                    problems=[f"cannot read the policy file: {e.strerror}"],
-                    active_version=old.version,
-                )
+                content = _read_policy(self.path)
+            except (OSError, ValueError) as e:
+                why = f"cannot read the policy file: {e.strerror}" if isinstance(e, OSError) else str(e)
+                log.error("policy_rejected", path=str(self.path), problems=[why], active_version=old.version)
                 return False
             self._seen = hashlib.sha256(content).hexdigest()
             policy, problems = parse_policy(content, str(self.path))

@@ -431,9 +431,23 @@ def semantic_problems(policy: PolicyFile, locator: Locator) -> list[str]:
     return problems
 
 
+def _first_alias(text: str) -> yaml.Mark | None:
+    """Where the first alias is, from the event stream (linear: nothing is expanded)."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            return event.start_mark
+    return None
+
+
 def validate_text(text: str, source: str) -> tuple[PolicyFile | None, list[str]]:
     """Parse and validate policy YAML. Returns the model (None when invalid) and the problems."""
     try:
+        alias = _first_alias(text)
+        if alias is not None:  # an alias bomb expands exponentially when walked: refuse every alias
+            return None, [
+                f"{source}:{alias.line + 1}:{alias.column + 1}: YAML aliases (*name) are not allowed in a "
+                "policy file; write the value out"
+            ]
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:

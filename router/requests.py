@@ -10,7 +10,16 @@ from dataclasses import dataclass
 from router.errors import InvalidRequest
 from router.types import ROLES, GenerationOptions, Message, Request
 
-APP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# \Z, not $: "$" also matches before a trailing newline ("notes\n" passed).
+APP_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+
+
+def quote(value: str, limit: int = 32) -> str:
+    """`value` for an error message: repr'd, cut to `limit` characters (a 1 MB role must not come back
+    in a status message, whose metadata has a size limit)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +48,7 @@ def build_request(
     total = 0
     for i, (role, content) in enumerate(messages):
         if role not in ROLES:
-            raise InvalidRequest(f"messages[{i}].role is {role!r}; use one of {', '.join(ROLES)}")
+            raise InvalidRequest(f"messages[{i}].role is {quote(role)}; use one of {', '.join(ROLES)}")
         if not content.strip():
             raise InvalidRequest(f"messages[{i}].content is empty; every message needs text")
         total += len(content)
@@ -48,6 +57,8 @@ def build_request(
         raise InvalidRequest("messages is empty; send at least one message with role 'user'")
     if len(msgs) > limits.max_messages:
         raise InvalidRequest(f"too many messages ({len(msgs)}); the limit is {limits.max_messages}")
+    if not any(m.role == "user" for m in msgs):
+        raise InvalidRequest("no message has role 'user'; send at least one message with role 'user'")
     if msgs[-1].role == "assistant":
         raise InvalidRequest("the last message is from the assistant; end with a 'user' message")
     if total > limits.max_request_chars:

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import grp
 import os
+import resource
 import signal
 import socket
 import stat
@@ -29,9 +30,10 @@ from grpc_reflection.v1alpha import reflection
 from router import analytics, backends, model, systemd
 from router.auth import AppTokens
 from router.backends.base import Backend
+from router.budget import Budget
 from router.cloud import CloudClient, build_cloud_client
 from router.config import Settings, parse_host_port
-from router.decisions import DecisionLog, DecisionRow
+from router.decisions import DecisionLog, DecisionRow, cloud_spend, load_hash_key
 from router.engine import Engine, Outcome
 from router.errors import ConfigError
 from router.metrics import Metrics
@@ -39,9 +41,8 @@ from router.policy import default_policy_path
 from router.policy_store import PolicyStore
 from router.requests import Limits
 from router.scoring import PolicyPrivacy
-from router.service import Authenticator, RouterService
+from router.service import Authenticator, RouterService, add_router_service
 from router.v1 import router_pb2 as pb
-from router.v1 import router_pb2_grpc as pb_grpc
 from router.worker import LocalWorker
 
 log = structlog.get_logger("router.server")
@@ -154,12 +155,13 @@ class Daemon:
             model=self.engine.backend.info.name, policy_version=self.engine.policies.current.version
         )
 
-    async def stats(self) -> pb.Stats:
+    async def stats(self, app: str | None = None) -> pb.Stats:
+        """GetStats: every app's counts, or only `app`'s (an app token that is not the admin's)."""
         # Requests are counted as their rows are written: wait for those still queued (milliseconds),
         # off the event loop.
         await asyncio.to_thread(self.decisions.flush, 2.0)
         self.refresh_gauges()
-        stats: pb.Stats = json_format.ParseDict(self.metrics.snapshot(), pb.Stats())
+        stats: pb.Stats = json_format.ParseDict(self.metrics.snapshot(app), pb.Stats())
         return stats
 
     def _publish_cloud_health(self) -> None:
@@ -188,6 +190,21 @@ class Daemon:
             if row.route in analytics.CLOUD_ROUTES and row.model:
                 cost = budget.estimated_cost(row.model, row.tokens_in, row.tokens_out)
             self.metrics.observe(row, cost=cost)
+
+
+def prepare_state_dir(settings: Settings) -> None:
+    """Create the state directory private to the daemon's user (0700) whatever the umask, and make an
+    existing one so; 0710 when other users reach the socket in it (--socket-group). Under systemd the
+    unit's StateDirectoryMode= is left alone (systemd owns that directory)."""
+    path = settings.state_dir
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    systemd_dirs = [Path(p) for p in os.environ.get("STATE_DIRECTORY", "").split(":") if p]
+    if any(path.resolve() == d.resolve() for d in systemd_dirs):
+        return
+    socket_inside = settings.socket_path.parent.resolve() == path.resolve()
+    mode = 0o710 if settings.socket_group and socket_inside else 0o700
+    if stat.S_IMODE(path.stat().st_mode) != mode:
+        os.chmod(path, mode)
 
 
 def load_local_backend(settings: Settings) -> Backend:
@@ -240,6 +257,14 @@ def _bind(server: grpc.aio.Server, settings: Settings, bridge: systemd.Activatio
             )
             bound = server.add_secure_port(settings.listen, creds)
         else:  # Settings only allows this with --insecure
+            if settings.app_tokens is None:
+                log.warning(
+                    "insecure_tcp_without_tokens",
+                    listen=settings.listen,
+                    why="plaintext TCP and no --app-tokens: anyone who can reach this address can use the "
+                    "router as any app and read GetStats; add --app-tokens FILE or use TLS with "
+                    "--tls-client-ca",
+                )
             bound = server.add_insecure_port(settings.listen)
         if bound == 0:
             raise ConfigError(f"cannot listen on {settings.listen}; is the address in use?")
@@ -260,7 +285,7 @@ def build_engine(
 
     policies = PolicyStore(settings.policy or default_policy_path())
     return Engine(
-        worker=LocalWorker(backend, settings.queue_size),
+        worker=LocalWorker(backend, settings.queue_size, max_unread=settings.stream_max_unread),
         cloud=cloud,
         policies=policies,
         privacy=PolicyPrivacy(policies),
@@ -268,6 +293,61 @@ def build_engine(
         decisions=decisions,
         assume_cloud=assume_cloud,
     )
+
+
+def _restore_budget(engine: Engine, settings: Settings) -> None:
+    """Count today's cloud spend again from the decision log: a restart must not reset the budget."""
+    budget = engine.policies.budget
+    if not isinstance(budget, Budget):
+        return
+    restored = budget.restore(cloud_spend(settings.decisions_db, budget.day_start()))
+    if restored:
+        usage = budget.usage()
+        log.info("budget_restored", requests=usage.requests, tokens=usage.tokens, cost=round(usage.cost, 6))
+
+
+# Descriptors kept free for everything that is not a client connection: the model and policy files,
+# the decision log (and its -wal/-shm), the cloud connections, the metrics listener, the event loop.
+RESERVED_FDS = 64
+
+
+def connection_limit(settings: Settings, *, bridged: bool = False) -> int:
+    """--max-connections, lowered to what the descriptor limit leaves (each connection is one
+    descriptor; two more when served through the socket-activation bridge)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return settings.max_connections
+    per_connection = 3 if bridged else 1
+    return max(1, min(settings.max_connections, (soft - RESERVED_FDS) // per_connection))
+
+
+def server_options(settings: Settings, *, bridged: bool = False) -> list[tuple[str, int]]:
+    """gRPC server options that bound what idle or hostile clients can hold (docs/operations.md)."""
+    return [
+        ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+        # Connections beyond the limit are closed at once, before they can use up the descriptors
+        # every other client needs.
+        ("grpc.max_allowed_incoming_connections", connection_limit(settings, bridged=bridged)),
+        ("grpc.max_concurrent_streams", settings.max_streams_per_connection),
+        # A connection that has not finished the HTTP/2 handshake by then is closed.
+        ("grpc.server_handshake_timeout_ms", int(settings.handshake_timeout_s * 1000)),
+        # A connection without calls for this long is closed (GOAWAY); clients reconnect on demand.
+        ("grpc.max_connection_idle_ms", int(settings.idle_timeout_s * 1000)),
+        # Pings find dead peers whose connections would otherwise stay open.
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+    ]
+
+
+def raise_fd_limit() -> tuple[int, int]:
+    """Raise the soft descriptor limit to the hard one (often 1024 of 524288); returns (soft, hard)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft and (hard == resource.RLIM_INFINITY or hard > soft):
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    return soft, hard
 
 
 def _authenticator(path: Path) -> Authenticator:
@@ -286,29 +366,39 @@ async def create_daemon(
     """Load the model (unless given), build every part, and bind the listeners. Call `start()` next.
 
     `inherited`: listening sockets passed by systemd socket activation, served instead of --socket."""
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    prepare_state_dir(settings)
     backend = backend or load_local_backend(settings)
     cloud = build_cloud_client(settings)
-    decisions = DecisionLog(settings.decisions_db)
+    decisions = DecisionLog(settings.decisions_db, hash_key=load_hash_key(settings.state_dir))
     engine = build_engine(settings, backend, decisions, cloud)
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)])
+    _restore_budget(engine, settings)
+    server = grpc.aio.server(
+        options=server_options(settings, bridged=bool(inherited)),
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     daemon_ref: dict[str, Daemon] = {}
     service = RouterService(
         engine,
         limits=Limits(max_request_chars=settings.max_request_chars),
-        stats=lambda: daemon_ref["d"].stats(),
+        stats=lambda app: daemon_ref["d"].stats(app),
         authenticate=_authenticator(settings.app_tokens) if settings.app_tokens else None,
+        default_deadline_s=settings.default_deadline_s,
+        stall_s=settings.stream_stall_s,
     )
-    pb_grpc.add_RouterServicer_to_server(service, server)  # type: ignore[no-untyped-call]
+    add_router_service(service, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
     bridge = systemd.ActivationBridge(inherited) if inherited else None
     addresses = _bind(server, settings, bridge)
-    metrics = Metrics(model=backend.info.name, policy_version=engine.policies.current.version)
+    metrics = Metrics(
+        model=backend.info.name,
+        policy_version=engine.policies.current.version,
+        max_apps=settings.stats_max_apps,
+    )
     daemon = Daemon(settings, server, addresses, engine, health, decisions, cloud, metrics, bridge)
     engine.on_record = daemon.on_record
     decisions.on_written = daemon.on_written
@@ -333,6 +423,8 @@ async def serve(settings: Settings) -> None:
         watchdog = asyncio.create_task(
             systemd.watchdog_task(notifier, interval, lambda: daemon is None or daemon.engine.worker.alive)
         )
+    soft, hard = raise_fd_limit()
+    log.info("descriptor_limit", soft=soft, hard=hard, max_connections=connection_limit(settings))
     try:
         if notifier is not None:
             notifier.status("loading the model")

@@ -76,7 +76,9 @@ class Request:
 
     @property
     def prompt_hash(self) -> str:
-        """A hash that correlates log rows for the same prompt without storing it."""
+        """The prompt's plain hash. Never stored as is: the decision log keys it with the install's
+        secret (`decisions.keyed_prompt_hash`), since a plain hash of a short prompt is reversible by
+        brute force."""
         # role NUL content SOH, per message: the same bytes as hashing them piece by piece, in one call.
         joined = "".join([f"{m.role}\x00{m.content}\x01" for m in self.messages])
         return hashlib.sha256(joined.encode()).hexdigest()[:32]

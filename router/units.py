@@ -133,6 +133,10 @@ SystemCallArchitectures=native
 # Resource limits: the model's weights and KV cache plus Python. An example; size it to the model.
 MemoryMax={o.memory_max}
 TasksMax=256
+# Descriptors: one per client connection (three through the socket-activation bridge) plus files. The
+# default soft limit of 1024 let 1,100 idle connections lock every client out; the daemon also caps
+# connections below this limit (--max-connections) and drops idle ones (docs/operations.md, "Limits").
+LimitNOFILE=65536
 
 [Install]
 WantedBy=multi-user.target

@@ -3,7 +3,9 @@
 A job is a generator function `fn(backend, cancel)` run on the worker thread; each item it yields is
 handed to the asyncio caller as it is produced. A full queue raises Overloaded at once (never a hang).
 When the caller stops listening (client gone, deadline passed), the job's `cancel` event is set: a
-queued job is skipped, a running one stops at its next token and frees the worker.
+queued job is skipped, a running one stops at its next token and frees the worker. A caller that stops
+taking what the job yields (a stream whose client does not read) cannot make the worker generate into
+an unbounded buffer: past `max_unread` items not yet taken, the job ends with Cancelled.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import structlog
 
 from router.backends.base import Backend
-from router.errors import BackendError, Overloaded, RouterError
+from router.errors import BackendError, Cancelled, Overloaded, RouterError
 
 log = structlog.get_logger("router.worker")
 
@@ -29,8 +31,11 @@ _ITEM, _ERROR, _DONE = "item", "error", "done"
 
 
 class Job:
-    def __init__(self, fn: JobFn, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, fn: JobFn, loop: asyncio.AbstractEventLoop, max_unread: int | None = None) -> None:
         self.fn = fn
+        self.max_unread = max_unread
+        self.emitted = 0  # items yielded by fn (written by the worker thread only)
+        self.taken = 0  # items taken by the caller (written by the event loop only)
         self.cancel = threading.Event()
         self.enqueued_at = time.monotonic()
         self.started_at: float | None = None
@@ -53,6 +58,7 @@ class Job:
             while True:
                 kind, value = await self._events.get()
                 if kind == _ITEM:
+                    self.taken += 1
                     yield value
                 elif kind == _ERROR:
                     raise value
@@ -63,9 +69,10 @@ class Job:
 
 
 class LocalWorker:
-    def __init__(self, backend: Backend, queue_size: int) -> None:
+    def __init__(self, backend: Backend, queue_size: int, max_unread: int | None = None) -> None:
         self.backend = backend
         self.queue_size = queue_size
+        self.max_unread = max_unread
         self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
         self._busy = False
         self._thread = threading.Thread(target=self._run, name="local-model", daemon=True)
@@ -87,7 +94,7 @@ class LocalWorker:
         return self._jobs.qsize() + int(self._busy)
 
     def submit(self, fn: JobFn) -> Job:
-        job = Job(fn, asyncio.get_running_loop())
+        job = Job(fn, asyncio.get_running_loop(), self.max_unread)
         try:
             self._jobs.put_nowait(job)
         except queue.Full:
@@ -124,8 +131,14 @@ class LocalWorker:
             try:
                 for item in job.fn(self.backend, job.cancel):
                     job._emit(_ITEM, item)
+                    job.emitted += 1
                     if job.cancel.is_set():
                         break
+                    if job.max_unread is not None and job.emitted - job.taken > job.max_unread:
+                        raise Cancelled(
+                            f"the caller left {job.emitted - job.taken} pieces unread (a client that does "
+                            "not read its stream); generation stopped"
+                        )
                 job._emit(_DONE)
             except RouterError as e:
                 job._emit(_ERROR, e)

@@ -41,6 +41,19 @@ PATH = click.Path(path_type=Path)
     "--retention-days", type=float, help="Prune decision rows older than this, daily [30; 0 keeps all]."
 )
 @click.option("--app-tokens", type=PATH, help="Require per-app bearer tokens listed in this file.")
+@click.option("--default-deadline-s", type=float, help="Deadline of calls that set none, in seconds [120].")
+@click.option(
+    "--cloud-fallback-after-s",
+    type=float,
+    help="With a local fallback: seconds the cloud has to start answering [5].",
+)
+@click.option(
+    "--stream-stall-s", type=float, help="Cancel a stream whose client reads nothing this long [10]."
+)
+@click.option("--max-connections", type=int, help="Client connections at most (also fd-limited) [4096].")
+@click.option(
+    "--max-concurrent-rpcs", type=int, help="Calls in progress at most; more get RESOURCE_EXHAUSTED [512]."
+)
 @click.option("--socket-group", help="Group that owns the Unix socket (mode 0660).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--log-format", type=click.Choice(["auto", "json", "console"]))
