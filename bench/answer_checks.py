@@ -157,9 +157,13 @@ def judge(samples: list[Sample]) -> None:
     for s in samples:
         s.label = label(s.prompt, s.text, s.finish)
         answer = Answer(s.text, (Message("user", s.prompt),), s.finish, s.logprobs)
-        t0 = time.perf_counter()
-        r = check_answer(answer, settings)
-        s.check_us = (time.perf_counter() - t0) * 1e6
+        # CPU time of this thread, the least of three runs: the machine's other load is not the checks'.
+        runs = []
+        for _ in range(3):
+            t0 = time.thread_time_ns()
+            r = check_answer(answer, settings)
+            runs.append((time.thread_time_ns() - t0) / 1000)
+        s.check_us = min(runs)
         s.verdict = r.check if r else ""
 
 
@@ -303,6 +307,18 @@ PRIVATE = [
 ]  # fmt: skip
 
 
+def _first_local_policy() -> Path:
+    """The shipped default policy with the `hard` threshold at 1: every request is answered locally
+    first, so each private prompt's local answer is checked, and a rejected one escalates through the
+    default rules unchanged (asked again at complexity 1)."""
+    from router.policy import default_policy_path
+
+    text = default_policy_path().read_text(encoding="utf-8")
+    path = Path(tempfile.mkdtemp(prefix="hr-bench-checks-")) / "local-first.yaml"
+    path.write_text(re.sub(r"(?m)^(\s*hard:)\s*[0-9.]+", r"\1 1.0", text), encoding="utf-8")
+    return path
+
+
 def private_section(gemma: Path, targets: Targets) -> str:
     from router.client import ClientError, RouterClient
     from tests.standin import CloudStandIn
@@ -310,7 +326,9 @@ def private_section(gemma: Path, targets: Targets) -> str:
     rows, leaks, rejected = [], 0, 0
     with (
         CloudStandIn() as cloud,
-        Daemon(cloud_url=cloud.url, extra_env={"ROUTER_MODEL": str(gemma)}) as daemon,
+        Daemon(
+            cloud_url=cloud.url, policy=_first_local_policy(), extra_env={"ROUTER_MODEL": str(gemma)}
+        ) as daemon,
     ):
         for prompt, values in PRIVATE:
             before = len(cloud.requests)
@@ -330,7 +348,8 @@ def private_section(gemma: Path, targets: Targets) -> str:
     targets.check("rejected private answers that left unredacted", float(leaks), "<=", 0)
     return "\n".join(
         [
-            "### Private requests whose local answer failed (Gemma 3 270M, default.yaml, cloud stand-in)",
+            "### Private requests whose local answer failed (Gemma 3 270M, default.yaml's rules with every "
+            "request local first, cloud stand-in)",
             "",
             table(["prompt", "check", "route", "private value reached the cloud"], rows),
             "",

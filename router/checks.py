@@ -181,7 +181,7 @@ def check_echo(answer: Answer, settings: CheckSettings, *, partial: bool = False
     return None
 
 
-def loop_tail(tokens: Sequence[str], *, max_period: int = 64) -> tuple[int, int]:
+def loop_tail(tokens: Sequence[str], *, max_period: int = 128) -> tuple[int, int]:
     """(period, covered): the shortest period p whose repetition covers the most tokens at the end of
     `tokens`, and how many tokens that repetition covers (p plus the run of t[i] == t[i-p])."""
     n = len(tokens)

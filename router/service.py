@@ -201,6 +201,11 @@ def add_router_service(servicer: RouterService, server: grpc.aio.Server) -> None
             request_deserializer=_tolerant(pb.GetStatsRequest.FromString, "router.v1.GetStatsRequest"),
             response_serializer=pb.Stats.SerializeToString,
         ),
+        "Feedback": grpc.unary_unary_rpc_method_handler(
+            servicer.Feedback,
+            request_deserializer=_tolerant(pb.FeedbackRequest.FromString, "router.v1.FeedbackRequest"),
+            response_serializer=pb.FeedbackResponse.SerializeToString,
+        ),
     }
     name = pb.DESCRIPTOR.services_by_name["Router"].full_name
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
@@ -366,8 +371,9 @@ class RouterService(pb_grpc.RouterServicer):
     async def Feedback(
         self, request: pb.FeedbackRequest, context: grpc.aio.ServicerContext
     ) -> pb.FeedbackResponse:
+        await _refuse_undecodable(context, request)
         try:
-            app_id = self._authenticate(context, request.app_id) if self._authenticate else None
+            app_id = self._app(context, request.app_id, "Feedback")
             feedback = parse_feedback(
                 request.decision_id,
                 good=request.good if request.HasField("good") else None,

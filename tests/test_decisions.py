@@ -11,7 +11,17 @@ from typing import Any
 import sqlite_utils
 from structlog.testing import capture_logs
 
-from router.decisions import COLUMNS, TABLE, DecisionLog, DecisionRow, decode, get, open_db, reader
+from router.decisions import (
+    COLUMNS,
+    LABEL_COLUMNS,
+    TABLE,
+    DecisionLog,
+    DecisionRow,
+    decode,
+    get,
+    open_db,
+    reader,
+)
 
 
 def row(i: int, **kw: Any) -> DecisionRow:
@@ -33,7 +43,8 @@ def test_columns_are_the_rows_fields_and_the_tables_columns(tmp_path: Path) -> N
     try:
         table = db[TABLE]
         assert isinstance(table, sqlite_utils.db.Table)
-        assert set(COLUMNS) == set(table.columns_dict)
+        # The row's own columns, and the labels set later (Feedback, shadow checks).
+        assert set(COLUMNS) | LABEL_COLUMNS == set(table.columns_dict)
     finally:
         db.close()
 
@@ -58,7 +69,9 @@ def test_a_row_reads_back_as_recorded(tmp_path: Path) -> None:
     with reader(path) as db:
         back = get(db, "d00001")
     assert back is not None
-    assert back == decode(row(1).to_record()) | {"fallback": True}
+    assert back == decode(row(1).to_record()) | {"fallback": True} | dict.fromkeys(
+        LABEL_COLUMNS - set(COLUMNS)
+    )
 
 
 def test_close_writes_every_queued_row_in_batches(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from router.model import DEFAULT_MODEL_FILE
 from router.systemd import (
     ActivationBridge,
     Notifier,
@@ -312,7 +313,8 @@ def test_socket_activated_router_serve_end_to_end(
         seen = recv_until(nsock, "READY=1")
         ready = next(m for m in seen if "READY=1" in m.splitlines())
         assert f"MAINPID={child.pid}" in ready.splitlines()
-        assert any(line.startswith("STATUS=serving model=gemma-3-270m") for line in ready.splitlines())
+        status = f"STATUS=serving model={DEFAULT_MODEL_FILE}"
+        assert any(line.startswith(status) for line in ready.splitlines())
         assert pending.result().status == health_pb2.HealthCheckResponse.SERVING
         reply = pb_grpc.RouterStub(channel).Route(
             pb.RouteRequest(
