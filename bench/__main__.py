@@ -30,7 +30,9 @@ BENCHMARKS = [
     "privacy",
     "complexity",
     "routing",
+    "answer_checks",
     "prefill",
+    "faults",
     "soak",
 ]
 MODULE_TIMEOUT_S = 900
