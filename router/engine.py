@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -56,7 +57,14 @@ if TYPE_CHECKING:
     from router.policy_schema import Shadow
 
 # A model-stage job still on the worker: its handle, and its results when it goes on to generate locally.
-LocalJob = tuple[Job, AsyncGenerator[Any, None] | None] | None
+# Its third item, set once the caller has taken the decision, lets the job go on to generate.
+LocalJob = tuple[Job, AsyncGenerator[Any, None] | None, threading.Event | None] | None
+
+# A model-stage job that decided LOCAL waits this long for its caller to take the decision before it
+# generates; a caller that does not read (a stalled stream) then does not hold the model: the job ends,
+# and generation starts again in a fresh job when the caller comes back (the prompt is evaluated again).
+CONTINUE_WAIT_S = 1.0
+_LATE = object()  # what such a job yields instead of its answer
 
 log = structlog.get_logger("router.engine")
 
@@ -420,6 +428,7 @@ class Engine:
         the decision is LOCAL. The first item the job yields is (report, decision, prefill)."""
         complexity_scorer = self.complexity
         options = request.options
+        go = threading.Event()
 
         def job(backend: Backend, cancel: Any) -> Iterator[Any]:
             prefill = None
@@ -432,6 +441,9 @@ class Engine:
             decision = decide(report)
             yield (report, decision, prefill)
             if continue_locally and decision.route is Route.LOCAL:
+                if not go.wait(CONTINUE_WAIT_S):
+                    yield _LATE
+                    return
                 yield from backend.stream(prompt, options, cancel)
 
         try:
@@ -442,9 +454,9 @@ class Engine:
         results = handle.results()
         report, decision, prefill = await results.__anext__()
         if continue_locally and decision.route is Route.LOCAL:
-            return report, decision, (handle, results), handle.queue_ms, prefill
+            return report, decision, (handle, results, go), handle.queue_ms, prefill
         await results.aclose()
-        return report, decision, (handle, None), handle.queue_ms, prefill
+        return report, decision, (handle, None, None), handle.queue_ms, prefill
 
     # --- executing ----------------------------------------------------------------------------
 
@@ -522,23 +534,37 @@ class Engine:
         n_ctx = self.backend.info.n_ctx
         if outcome.tokens.more_than(n_ctx - MIN_ANSWER_TOKENS):
             raise ContextOverflow(outcome.tokens.count, n_ctx)
-        if local_job is not None and local_job[1] is not None:
+        prompt = self.backend.format_prompt(request.messages)
+        options = request.options
+
+        def fresh() -> tuple[Job, AsyncGenerator[Any, None]]:
+            job = self.worker.submit(lambda backend, cancel: backend.stream(prompt, options, cancel))
+            return job, job.results()
+
+        if local_job is not None and local_job[1] is not None and local_job[2] is not None:
             handle, results = local_job[0], local_job[1]  # generation goes on from the model stage's prefill
+            local_job[2].set()
         else:
-            prompt = self.backend.format_prompt(request.messages)
-            options = request.options
-            handle = self.worker.submit(lambda backend, cancel: backend.stream(prompt, options, cancel))
-            results = handle.results()
+            handle, results = fresh()
         gen_started: float | None = None
         try:
-            async for piece in results:
-                if gen_started is None:
-                    gen_started = time.monotonic()
-                    outcome.timings.queue_ms = max(outcome.timings.queue_ms, handle.queue_ms)
-                assert isinstance(piece, Piece)
-                if piece.finish_reason is not None:
-                    outcome.timings.generation_ms = _ms_since(gen_started)
-                yield piece
+            late = True
+            while late:
+                late = False
+                async for piece in results:
+                    if piece is _LATE:  # the model stage's job gave up waiting for us: start again
+                        late = True
+                        break
+                    if gen_started is None:
+                        gen_started = time.monotonic()
+                        outcome.timings.queue_ms = max(outcome.timings.queue_ms, handle.queue_ms)
+                    assert isinstance(piece, Piece)
+                    if piece.finish_reason is not None:
+                        outcome.timings.generation_ms = _ms_since(gen_started)
+                    yield piece
+                if late:
+                    await results.aclose()
+                    handle, results = fresh()
         finally:
             await results.aclose()  # sets the job's cancel event: generation stops at the next token
 

@@ -432,3 +432,63 @@ def test_private_findings_never_leave_unredacted_even_when_the_rules_say_cloud(t
     )
     d = load_policy(lax).on_answer_rejected(_ctx(findings=EMAIL), "refusal")
     assert d.route is Route.CLOUD_REDACTED
+
+
+class _AlwaysModelStage:
+    """A complexity scorer that always asks for the model stage and calls everything easy."""
+
+    def score_text(self, text: str) -> ComplexityReport:
+        return ComplexityReport(0.5, "features")
+
+    def settled(self, report: ComplexityReport) -> bool:
+        return False
+
+    def score_hidden(self, prefill: Prefill, first: ComplexityReport) -> ComplexityReport:
+        return ComplexityReport(0.1, "model")
+
+
+@pytest.mark.slow
+def test_a_caller_that_does_not_take_its_decision_does_not_hold_the_model(
+    llama_backend: Backend, tmp_path: Path
+) -> None:
+    """A streamed LOCAL decision's job waits for the caller before generating; a caller that does not
+    come back within CONTINUE_WAIT_S (a stalled stream) frees the model, and generation starts again
+    when it does come back."""
+    import asyncio
+
+    from router import engine as engine_module
+    from router.config import build_settings
+    from router.server import build_engine
+    from tests.conftest import _KeepOpen
+
+    streams: list[float] = []  # when generation started
+
+    class Recording(_KeepOpen):
+        def stream(self, prompt: str, options: Any, cancel: threading.Event) -> Any:
+            streams.append(time.monotonic())
+            return super().stream(prompt, options, cancel)
+
+    settings = build_settings(state_dir=tmp_path, policy=POLICY)
+    engine = build_engine(settings, Recording(llama_backend), None, None)
+    engine.complexity = _AlwaysModelStage()
+    request = Request(
+        (Message("user", "Say hello."),), options=GenerationOptions(max_tokens=8, temperature=0)
+    )
+
+    async def scenario() -> tuple[str, int, float]:
+        outcome, job = await engine._decide(request, time.monotonic(), allow_local_continuation=True)
+        assert outcome.route is Route.LOCAL and job is not None and job[1] is not None
+        await asyncio.sleep(engine_module.CONTINUE_WAIT_S + 1.0)
+        busy = engine.worker.depth  # the job gave up: nothing holds the model
+        back = time.monotonic()
+        parts = [e async for e in engine._run_local(request, outcome, job) if isinstance(e, str)]
+        return "".join(parts), busy, back
+
+    try:
+        text, busy, back = asyncio.run(scenario())
+    finally:
+        engine.worker.close()
+    assert busy == 0
+    # Nothing was generated while the caller was away; one generation once it came back.
+    assert len(streams) == 1 and streams[0] >= back
+    assert text.strip()
