@@ -29,7 +29,7 @@ from typing import Any
 import sqlite_utils
 import structlog
 
-from router.decisions import TABLE, decode
+from router.decisions import FEATURES, TABLE, decode
 
 log = structlog.get_logger("router.analytics")
 
@@ -322,12 +322,15 @@ def columns(db: sqlite_utils.Database) -> list[str]:
 
 
 def prune(db: sqlite_utils.Database, older_than_s: float, *, now: float | None = None) -> int:
-    """Delete decisions older than `older_than_s` seconds; returns how many were deleted."""
+    """Delete decisions older than `older_than_s` seconds, and the model-stage inputs kept for them
+    (the `features` table); returns how many decisions were deleted."""
     if older_than_s <= 0:
         raise ValueError("older_than_s must be positive")
     cutoff = (time.time() if now is None else now) - older_than_s
     with db.conn:  # one transaction
         cursor = db.conn.execute(f"DELETE FROM {TABLE} WHERE ts < ?", [cutoff])
+        if FEATURES in db.table_names():
+            db.conn.execute(f"DELETE FROM {FEATURES} WHERE ts < ?", [cutoff])
     return int(cursor.rowcount)
 
 

@@ -122,3 +122,26 @@ def test_a_private_request_is_never_shadowed_even_at_100_percent(shadowed: Any) 
     assert row["shadow"] == "skipped:private"
     time.sleep(0.5)
     assert cloud.requests == []
+
+
+def test_pruning_drops_the_kept_features_with_their_decisions(tmp_path: Path) -> None:
+    from router.analytics import prune_file
+    from router.decisions import FEATURES, DecisionLog, DecisionRow
+
+    path = tmp_path / "d.db"
+    log = DecisionLog(path)
+    try:
+        old, new = time.time() - 10 * 86400, time.time()
+        for i, ts in ((1, old), (2, new)):
+            log.record(DecisionRow(id=f"{i:032x}", ts=ts, app="a", kind="route", route="local",
+                                   decided_route="local", rule="r", reason=""))  # fmt: skip
+        assert log.flush()
+        log.store_features(f"{2:032x}", "a" * 64, 0.5, "{}")
+    finally:
+        log.close()
+    with decisions.reader(path) as db:
+        db.execute(f"UPDATE {FEATURES} SET ts = ?", [old])  # as if kept ten days ago
+        db.conn.commit()
+    assert prune_file(path, 5 * 86400) == 1
+    with decisions.reader(path) as db:
+        assert db[FEATURES].count == 0
