@@ -116,7 +116,7 @@ def test_head_json_round_trip(tmp_path: Path) -> None:
 def test_model_head_refuses_another_model(tmp_path: Path) -> None:
     path = tmp_path / "h.json"
     path.write_text(_model_head(4).dumps())
-    with pytest.raises(ModelError, match="router train"):
+    with pytest.raises(ModelError, match="router calibrate"):
         load_head(path, model_sha256=SHA_B)
     with pytest.raises(ModelError):
         load_head(path, model_sha256=None)
