@@ -154,9 +154,13 @@ def evaluate_model(path: Path, outcomes: Sequence[Any], seed: int) -> dict[str, 
         result["curves"][name] = [(p[0], p[1]) for p in metrics.pgr_curve(fails, scores)]
     result["curves"]["oracle"] = [(p[0], p[1]) for p in metrics.pgr_curve(fails, [float(f) for f in fails])]
     ablation = {}
-    for inputs in ABLATIONS:
-        h, _ = lib.fit_outcomes(
-            outcomes, model_sha256=sha, model_file=path.name, seed=seed, profile="bench", inputs=inputs
+    for inputs in ABLATIONS:  # each with its own L2 strength chosen on the training split
+        h, _ = (
+            lib.fit_outcomes(
+                outcomes, model_sha256=sha, model_file=path.name, seed=seed, profile="bench", inputs=inputs
+            )
+            if inputs != tuple(head.inputs)
+            else (head, None)
         )
         p = fit.score_with(h, held, s1)
         summ = metrics.summary(fails, p, fams, p)
