@@ -73,7 +73,9 @@ def _classify(tmp_path: Path, backend: Backend, text: str, **settings: Any) -> A
 def test_a_short_prompt_is_decided_without_counting(llama_backend: Backend, tmp_path: Path) -> None:
     backend = Counting(llama_backend)
     outcome = _classify(tmp_path, backend, "Translate 'thank you' into German.")
-    assert outcome.stage == "features"
+    # Whichever stage decided (the default model's head sends every prompt to the model stage), the
+    # prompt's size was never counted: the backend's bound showed it fits.
+    assert outcome.stage in ("features", "model")
     assert outcome.route is Route.LOCAL
     assert backend.counted == 0
 
