@@ -44,6 +44,7 @@ from router.policy_store import PolicyStore
 from router.requests import Limits
 from router.scoring import PolicyPrivacy
 from router.service import Authenticator, RouterService, add_router_service
+from router.telemetry import Telemetry
 from router.v1 import router_pb2 as pb
 from router.worker import LocalWorker
 
@@ -71,6 +72,8 @@ class Daemon:
     http: HttpDoor | None = None  # the OpenAI-compatible HTTP door, when --http-listen/--http-socket
     http_servers: list[asyncio.Server] = field(default_factory=list)
     http_addresses: list[str] = field(default_factory=list)
+    # Spans per request, only with OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT set (router.telemetry).
+    telemetry: Telemetry | None = None
 
     @property
     def target(self) -> str:
@@ -154,6 +157,8 @@ class Daemon:
         if self.cloud is not None:
             await self.cloud.aclose()
         self.decisions.close()
+        if self.telemetry is not None:
+            self.telemetry.shutdown()  # after the last rows: their spans are flushed too
         with contextlib.suppress(FileNotFoundError):
             if f"unix:{self.settings.socket_path}" in self.addresses:
                 self.settings.socket_path.unlink()
@@ -205,6 +210,12 @@ class Daemon:
             if row.route in analytics.CLOUD_ROUTES and row.model:
                 cost = budget.estimated_cost(row.model, row.tokens_in, row.tokens_out)
             self.metrics.observe(row, cost=cost)
+        telemetry = self.telemetry
+        if telemetry is not None:
+            try:
+                telemetry.record(rows)
+            except Exception as e:  # tracing must never cost a decision row or a metric
+                log.warning("telemetry_failed", error_type=type(e).__name__)
 
 
 def prepare_state_dir(settings: Settings) -> None:
@@ -482,6 +493,7 @@ async def create_daemon(
         max_apps=settings.stats_max_apps,
     )
     daemon = Daemon(settings, server, addresses, engine, health, decisions, cloud, metrics, bridge)
+    daemon.telemetry = Telemetry.from_env()
     if settings.http_listen is not None or settings.http_socket is not None:
         daemon.http = HttpDoor(
             engine,
