@@ -194,6 +194,15 @@ def parse_completion(payload: Any, limits: Limits, app_id: str) -> CompletionCal
     user = payload.get("user")
     if user is not None and not isinstance(user, str):
         raise _invalid("user must be a string", "user")
+    # OpenAI's request metadata (string pairs) is the request's metadata, as over gRPC: policies can
+    # match on it. `user` joins it as "user" unless the metadata names one.
+    metadata = payload.get("metadata") or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise _invalid("metadata must be an object of string values", "metadata")
+    if user:
+        metadata = {"user": user, **metadata}
     stream = payload.get("stream", False)
     if not isinstance(stream, bool | None):
         raise _invalid("stream must be true or false", "stream")
@@ -207,7 +216,7 @@ def parse_completion(payload: Any, limits: Limits, app_id: str) -> CompletionCal
         temperature=_number(payload, "temperature"),
         top_p=_number(payload, "top_p"),
         stop=stop,
-        metadata={"user": user} if user else None,
+        metadata=metadata,
         limits=limits,
     )
     return CompletionCall(request, bool(stream), bool(options.get("include_usage")))

@@ -4,8 +4,10 @@ a real client for what apps do, raw httpx for the edge cases of the wire."""
 from __future__ import annotations
 
 import json
+import socket
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,9 @@ import pytest
 from router import decisions
 from router.auth import add_token
 from router.config import build_settings
-from router.errors import ConfigError
+from router.errors import ConfigError, InvalidRequest
+from router.http_door import HttpError, parse_completion
+from router.requests import Limits
 from tests.standin import CloudStandIn
 
 # Hard enough for the shipped default policy to send it to the cloud when nothing private is in it.
@@ -290,6 +294,33 @@ def test_sse_framing_and_keep_alive(http_daemon: Any) -> None:
     assert models.status_code == 200 and models.json()["object"] == "list"
 
 
+def test_a_client_that_hangs_up_cancels_its_request(http_daemon: Any) -> None:
+    host, port = http_daemon.daemon.http_addresses[-1].removeprefix("http://").rsplit(":", 1)
+    body = json.dumps(
+        {
+            "messages": [{"role": "user", "content": "Write a long story about a lighthouse."}],
+            "max_tokens": 400,
+        }
+    ).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        f"x-router-app: hangup\r\ncontent-length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(head + body)
+    # The row is written when the request ends: cancelled, long before 400 tokens could be generated.
+    daemon = http_daemon.daemon
+    rows: list[dict[str, Any]] = []
+    for _ in range(200):
+        daemon.decisions.flush(1.0)
+        with decisions.reader(http_daemon.settings.decisions_db) as db:
+            rows = list(db[decisions.TABLE].rows)
+        if rows:
+            break
+        time.sleep(0.1)
+    assert [(r["app"], r["status"]) for r in rows] == [("hangup", "CANCELLED")]
+
+
 def test_unix_socket_door(daemon_factory: Any, tmp_path: Path) -> None:
     path = Path(tempfile.mkdtemp(prefix="hr-", dir="/tmp")) / "http.sock"  # Unix socket paths are short
     runner = daemon_factory(http_socket=path)
@@ -313,3 +344,43 @@ def test_http_listen_needs_tls_or_insecure(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"--http-listen 127\.0\.0\.1:8080 needs TLS"):
         build_settings(state_dir=tmp_path, http_listen="127.0.0.1:8080")
     assert build_settings(state_dir=tmp_path, http_listen="127.0.0.1:8080", insecure=True).http_listen
+
+
+def test_parse_completion_maps_openais_fields() -> None:
+    call = parse_completion(
+        {
+            "model": "gpt-4o",
+            "messages": [
+                {"role": "developer", "content": "Be brief."},
+                {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+            ],
+            "max_tokens": 9,
+            "max_completion_tokens": 7,  # the newer name wins
+            "stop": "END",
+            "user": "u1",
+            "metadata": {"route": "cloud"},
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+        Limits(),
+        "notes",
+    )
+    request = call.request
+    assert [(m.role, m.content) for m in request.messages] == [("system", "Be brief."), ("user", "a\nb")]
+    assert request.app_id == "notes"
+    assert request.options.max_tokens == 7 and request.options.stop == ("END",)
+    assert request.metadata == {"user": "u1", "route": "cloud"}
+    assert call.stream and call.include_usage
+    for bad, param in (
+        ({"messages": "hi"}, "messages"),
+        ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages[0].content"),
+        ({"messages": [{"role": "user", "content": "x"}], "max_tokens": 1.5}, "max_tokens"),
+        ({"messages": [{"role": "user", "content": "x"}], "stop": [1]}, "stop"),
+        ({"messages": [{"role": "user", "content": "x"}], "n": 2}, "n"),
+        ({"messages": [{"role": "user", "content": "x"}], "metadata": {"a": 1}}, "metadata"),
+    ):
+        with pytest.raises(HttpError) as caught:
+            parse_completion(bad, Limits(), "")
+        assert caught.value.status == 400 and caught.value.param == param
+    with pytest.raises(InvalidRequest, match="use one of system, user, assistant"):
+        parse_completion({"messages": [{"role": "tool", "content": "x"}]}, Limits(), "")
