@@ -277,6 +277,8 @@ class HttpDoor:
             await connection.run()
         except (ConnectionError, h11.LocalProtocolError, _ClientGone):
             pass
+        except asyncio.CancelledError:
+            pass  # drain() ended the connection: this is the task's outermost frame
         finally:
             del self._connections[task]
             writer.close()
@@ -337,7 +339,8 @@ class _Connection:
             try:
                 received = await self._read_request()
             except HttpError as e:
-                if self.conn.our_state is h11.SEND_RESPONSE:
+                # h11 lets a server answer from IDLE too: a request head it could not parse gets its 400.
+                if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                     await self._send_json(e.status, e.body(), e.headers, close=True)
                 return
             if received is None:
@@ -365,7 +368,7 @@ class _Connection:
             try:
                 event = self.conn.next_event()
             except h11.RemoteProtocolError as e:
-                raise HttpError(400, f"malformed HTTP request: {e}") from None
+                raise HttpError(400, f"malformed HTTP request: {str(e)[:200]}") from None
             if event is h11.NEED_DATA:
                 if head_deadline is None and request is None:
                     try:  # between requests: wait up to the idle timeout for the next one

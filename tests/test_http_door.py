@@ -321,6 +321,32 @@ def test_a_client_that_hangs_up_cancels_its_request(http_daemon: Any) -> None:
     assert [(r["app"], r["status"]) for r in rows] == [("hangup", "CANCELLED")]
 
 
+def raw_exchange(url: str, data: bytes) -> bytes:
+    """Send `data` on a fresh connection; everything the daemon sends back until it closes."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(data)
+        received = b""
+        while chunk := s.recv(65536):
+            received += chunk
+    return received
+
+
+def test_malformed_pipelined_and_slow_requests(daemon_factory: Any) -> None:
+    runner = daemon_factory(http_listen="127.0.0.1:0", insecure=True, handshake_timeout_s=1.0)
+    url = runner.daemon.http_addresses[-1]
+    garbage = raw_exchange(url, b"GARBAGE\r\n\r\n")
+    assert garbage.startswith(b"HTTP/1.1 400 ") and b'"invalid_request_error"' in garbage
+    pipelined = raw_exchange(
+        url,
+        b"GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\n"
+        b"GET /nope HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    assert pipelined.startswith(b"HTTP/1.1 200 ") and pipelined.count(b"HTTP/1.1 404 ") == 1
+    slow = raw_exchange(url, b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nab")
+    assert slow.startswith(b"HTTP/1.1 408 ")
+
+
 def test_unix_socket_door(daemon_factory: Any, tmp_path: Path) -> None:
     path = Path(tempfile.mkdtemp(prefix="hr-", dir="/tmp")) / "http.sock"  # Unix socket paths are short
     runner = daemon_factory(http_socket=path)
