@@ -7,6 +7,7 @@ import json
 import socket
 import stat
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -345,6 +346,31 @@ def test_malformed_pipelined_and_slow_requests(daemon_factory: Any) -> None:
     assert pipelined.startswith(b"HTTP/1.1 200 ") and pipelined.count(b"HTTP/1.1 404 ") == 1
     slow = raw_exchange(url, b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nab")
     assert slow.startswith(b"HTTP/1.1 408 ")
+
+
+def test_stop_lets_a_stream_in_flight_finish(http_daemon: Any) -> None:
+    url = http_daemon.daemon.http_addresses[-1]
+    body = {
+        "messages": [{"role": "user", "content": "Tell me about rivers."}],
+        "max_tokens": 24,
+        "stream": True,
+    }
+    stopper: threading.Thread | None = None
+    with (
+        httpx.Client(base_url=url, timeout=60) as h,
+        h.stream("POST", "/v1/chat/completions", json=body) as r,
+    ):
+        lines = r.iter_lines()
+        first = next(lines)
+        assert first.startswith("data: ")
+        stopper = threading.Thread(target=http_daemon.stop, kwargs={"grace": 30.0})
+        stopper.start()
+        rest = list(lines)
+    stopper.join(60)
+    assert not stopper.is_alive()
+    assert "data: [DONE]" in rest  # the stream ended whole, not cut by the shutdown
+    with pytest.raises(httpx.ConnectError):  # and then the listener is gone
+        httpx.get(f"{url}/v1/models", timeout=5)
 
 
 def test_unix_socket_door(daemon_factory: Any, tmp_path: Path) -> None:
