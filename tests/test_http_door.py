@@ -3,11 +3,11 @@ a real client for what apps do, raw httpx for the edge cases of the wire."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import stat
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -355,19 +355,16 @@ def test_stop_lets_a_stream_in_flight_finish(http_daemon: Any) -> None:
         "max_tokens": 24,
         "stream": True,
     }
-    stopper: threading.Thread | None = None
     with (
         httpx.Client(base_url=url, timeout=60) as h,
         h.stream("POST", "/v1/chat/completions", json=body) as r,
     ):
         lines = r.iter_lines()
-        first = next(lines)
-        assert first.startswith("data: ")
-        stopper = threading.Thread(target=http_daemon.stop, kwargs={"grace": 30.0})
-        stopper.start()
+        assert next(lines).startswith("data: ")
+        # Stop the daemon (on its own loop) while the stream is in flight, as SIGTERM would.
+        stopping = asyncio.run_coroutine_threadsafe(http_daemon.daemon.stop(30.0), http_daemon.loop)
         rest = list(lines)
-    stopper.join(60)
-    assert not stopper.is_alive()
+    stopping.result(60)
     assert "data: [DONE]" in rest  # the stream ended whole, not cut by the shutdown
     with pytest.raises(httpx.ConnectError):  # and then the listener is gone
         httpx.get(f"{url}/v1/models", timeout=5)
