@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import time
 from collections.abc import AsyncGenerator
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import h11
+import orjson
 import structlog
 
 from router import errors
@@ -463,8 +463,8 @@ class _Connection:
                 await self._send_json(200, self.door.models())
                 return
             try:
-                payload = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
+                payload = orjson.loads(body)
+            except ValueError:  # orjson.JSONDecodeError, invalid UTF-8 included
                 raise HttpError(400, "the body is not valid JSON", code="invalid_json") from None
             call = parse_completion(payload, self.door.limits, app_id)
             if call.stream:
@@ -596,10 +596,10 @@ class _Connection:
     async def _stream_error(self, events: Events, error: HttpError) -> None:
         """After the headers went out, an error is one more event, in OpenAI's error shape (the SDK
         raises it as an APIError), and the stream ends without [DONE]."""
-        await self._sse(events, b"data: " + json.dumps(error.body()).encode() + b"\n\n")
+        await self._sse(events, b"data: " + orjson.dumps(error.body()) + b"\n\n")
 
     async def _event(self, events: Events, data: dict[str, Any]) -> None:
-        await self._sse(events, b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n")
+        await self._sse(events, b"data: " + orjson.dumps(data) + b"\n\n")
 
     async def _sse(self, events: Events, raw: bytes) -> None:
         await self._write(events, self.conn.send(h11.Data(data=raw)) or b"")
@@ -636,7 +636,7 @@ class _Connection:
         *,
         close: bool = False,
     ) -> None:
-        data = json.dumps(body).encode()
+        data = orjson.dumps(body)
         all_headers = [
             ("content-type", "application/json"),
             ("content-length", str(len(data))),
