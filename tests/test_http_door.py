@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import stat
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -387,6 +389,49 @@ def test_unix_socket_door(daemon_factory: Any, tmp_path: Path) -> None:
     assert completion.choices[0].message.content is not None
     runner.stop()
     assert not path.exists()  # removed at shutdown
+
+
+def make_tls_files(d: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, with the openssl CLI."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca",
+        "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"),
+    )  # fmt: skip
+    for name, san in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "subjectAltName=DNS:app")):
+        openssl(
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+            "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"),
+        )  # fmt: skip
+        (d / f"{name}.ext").write_text(san + "\n")
+        openssl(
+            "x509", "-req", "-in", str(d / f"{name}.csr"),
+            "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-days", "1",
+            "-extfile", str(d / f"{name}.ext"), "-out", str(d / f"{name}.pem"),
+        )  # fmt: skip
+
+
+def test_https_with_client_certificates(daemon_factory: Any, tmp_path: Path) -> None:
+    d = tmp_path
+    make_tls_files(d)
+    runner = daemon_factory(
+        http_listen="127.0.0.1:0",
+        tls_cert=d / "server.pem",
+        tls_key=d / "server.key",
+        tls_client_ca=d / "ca.pem",
+    )
+    url = runner.daemon.http_addresses[-1]
+    assert url.startswith("https://127.0.0.1:")
+    context = ssl.create_default_context(cafile=str(d / "ca.pem"))
+    context.load_cert_chain(str(d / "client.pem"), str(d / "client.key"))
+    with httpx.Client(base_url=url, verify=context, timeout=30) as h:
+        assert h.get("/v1/models").status_code == 200
+    without = ssl.create_default_context(cafile=str(d / "ca.pem"))  # no client certificate: refused
+    with httpx.Client(base_url=url, verify=without, timeout=30) as h, pytest.raises(httpx.HTTPError):
+        h.get("/v1/models")
 
 
 def test_http_listen_needs_tls_or_insecure(tmp_path: Path) -> None:
