@@ -8,6 +8,8 @@ once. The same requests go
   (b) daemon    `router serve` over gRPC on a Unix socket, policy forcing the cloud (metadata
                 route=cloud); the daemon scores, decides, asks the stand-in for one JSON completion
                 (a unary Route does not stream), logs the decision
+  (d) daemon    the same daemon through its OpenAI-compatible HTTP door (--http-socket, a Unix socket;
+      HTTP      metadata route=cloud): httpx, as an OpenAI SDK would send it
   (c) LiteLLM   the LiteLLM proxy (`litellm --config`), one worker, the stand-in as an openai/ model
 at concurrency 1 and 16, one system at a time (never concurrently), after a warm-up of each.
 Added latency = the system's percentile minus the direct call's percentile at the same concurrency.
@@ -133,6 +135,26 @@ def daemon_peer(daemon: Daemon) -> Peer:
     return Peer("(b) hybrid-router daemon (gRPC, Unix socket)", call, close)
 
 
+def http_peer(socket: Path) -> Peer:
+    import httpx
+
+    http = httpx.AsyncClient(
+        base_url="http://router/v1",
+        transport=httpx.AsyncHTTPTransport(uds=str(socket)),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+        timeout=30,
+    )
+    body = {"model": "router", "messages": _messages(), "max_tokens": 32, "metadata": {"route": "cloud"}}
+
+    async def call() -> None:
+        r = await http.post("/chat/completions", json=body)
+        r.raise_for_status()
+        if r.headers["x-router-route"] != "cloud" or r.json()["router"]["fallback"]:
+            raise RuntimeError("the daemon did not answer from the cloud")
+
+    return Peer("(d) hybrid-router daemon (OpenAI HTTP door, Unix socket)", call, http.aclose)
+
+
 class LiteLLM:
     def __init__(self, exe: Path, cloud_url: str) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="litellm-bench-"))
@@ -248,11 +270,17 @@ def run(quick: bool, requests: int | None = None) -> str:
                 litellm = LiteLLM(exe, cloud.url)
             except Exception as e:
                 litellm_problem = f"LiteLLM not measured: it did not start: {str(e)[:400]}"
-        with Daemon(policy=force_cloud_policy(Path(tmp)), cloud_url=cloud.url, n_ctx=1024) as daemon:
+        http_socket = Path(tmp) / "http.sock"
+        with Daemon(
+            policy=force_cloud_policy(Path(tmp)),
+            cloud_url=cloud.url,
+            n_ctx=1024,
+            extra_env={"ROUTER_HTTP_SOCKET": str(http_socket)},
+        ) as daemon:
 
             async def go() -> None:
                 # grpc.aio channels and httpx clients belong to the loop they are made on: make them here.
-                peers.extend([direct_peer(cloud.url), daemon_peer(daemon)])
+                peers.extend([direct_peer(cloud.url), daemon_peer(daemon), http_peer(http_socket)])
                 if litellm is not None:
                     peers.append(litellm.peer())
                 try:
@@ -312,10 +340,13 @@ def run(quick: bool, requests: int | None = None) -> str:
     )
     for concurrency in CONCURRENCY:
         d50 = added.get(("(b)", concurrency), (float("nan"),) * 2)[0]
+        h50 = added.get(("(d)", concurrency), (float("nan"),) * 2)[0]
         if concurrency == 1:
             targets.check("daemon added p50 at concurrency 1", d50, "<=", 3.0, " ms")
+            targets.check("daemon's HTTP door added p50 at concurrency 1", h50, "<=", 3.0, " ms")
         else:
             targets.note(f"daemon added p50 at concurrency {concurrency} = {d50:.2f} ms (no target)")
+            targets.note(f"HTTP door added p50 at concurrency {concurrency} = {h50:.2f} ms (no target)")
         if ("(c)", concurrency) in added:
             l50 = added[("(c)", concurrency)][0]
             ratio = d50 / l50 if l50 > 0 else float("nan")

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     socket_mode: int = 0o660
     socket_group: str | None = None
     app_tokens: Path | None = None
+    # The OpenAI-compatible HTTP door (router.http_door): off unless one of these is set.
+    http_listen: str | None = None
+    http_socket: Path | None = None
 
     policy: Path | None = None
     model: Path | None = None
@@ -95,7 +98,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
-    @field_validator("listen", "metrics_listen")
+    @field_validator("listen", "metrics_listen", "http_listen")
     @classmethod
     def _check_listen(cls, v: str | None) -> str | None:
         if v is not None:
@@ -114,6 +117,12 @@ class Settings(BaseSettings):
         if self.listen and not self.insecure and not (self.tls_cert and self.tls_key):
             raise ValueError(
                 f"--listen {self.listen} needs TLS: pass --tls-cert and --tls-key (ROUTER_TLS_CERT, "
+                "ROUTER_TLS_KEY), or --insecure (ROUTER_INSECURE=1) to allow plaintext"
+            )
+        if self.http_listen and not self.insecure and not (self.tls_cert and self.tls_key):
+            raise ValueError(
+                f"--http-listen {self.http_listen} needs TLS: pass --tls-cert and --tls-key "
+                "(ROUTER_TLS_CERT, "
                 "ROUTER_TLS_KEY), or --insecure (ROUTER_INSECURE=1) to allow plaintext"
             )
         return self

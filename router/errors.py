@@ -20,15 +20,38 @@
     └── PrivacyError          a scorer failed: the request must not leave  -> stays local or refused
 
 Messages say what to fix and never contain prompt text or secrets.
+
+Each error carries a transport-neutral `kind` (ErrorKind); every door has one table from kinds to its
+own statuses (`router.grpc_status.GRPC_CODES`, `router.http_door.HTTP_STATUS`).
 """
 
 from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+
+class ErrorKind(enum.StrEnum):
+    """What went wrong, in words any door can map to its own status."""
+
+    INVALID_REQUEST = "invalid_request"
+    NOT_FOUND = "not_found"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
+    DENIED = "denied"  # by the routing policy
+    OVERLOADED = "overloaded"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+    UNAVAILABLE = "unavailable"
+    FAILED_PRECONDITION = "failed_precondition"
+    INTERNAL = "internal"
 
 
 class RouterError(Exception):
     """Base class. `retry_after_s` hints clients when trying again makes sense."""
 
     retry_after_s: float | None = None
+    kind: ClassVar[ErrorKind] = ErrorKind.INTERNAL
 
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
@@ -38,7 +61,7 @@ class RouterError(Exception):
 
 
 class InvalidRequest(RouterError):
-    pass
+    kind = ErrorKind.INVALID_REQUEST
 
 
 class ContextOverflow(InvalidRequest):
@@ -54,17 +77,21 @@ class ContextOverflow(InvalidRequest):
 class NotFound(RouterError):
     """What the request names does not exist (a decision id that was never recorded, or was pruned)."""
 
+    kind = ErrorKind.NOT_FOUND
+
 
 class Unauthenticated(RouterError):
-    pass
+    kind = ErrorKind.UNAUTHENTICATED
 
 
 class PermissionDenied(RouterError):
-    pass
+    kind = ErrorKind.PERMISSION_DENIED
 
 
 class Denied(RouterError):
     """The policy refused the request. Carries the decision id so the app can look it up."""
+
+    kind = ErrorKind.DENIED
 
     def __init__(self, message: str, *, rule: str, decision_id: str) -> None:
         super().__init__(message)
@@ -73,19 +100,19 @@ class Denied(RouterError):
 
 
 class Overloaded(RouterError):
-    pass
+    kind = ErrorKind.OVERLOADED
 
 
 class Cancelled(RouterError):
-    pass
+    kind = ErrorKind.CANCELLED
 
 
 class BackendError(RouterError):
-    pass
+    kind = ErrorKind.INTERNAL
 
 
 class CloudError(RouterError):
-    pass
+    kind = ErrorKind.UNAVAILABLE
 
 
 class CloudNotConfigured(CloudError):
@@ -97,7 +124,7 @@ class CloudUnavailable(CloudError):
 
 
 class CloudTimeout(CloudError):
-    pass
+    kind = ErrorKind.TIMEOUT
 
 
 class CloudProtocolError(CloudError):
@@ -105,12 +132,12 @@ class CloudProtocolError(CloudError):
 
 
 class ModelError(RouterError):
-    pass
+    kind = ErrorKind.INTERNAL
 
 
 class ConfigError(RouterError):
-    pass
+    kind = ErrorKind.FAILED_PRECONDITION
 
 
 class PrivacyError(RouterError):
-    pass
+    kind = ErrorKind.FAILED_PRECONDITION

@@ -15,6 +15,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,12 +37,14 @@ from router.config import Settings, parse_host_port
 from router.decisions import DecisionLog, DecisionRow, cloud_spend, load_hash_key
 from router.engine import Engine, Outcome
 from router.errors import ConfigError
+from router.http_door import HttpDoor
 from router.metrics import Metrics
 from router.policy import default_policy_path
 from router.policy_store import PolicyStore
 from router.requests import Limits
 from router.scoring import PolicyPrivacy
 from router.service import Authenticator, RouterService, add_router_service
+from router.telemetry import Telemetry
 from router.v1 import router_pb2 as pb
 from router.worker import LocalWorker
 
@@ -66,6 +69,11 @@ class Daemon:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _cloud_health: str = ""
     metrics_port: int | None = None
+    http: HttpDoor | None = None  # the OpenAI-compatible HTTP door, when --http-listen/--http-socket
+    http_servers: list[asyncio.Server] = field(default_factory=list)
+    http_addresses: list[str] = field(default_factory=list)
+    # Spans per request, only with OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT set (router.telemetry).
+    telemetry: Telemetry | None = None
 
     @property
     def target(self) -> str:
@@ -79,6 +87,8 @@ class Daemon:
         finally:
             os.umask(old_umask)
         self._fix_socket_permissions()
+        for http_server in self.http_servers:
+            await http_server.start_serving()
         if self.bridge is not None:
             await self.bridge.start()
         policies = self.engine.policies
@@ -100,7 +110,12 @@ class Daemon:
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         self._publish_cloud_health()
-        log.info("serving", addresses=self.addresses, model=self.engine.backend.info.name)
+        log.info(
+            "serving",
+            addresses=self.addresses,
+            http=self.http_addresses,
+            model=self.engine.backend.info.name,
+        )
 
     def reload_complexity(self) -> None:
         """SIGHUP: pick up a head `router calibrate` wrote for this model since start-up."""
@@ -113,13 +128,7 @@ class Daemon:
         path = self.settings.socket_path
         if not any(a == f"unix:{path}" for a in self.addresses) or not path.exists():
             return
-        os.chmod(path, self.settings.socket_mode)
-        if self.settings.socket_group:
-            try:
-                gid = grp.getgrnam(self.settings.socket_group).gr_gid
-            except KeyError:
-                raise ConfigError(f"--socket-group {self.settings.socket_group!r}: no such group") from None
-            os.chown(path, -1, gid)
+        _set_socket_mode(path, self.settings)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting calls, let in-flight ones finish within `grace`, then flush and free everything."""
@@ -130,7 +139,12 @@ class Daemon:
         await self.health.enter_graceful_shutdown()
         if self.bridge is not None:
             await self.bridge.stop_accepting()
-        await self.server.stop(grace)
+        for http_server in self.http_servers:
+            http_server.close()
+        draining = [self.server.stop(grace)]
+        if self.http is not None:
+            draining.append(self.http.drain(grace))
+        await asyncio.gather(*draining)
         if self.bridge is not None:
             await self.bridge.close()
         for task in self._tasks:
@@ -143,9 +157,15 @@ class Daemon:
         if self.cloud is not None:
             await self.cloud.aclose()
         self.decisions.close()
+        if self.telemetry is not None:
+            self.telemetry.shutdown()  # after the last rows: their spans are flushed too
         with contextlib.suppress(FileNotFoundError):
             if f"unix:{self.settings.socket_path}" in self.addresses:
                 self.settings.socket_path.unlink()
+        http_socket = self.settings.http_socket
+        if http_socket is not None and f"unix:{http_socket}" in self.http_addresses:
+            with contextlib.suppress(FileNotFoundError):
+                http_socket.unlink()
         log.info("stopped")
 
     def refresh_gauges(self) -> None:
@@ -190,6 +210,12 @@ class Daemon:
             if row.route in analytics.CLOUD_ROUTES and row.model:
                 cost = budget.estimated_cost(row.model, row.tokens_in, row.tokens_out)
             self.metrics.observe(row, cost=cost)
+        telemetry = self.telemetry
+        if telemetry is not None:
+            try:
+                telemetry.record(rows)
+            except Exception as e:  # tracing must never cost a decision row or a metric
+                log.warning("telemetry_failed", error_type=type(e).__name__)
 
 
 def prepare_state_dir(settings: Settings) -> None:
@@ -216,6 +242,17 @@ def load_local_backend(settings: Settings) -> Backend:
         n_threads=settings.n_threads,
         default_max_tokens=settings.default_max_tokens,
     )
+
+
+def _set_socket_mode(path: Path, settings: Settings) -> None:
+    """A Unix socket of the daemon: --socket-mode, and the group --socket-group when given."""
+    os.chmod(path, settings.socket_mode)
+    if settings.socket_group:
+        try:
+            gid = grp.getgrnam(settings.socket_group).gr_gid
+        except KeyError:
+            raise ConfigError(f"--socket-group {settings.socket_group!r}: no such group") from None
+        os.chown(path, -1, gid)
 
 
 def _prepare_unix_socket(path: Path) -> None:
@@ -270,6 +307,61 @@ def _bind(server: grpc.aio.Server, settings: Settings, bridge: systemd.Activatio
             raise ConfigError(f"cannot listen on {settings.listen}; is the address in use?")
         addresses.append(f"{host}:{bound}")
     return addresses
+
+
+def _http_tls(settings: Settings) -> ssl.SSLContext | None:
+    """The same TLS as --listen (certificate, key, optional client CA for mutual TLS), or None for
+    plaintext, which Settings only allows with --insecure."""
+    if not (settings.tls_cert and settings.tls_key):
+        if settings.app_tokens is None:
+            log.warning(
+                "insecure_tcp_without_tokens",
+                listen=settings.http_listen,
+                why="plaintext TCP and no --app-tokens: anyone who can reach this address can use the "
+                "router as any app; add --app-tokens FILE or use TLS with --tls-client-ca",
+            )
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    if settings.tls_client_ca:
+        context.load_verify_locations(settings.tls_client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+async def bind_http(settings: Settings, door: HttpDoor) -> tuple[list[asyncio.Server], list[str]]:
+    """Bind the HTTP door's listeners (--http-socket, --http-listen), not yet serving: `start()` does."""
+    servers: list[asyncio.Server] = []
+    addresses: list[str] = []
+    if settings.http_socket is not None:
+        path = settings.http_socket
+        _prepare_unix_socket(path)
+        old_umask = os.umask(0o777 & ~settings.socket_mode)  # the socket file is born with its mode
+        try:
+            servers.append(
+                await asyncio.start_unix_server(door.serve_connection, path=str(path), start_serving=False)
+            )
+        finally:
+            os.umask(old_umask)
+        _set_socket_mode(path, settings)
+        addresses.append(f"unix:{path}")
+    if settings.http_listen is not None:
+        host, port = parse_host_port(settings.http_listen)
+        context = _http_tls(settings)
+        try:
+            server = await asyncio.start_server(
+                door.serve_connection, host.strip("[]"), port, ssl=context, start_serving=False
+            )
+        except OSError as e:
+            for bound in servers:
+                bound.close()
+            raise ConfigError(
+                f"cannot listen on {settings.http_listen} ({e.strerror}); is the address in use?"
+            ) from None
+        servers.append(server)
+        bound_port = server.sockets[0].getsockname()[1]
+        addresses.append(f"{'https' if context else 'http'}://{host}:{bound_port}")
+    return servers, addresses
 
 
 def build_engine(
@@ -350,8 +442,7 @@ def raise_fd_limit() -> tuple[int, int]:
     return soft, hard
 
 
-def _authenticator(path: Path) -> Authenticator:
-    tokens = AppTokens.load(path)
+def _authenticator(tokens: AppTokens) -> Authenticator:
 
     def authenticate(context: grpc.aio.ServicerContext, claimed_app: str) -> str:
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
@@ -379,11 +470,13 @@ async def create_daemon(
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     daemon_ref: dict[str, Daemon] = {}
+    tokens = AppTokens.load(settings.app_tokens) if settings.app_tokens else None
+    limits = Limits(max_request_chars=settings.max_request_chars)
     service = RouterService(
         engine,
-        limits=Limits(max_request_chars=settings.max_request_chars),
+        limits=limits,
         stats=lambda app: daemon_ref["d"].stats(app),
-        authenticate=_authenticator(settings.app_tokens) if settings.app_tokens else None,
+        authenticate=_authenticator(tokens) if tokens is not None else None,
         default_deadline_s=settings.default_deadline_s,
         stall_s=settings.stream_stall_s,
     )
@@ -400,6 +493,19 @@ async def create_daemon(
         max_apps=settings.stats_max_apps,
     )
     daemon = Daemon(settings, server, addresses, engine, health, decisions, cloud, metrics, bridge)
+    daemon.telemetry = Telemetry.from_env()
+    if settings.http_listen is not None or settings.http_socket is not None:
+        daemon.http = HttpDoor(
+            engine,
+            limits=limits,
+            tokens=tokens,
+            default_deadline_s=settings.default_deadline_s,
+            stall_s=settings.stream_stall_s,
+            idle_timeout_s=settings.idle_timeout_s,
+            head_timeout_s=settings.handshake_timeout_s,
+            max_connections=connection_limit(settings),
+        )
+        daemon.http_servers, daemon.http_addresses = await bind_http(settings, daemon.http)
     engine.on_record = daemon.on_record
     decisions.on_written = daemon.on_written
     daemon_ref["d"] = daemon

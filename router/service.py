@@ -1,4 +1,5 @@
-"""The gRPC servicer: proto -> domain, domain -> proto, typed errors -> status codes. Nothing else.
+"""The gRPC servicer: proto -> domain, domain -> proto, typed errors -> status codes (through the
+gRPC door's table of error kinds, router.grpc_status). Nothing else.
 
 Besides the mapping, the door bounds what a careless or hostile client can hold: a call without a
 deadline gets the daemon's default one (`--default-deadline-s`), a stream whose client stops reading
@@ -20,6 +21,7 @@ import structlog
 from router import errors
 from router.engine import EndEvent, Engine, Outcome
 from router.feedback import parse_feedback
+from router.grpc_status import GRPC_CODES, status_for
 from router.requests import Limits, build_request
 from router.types import Request, Route
 from router.v1 import router_pb2 as pb
@@ -27,36 +29,12 @@ from router.v1 import router_pb2_grpc as pb_grpc
 
 log = structlog.get_logger("router.service")
 
-# The one place where error types become status codes (most specific first).
-STATUS_CODES: list[tuple[type[errors.RouterError], grpc.StatusCode]] = [
-    (errors.InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
-    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
-    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
-    (errors.Denied, grpc.StatusCode.PERMISSION_DENIED),
-    (errors.Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (errors.Cancelled, grpc.StatusCode.CANCELLED),
-    (errors.CloudTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
-    (errors.CloudError, grpc.StatusCode.UNAVAILABLE),
-    (errors.PrivacyError, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.BackendError, grpc.StatusCode.INTERNAL),
-    (errors.ModelError, grpc.StatusCode.INTERNAL),
-]
-
 ROUTE_TO_PB = {
     Route.LOCAL: pb.ROUTE_KIND_LOCAL,
     Route.CLOUD: pb.ROUTE_KIND_CLOUD,
     Route.CLOUD_REDACTED: pb.ROUTE_KIND_CLOUD_REDACTED,
     Route.DENY: pb.ROUTE_KIND_DENY,
 }
-
-
-def status_for(exc: errors.RouterError) -> grpc.StatusCode:
-    for cls, code in STATUS_CODES:
-        if isinstance(exc, cls):
-            return code
-    return grpc.StatusCode.INTERNAL
 
 
 async def fail(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
@@ -399,7 +377,7 @@ class RouterService(pb_grpc.RouterServicer):
 
 __all__ = [
     "ADMIN_APP",
-    "STATUS_CODES",
+    "GRPC_CODES",
     "RouterService",
     "abort",
     "add_router_service",

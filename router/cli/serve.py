@@ -17,6 +17,14 @@ PATH = click.Path(path_type=Path)
 @click.command()
 @click.option("--socket", type=PATH, help="Unix socket to serve on [default: <state-dir>/router.sock].")
 @click.option("--listen", metavar="HOST:PORT", help="Also (or only) serve on TCP; needs TLS or --insecure.")
+@click.option(
+    "--http-listen",
+    metavar="HOST:PORT",
+    help="Also serve the OpenAI-compatible HTTP API on TCP; needs TLS or --insecure.",
+)
+@click.option(
+    "--http-socket", type=PATH, help="Also serve the OpenAI-compatible HTTP API on this Unix socket."
+)
 @click.option("--state-dir", type=PATH, help="Where the socket and decisions.db live.")
 @click.option("--policy", type=PATH, help="Routing policy YAML [default: the shipped default policy].")
 @click.option("--model", type=PATH, help="A .gguf file or MLX model directory [default: Gemma 3 270M].")
@@ -28,9 +36,11 @@ PATH = click.Path(path_type=Path)
 )
 @click.option("--n-ctx", type=int, help="Local context size in tokens [4096].")
 @click.option("--queue-size", type=int, help="Requests that may wait for the local model [16].")
-@click.option("--insecure", is_flag=True, default=None, help="Allow plaintext TCP with --listen.")
-@click.option("--tls-cert", type=PATH, help="TLS certificate (PEM) for --listen.")
-@click.option("--tls-key", type=PATH, help="TLS private key (PEM) for --listen.")
+@click.option(
+    "--insecure", is_flag=True, default=None, help="Allow plaintext TCP with --listen or --http-listen."
+)
+@click.option("--tls-cert", type=PATH, help="TLS certificate (PEM) for --listen and --http-listen.")
+@click.option("--tls-key", type=PATH, help="TLS private key (PEM) for --listen and --http-listen.")
 @click.option(
     "--tls-client-ca", type=PATH, help="Require client certificates signed by this CA (mutual TLS)."
 )
