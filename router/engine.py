@@ -25,7 +25,6 @@ from router.checks import CheckSettings, Rejection, check_answer, check_partial,
 from router.cloud import CloudClient
 from router.decisions import DecisionLog, DecisionRow, log_decision
 from router.errors import (
-    Cancelled,
     CloudError,
     CloudNotConfigured,
     ContextOverflow,
@@ -63,7 +62,7 @@ LocalJob = tuple[Job, AsyncGenerator[Any, None] | None, threading.Event | None] 
 # A model-stage job that decided LOCAL waits this long for its caller to take the decision before it
 # generates; a caller that does not read (a stalled stream) then does not hold the model: the job ends,
 # and generation starts again in a fresh job when the caller comes back (the prompt is evaluated again).
-CONTINUE_WAIT_S = 1.0
+CONTINUE_WAIT_S = 0.25
 _LATE = object()  # what such a job yields instead of its answer
 
 log = structlog.get_logger("router.engine")
@@ -654,8 +653,8 @@ class Engine:
             if text:
                 yield text
                 sent = len(text)
-        if end is None:  # the generator ended without a final piece: cancelled underneath us
-            raise Cancelled("the local generation was cancelled")
+        if end is None:  # the job ended without a final piece: cancelled underneath us (caller gone)
+            return
         if not released or buffered:
             rejection = check_answer(
                 ChecksAnswer(text, request.messages, end.finish_reason, logprobs), settings

@@ -80,6 +80,7 @@ def spans_daemon(daemon_factory: Any, cloud: CloudStandIn, monkeypatch: pytest.M
         cloud_retries=0,
         http_listen="127.0.0.1:0",
         insecure=True,
+        policy=Path(__file__).parent / "policies" / "all-hard.yaml",
     )
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -102,7 +103,7 @@ def test_a_span_per_request_through_both_doors(spans_daemon: Any) -> None:
             json={"messages": [{"role": "user", "content": HARD + MARKER}], "max_tokens": 4},
         ).json()
     with RouterClient(target=spans_daemon.target) as client:
-        local = client.route(f"Say {MARKER}.", max_tokens=3)
+        local = client.route(f"Say {MARKER}.", max_tokens=3, metadata={"route": "local"})
     exporter: InMemorySpanExporter = spans_daemon.exporter
     wait_for(lambda: len(exporter.get_finished_spans()) >= 2)
     spans = exporter.get_finished_spans()

@@ -101,7 +101,25 @@ def grade(item: Item, answer: str) -> bool:
         return m is not None and m.group(1).lower() == str(e["answer"])
     if kind == "code":
         return run_sandboxed(extract_code(answer), str(e["tests"])).passed
+    if kind == "conversational":
+        return _grade_conversational(item, answer, e)
     raise ValueError(f"unknown grader {kind!r}")
+
+
+def _grade_conversational(item: Item, answer: str, e: dict[str, Any]) -> bool:
+    """Small talk has no one right answer: a reply is good enough when it says something (at least
+    `min_words` words), passes the daemon's own answer checks (no echo, loop or refusal), and contains
+    one of `any` when the item names words a fitting reply must use (e.g. a greeting back)."""
+    from router.checks import Answer, CheckSettings, check_answer
+    from router.types import Message
+
+    if len(re.findall(r"\w+", answer)) < int(e.get("min_words", 2)):
+        return False
+    if check_answer(Answer(answer, (Message("user", item.prompt),)), CheckSettings()) is not None:
+        return False
+    wanted = e.get("any")
+    folded = f" {_fold(answer)} "
+    return not wanted or any(re.search(rf"(?<!\w){re.escape(_fold(a))}(?!\w)", folded) for a in wanted)
 
 
 def _grade_choice(answer: str, e: dict[str, Any]) -> bool:

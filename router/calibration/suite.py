@@ -580,6 +580,54 @@ def _conversion(rng: random.Random, n: int) -> Iterable[tuple[str, str, dict[str
             yield f"How many {small} are in {k} {big}? Answer with the number only.", "number", _num(k * f)
 
 
+# Small talk and light requests, graded `conversational`: a reply that says something, passes the answer
+# checks, and (where listed) uses a fitting word. Project-written.
+_GREET = ["hello", "hi", "hey", "greetings", "welcome", "good morning", "good evening", "nice to meet"]
+_THANKS = ["welcome", "glad", "pleasure", "anytime", "happy to", "no problem"]
+CHITCHAT: list[tuple[str, dict[str, Any]]] = [
+    ("Hello", {"any": _GREET}), ("Hi there!", {"any": _GREET}), ("Hey, how's it going?", {"min_words": 3}),
+    ("Good morning!", {"any": [*_GREET, "morning"]}), ("Good evening.", {"any": [*_GREET, "evening"]}),
+    ("Thanks!", {"any": _THANKS}), ("Thank you so much for your help.", {"any": _THANKS}),
+    ("Thanks a lot, that was useful.", {"any": _THANKS}), ("How are you today?", {"min_words": 3}),
+    ("How are you doing?", {"min_words": 3}), ("What's up?", {"min_words": 3}),
+    ("Nice to meet you.", {"any": [*_GREET, "nice", "pleasure", "too"]}),
+    ("Who are you?", {"any": ["assistant", "ai", "smollm", "model", "chatbot", "help"]}),
+    ("What can you do?", {"any": ["help", "answer", "assist", "write", "questions"]}),
+    ("Can you help me?", {"any": ["help", "sure", "of course", "yes", "happy", "glad", "assist"]}),
+    ("Are you a robot?", {"min_words": 3}), ("Tell me a joke.", {"min_words": 6}),
+    ("Tell me something nice.", {"min_words": 5}), ("Say something funny.", {"min_words": 5}),
+    ("Give me a compliment.", {"min_words": 4}), ("Wish me luck for my exam tomorrow.", {"any": ["luck"]}),
+    ("Say good night to me.", {"any": ["good night", "goodnight", "sleep", "night"]}),
+    ("Happy birthday to my friend Sam! Can you write a short birthday wish?", {"any": ["birthday"]}),
+    ("Write one sentence about the sea.", {"min_words": 5}), ("Write one sentence about cats.", {"min_words": 5}),
+    ("Write a short greeting for a postcard.", {"min_words": 4}),
+    ("Suggest a name for a pet goldfish.", {"min_words": 1}),
+    ("Give me one tip for sleeping better.", {"min_words": 5}),
+    ("Give me one idea for a weekend activity.", {"min_words": 4}),
+    ("Say something encouraging.", {"min_words": 4}), ("I'm bored. Any ideas?", {"min_words": 5}),
+    ("I feel a bit tired today.", {"min_words": 4}), ("What's a good breakfast?", {"min_words": 3}),
+    ("Recommend a color for my bedroom walls.", {"min_words": 2}),
+    ("Write a short thank-you note to a teacher.", {"any": ["thank"]}),
+    ("Give me a synonym for happy.", {"any": ["joyful", "cheerful", "glad", "content", "delighted",
+                                              "elated", "pleased", "merry", "joyous", "jolly"]}),
+    ("Give me a synonym for big.", {"any": ["large", "huge", "enormous", "giant", "massive", "vast",
+                                            "great", "immense", "gigantic"]}),
+    ("What is the opposite of hot?", {"any": ["cold", "cool", "chilly"]}),
+    ("What is the opposite of up?", {"any": ["down"]}), ("Goodbye!", {"any": ["bye", "goodbye", "see you", "care"]}),
+    ("See you later.", {"any": ["bye", "see you", "later", "care", "soon"]}),
+    ("Can you keep a secret?", {"min_words": 3}), ("Do you like music?", {"min_words": 3}),
+    ("What's your favourite colour?", {"min_words": 3}),
+    ("Write a two-line poem about the moon.", {"any": ["moon"]}),
+    ("Say hello in Spanish.", {"any": ["hola"]}), ("Say thank you in French.", {"any": ["merci"]}),
+    ("Give me a friendly reminder to drink water.", {"any": ["water", "drink", "hydrate"]}),
+]  # fmt: skip
+
+
+def _chitchat(rng: random.Random, n: int) -> Iterable[tuple[str, str, dict[str, Any]]]:
+    for prompt, expected in CHITCHAT[:n]:
+        yield prompt, "conversational", expected
+
+
 FAMILIES: dict[str, tuple[Any, int]] = {
     "arithmetic": (_arithmetic, 100),
     "word_problem": (_word_problems, 72),
@@ -594,6 +642,7 @@ FAMILIES: dict[str, tuple[Any, int]] = {
     "sequence": (_sequences, 48),
     "yes_no": (_yes_no, 40),
     "conversion": (_conversion, 50),
+    "chitchat": (_chitchat, 48),
 }
 
 
