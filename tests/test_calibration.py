@@ -311,7 +311,7 @@ def test_family_answers_only_that_family_and_keeps_the_cache(
     out = CliRunner().invoke(
         cli, ["calibrate", "--model", str(model_path), "--state-dir", str(state), "--family", "nope"]
     )
-    assert out.exit_code != 0 and "unknown suite family" in out.output
+    assert out.exit_code != 0 and "unknown suite family" in out.output + str(out.exception)
 
 
 def test_head_is_refused_for_another_model(calibrated: Any, tmp_path: Path) -> None:
