@@ -191,9 +191,18 @@ def evaluate_model(path: Path, outcomes: Sequence[Any], seed: int) -> dict[str, 
 _NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
-def shared_check(path: Path, head_outcomes: Sequence[Any], n: int, seed: int, threads: int | None) -> Any:
+def shared_check(
+    path: Path,
+    head_outcomes: Sequence[Any],
+    n: int,
+    seed: int,
+    threads: int | None,
+    state: Path | None = None,
+) -> Any:
     """nq_open and GSM8K prompts answered by the model with the daemon defaults, graded, and routed by
-    the head fitted on the suite's training split (out of suite: labelled as such)."""
+    the head fitted on the suite's training split (out of suite: labelled as such). With `state`, the
+    graded answers are cached per model under it (`shared-check.jsonl`), so heads can be compared on
+    the same answers without answering again."""
     if n <= 0 or not SHARED.is_dir():
         return None
     import threading
@@ -210,13 +219,29 @@ def shared_check(path: Path, head_outcomes: Sequence[Any], n: int, seed: int, th
     )
     nq = [json.loads(line) for line in (SHARED / "nq_open.dev.jsonl").open(encoding="utf-8")][:n]
     gsm = [json.loads(line) for line in (SHARED / "gsm8k.dev.jsonl").open(encoding="utf-8")][:n]
-    backend = backends.load_backend("auto", path, n_ctx=4096, n_threads=threads)
+    from router.backends.base import Prefill
+    from router.scoring.complexity import CALIBRATION_DIR
+
+    cache_path = None if state is None else state / CALIBRATION_DIR / sha / "shared-check.jsonl"
+    cached: dict[str, Any] = {}
+    if cache_path is not None and cache_path.exists():
+        for line in cache_path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            cached[row["text"]] = row
+    backend: Any = None
     rows = []
     try:
         for fam, text, check in [
             *[("nq_open", r["question"] + "?", r["answers"]) for r in nq],
             *[("gsm8k", r["question"], r["final_answer"]) for r in gsm],
         ]:
+            if text in cached:
+                c = cached[text]
+                pre = Prefill(c["hidden"], c["entropy"], c["top_prob"], c["n_tokens"])
+                rows.append((fam, text, pre, bool(c["ok"])))
+                continue
+            if backend is None:
+                backend = backends.load_backend("auto", path, n_ctx=4096, n_threads=threads)
             prompt = backend.format_prompt([Message("user", text)])
             pre = backend.prefill(prompt)
             cancel = threading.Event()
@@ -235,8 +260,15 @@ def shared_check(path: Path, head_outcomes: Sequence[Any], n: int, seed: int, th
                 nums = [x.replace(",", "").rstrip(".") for x in _NUM.findall(answer)]
                 ok = bool(nums) and nums[-1] == str(check).replace(",", "")
             rows.append((fam, text, pre, ok))
+            if cache_path is not None:
+                cache_path.parent.mkdir(parents=True, exist_ok=True)
+                record = {"fam": fam, "text": text, "ok": ok, "answer": answer, "hidden": pre.hidden}
+                record |= {"entropy": pre.entropy, "top_prob": pre.top_prob, "n_tokens": pre.n_tokens}
+                with cache_path.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(record, ensure_ascii=False) + "\n")
     finally:
-        backend.close()
+        if backend is not None:
+            backend.close()
     s1 = fit.stage1_scores([r[1] for r in rows])
     import math
 
@@ -357,6 +389,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--shared", type=int, default=0, help="nq_open and GSM8K prompts each (0: none).")
+    parser.add_argument(
+        "--exclude-family",
+        action="append",
+        default=[],
+        help="Leave this suite family out (repeatable): e.g. the head as fitted before a family was added.",
+    )
     parser.add_argument("--plot", type=Path, default=Path("docs/routing.png"))
     parser.add_argument("--json", type=Path, default=None, help="Write the results here.")
     parser.add_argument(
@@ -372,8 +410,9 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for path in models:
         outcomes = _outcomes(path, args.state_dir, args.profile, args.threads, args.cached_only)
+        outcomes = [o for o in outcomes if o.family not in args.exclude_family]
         r = evaluate_model(path, outcomes, args.seed)
-        r["shared"] = shared_check(path, outcomes, args.shared, args.seed, args.threads)
+        r["shared"] = shared_check(path, outcomes, args.shared, args.seed, args.threads, args.state_dir)
         print(render(r), flush=True)
         results.append(r)
     if args.plot:

@@ -263,6 +263,57 @@ def test_refit_is_byte_identical_and_uses_the_cache(
     assert again.path.read_bytes() == before
 
 
+def test_family_answers_only_that_family_and_keeps_the_cache(
+    calibrated: Any, llama_backend: Backend, model_path: Path
+) -> None:
+    """`router calibrate --family F`: a family added to the suite is answered; uncached items of the
+    other families are left out (not answered), cached ones still count."""
+    state, _ = calibrated
+    sha = model_fingerprint(model_path)
+    cache = run.OutcomeCache(state, sha)
+    new_other = suite.Item(
+        "t-90", "arithmetic", "What is 2 + 2?", "number", {"number": 4}, fixed_split="train"
+    )
+    new_family = suite.Item(
+        "t-91",
+        "open_qa",
+        "who wrote the harry potter books",
+        "contains",
+        {"any": ["Rowling"]},
+        fixed_split="train",
+    )
+    calls: list[str] = []
+
+    class Counting:
+        name = llama_backend.name
+        info = llama_backend.info
+
+        def format_prompt(self, messages: Any) -> str:
+            return llama_backend.format_prompt(messages)
+
+        def prefill(self, prompt: str) -> Any:
+            calls.append(prompt)
+            return llama_backend.prefill(prompt)
+
+        def stream(self, *args: Any, **kwargs: Any) -> Any:
+            return llama_backend.stream(*args, **kwargs)
+
+    items = [*TINY_ITEMS, new_other, new_family]
+    got = run.run_items(Counting(), items, cache, families={"open_qa"})  # type: ignore[arg-type]
+    assert [o.item_id for o in got] == [*(i.id for i in TINY_ITEMS), "t-91"]
+    assert len(calls) == 1 and "harry potter" in calls[0]
+    assert not any(r.get("id") == "t-90" for r in cache._rows.values())
+    # The CLI refuses a family the suite does not have.
+    from click.testing import CliRunner
+
+    from router.cli import cli
+
+    out = CliRunner().invoke(
+        cli, ["calibrate", "--model", str(model_path), "--state-dir", str(state), "--family", "nope"]
+    )
+    assert out.exit_code != 0 and "unknown suite family" in out.output + str(out.exception)
+
+
 def test_head_is_refused_for_another_model(calibrated: Any, tmp_path: Path) -> None:
     state, result = calibrated
     with pytest.raises(ModelError, match="router calibrate"):

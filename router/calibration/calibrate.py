@@ -7,7 +7,7 @@ state dir), the head is fitted on the training split only, and the report gives 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,12 +37,16 @@ def collect(
     progress: Callable[[bool], None] | None = None,
     items: Sequence[suite.Item] | None = None,
     deadline: float | None = None,
+    families: Collection[str] | None = None,
 ) -> list[run.Outcome]:
     """Graded outcomes of the profile's items for this model (answered now or read from the cache),
-    answered round-robin over the families; with a `deadline`, what was answered by then."""
+    answered round-robin over the families; with a `deadline`, what was answered by then; with
+    `families`, only those families' items are answered (the others count where cached)."""
     chosen = list(items) if items is not None else suite.select(suite.load_suite(), profile)
     cache = run.OutcomeCache(state_dir, model_sha256)
-    return run.run_items(backend, suite.interleave(chosen), cache, progress=progress, deadline=deadline)
+    return run.run_items(
+        backend, suite.interleave(chosen), cache, progress=progress, deadline=deadline, families=families
+    )
 
 
 def evaluate(head: Head, outcomes: Sequence[run.Outcome]) -> dict[str, Any]:
@@ -130,12 +134,22 @@ def calibrate(
     items: Sequence[suite.Item] | None = None,
     deadline: float | None = None,
     from_log: Path | None = None,
+    families: Collection[str] | None = None,
 ) -> Result:
     """`from_log`: a decision log whose labelled traffic (Feedback, shadow checks) joins the training
-    split."""
+    split. `families`: answer only these families' uncached items (the others count where cached)."""
     sha = run.model_fingerprint(model_path)
     chosen = list(items) if items is not None else suite.select(suite.load_suite(), profile)
-    outcomes = collect(backend, state_dir, sha, profile, progress=progress, items=chosen, deadline=deadline)
+    outcomes = collect(
+        backend,
+        state_dir,
+        sha,
+        profile,
+        progress=progress,
+        items=chosen,
+        deadline=deadline,
+        families=families,
+    )
     order = {i.id: k for k, i in enumerate(chosen)}
     outcomes.sort(key=lambda o: order[o.item_id])  # the suite's order: the fit does not depend on timing
     head, report = fit_outcomes(

@@ -15,7 +15,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -165,14 +165,17 @@ def run_items(
     *,
     progress: Callable[[bool], None] | None = None,
     deadline: float | None = None,
+    families: Collection[str] | None = None,
 ) -> list[Outcome]:
     """Outcomes of `items` in order (from the cache where present). Items whose prompt does not fit the
-    local context are left out, and so are uncached items once `time.monotonic()` passes `deadline`."""
+    local context are left out, and so are uncached items once `time.monotonic()` passes `deadline`,
+    and, with `families`, uncached items of the other families (their cached answers still count)."""
     out: list[Outcome] = []
     for item in items:
         prompt = backend.format_prompt([Message("user", item.prompt)])
         cached = cache.get(item, prompt) if cache is not None else None
-        if cached is None and deadline is not None and time.monotonic() > deadline:
+        skip = families is not None and item.family not in families
+        if cached is None and (skip or (deadline is not None and time.monotonic() > deadline)):
             if progress is not None:
                 progress(False)
             continue
