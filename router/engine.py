@@ -25,6 +25,7 @@ from router.checks import CheckSettings, Rejection, check_answer, check_partial,
 from router.cloud import CloudClient
 from router.decisions import DecisionLog, DecisionRow, log_decision
 from router.errors import (
+    CallerGone,
     CloudError,
     CloudNotConfigured,
     ContextOverflow,
@@ -270,6 +271,9 @@ class Engine:
                     answer.append(event)
                 yield event
             status, error = "OK", ""
+        except CallerGone as e:
+            status, error = "CANCELLED", e.message
+            raise
         except RouterError as e:
             status, error = type(e).__name__, e.message
             raise

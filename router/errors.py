@@ -9,6 +9,7 @@
     ├── Denied                the policy refused the request               -> PERMISSION_DENIED
     ├── Overloaded            the local queue is full                      -> RESOURCE_EXHAUSTED
     ├── Cancelled             the caller went away or its deadline passed  -> CANCELLED
+    │   └── CallerGone        its connection broke while an answer was written
     ├── BackendError          the local model failed                       -> INTERNAL
     ├── CloudError            the cloud tier failed (after retries)        -> UNAVAILABLE
     │   ├── CloudNotConfigured
@@ -105,6 +106,11 @@ class Overloaded(RouterError):
 
 class Cancelled(RouterError):
     kind = ErrorKind.CANCELLED
+
+
+class CallerGone(Cancelled):
+    """The caller went away while its answer was being written (its connection broke): recorded with
+    status CANCELLED, as when it goes away between writes."""
 
 
 class BackendError(RouterError):

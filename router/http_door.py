@@ -615,7 +615,7 @@ class _Connection:
             log.warning("stream_stalled", stall_s=self.door.stall_s, door="http")
             await _throw(events, errors.Cancelled(why))
         except ConnectionError as e:
-            await _throw(events, errors.Cancelled(f"the stream could not be written ({type(e).__name__})"))
+            await _throw(events, errors.CallerGone(f"the stream could not be written ({type(e).__name__})"))
 
     # --- plain responses --------------------------------------------------------------------------
 

@@ -334,7 +334,7 @@ class RouterService(pb_grpc.RouterServicer):
                 await _end(events, errors.Cancelled(why))
             except Exception as e:
                 # The connection is gone (or the server is stopping) while a write was pending.
-                await _end(events, errors.Cancelled(f"the stream could not be written ({type(e).__name__})"))
+                await _end(events, errors.CallerGone(f"the stream could not be written ({type(e).__name__})"))
 
     async def Classify(
         self, request: pb.RouteRequest, context: grpc.aio.ServicerContext

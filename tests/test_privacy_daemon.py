@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,10 +49,19 @@ LEAKS = {
 
 
 @pytest.fixture
-def default_daemon(daemon_factory: Any, cloud: CloudStandIn, monkeypatch: pytest.MonkeyPatch) -> Any:
+def default_daemon(
+    daemon_factory: Any, cloud: CloudStandIn, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Any:
+    """The shipped default.yaml, every rule as it is, with its `hard` threshold at 0: every clean prompt
+    goes to the cloud whatever the complexity head makes of it, so a scorer miss shows as a leak."""
     monkeypatch.setenv("ROUTER_CLOUD_API_KEY", "sk-test-standin-0123456789abcdefghij")
     monkeypatch.setenv("ROUTER_N_THREADS", "1")
-    return daemon_factory(cloud_url=cloud.url, cloud_model="standin-large", cloud_retries=0)
+    from router.policy import default_policy_path
+
+    policy = tmp_path / "default-all-hard.yaml"
+    text = default_policy_path().read_text(encoding="utf-8")
+    policy.write_text(re.sub(r"(?m)^(  hard:)\s*[0-9.]+", r"\1 0.0", text), encoding="utf-8")
+    return daemon_factory(cloud_url=cloud.url, cloud_model="standin-large", cloud_retries=0, policy=policy)
 
 
 def test_the_reported_leaks_never_reach_the_cloud_in_the_clear(
