@@ -208,7 +208,8 @@ class Engine:
         self.decisions = decisions
         self.on_record = on_record
         self.assume_cloud = assume_cloud
-        self._shadows: set[asyncio.Task[None]] = set()  # shadow checks still running
+        # Work after the answer (shadow checks, keeping features): held so the tasks are not collected.
+        self._background_tasks: set[asyncio.Task[None]] = set()
 
     @property
     def backend(self) -> Backend:
@@ -537,10 +538,9 @@ class Engine:
         n_ctx = self.backend.info.n_ctx
         if outcome.tokens.more_than(n_ctx - MIN_ANSWER_TOKENS):
             raise ContextOverflow(outcome.tokens.count, n_ctx)
-        prompt = self.backend.format_prompt(request.messages)
-        options = request.options
 
         def fresh() -> tuple[Job, AsyncGenerator[Any, None]]:
+            prompt, options = self.backend.format_prompt(request.messages), request.options
             job = self.worker.submit(lambda backend, cancel: backend.stream(prompt, options, cancel))
             return job, job.results()
 
@@ -842,8 +842,8 @@ class Engine:
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
-        self._shadows.add(task)
-        task.add_done_callback(self._shadows.discard)
+        self._background_tasks.add(task)
+        task.add_done_callback(self._background_tasks.discard)
 
     def _keep_features(self, outcome: Outcome) -> None:
         """Keep the model stage's inputs of a local answer to a request that is not private (policy
