@@ -9,10 +9,12 @@ from __future__ import annotations
 import abc
 import math
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from router.types import FinishReason, GenerationOptions, Message, Usage
 
@@ -130,18 +132,99 @@ def next_token_signals(logits: Any) -> tuple[float, float]:
 
 
 @dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend can give the engine. The engine uses what is there and switches off what needs
+    what is not (`gaps` lists those, with why), in one place (`Engine.__init__`).
+
+    - `hidden_state`: `prefill` returns the prompt's hidden state: the complexity scorer's model stage
+      (stage 2), and a local answer continuing from the scorer's prefill;
+    - `logprobs`: generated pieces carry their tokens' log-probabilities: the low_confidence check;
+    - `exact_tokens`: `count_tokens` is the model's own tokenizer (else an estimate, for context
+      checks, budgets and usage where the model reports none);
+    - `chat_template`: prompts are written in the model's own chat format (else the plain
+      "Role: text" format of `plain_prompt`).
+
+    `why`: for each capability that is off, why (said in the log and by `router model info`)."""
+
+    hidden_state: bool = True
+    logprobs: bool = True
+    exact_tokens: bool = True
+    chat_template: bool = True
+    why: Mapping[str, str] = field(default_factory=dict)
+
+    def gaps(self) -> list[Gap]:
+        """The capabilities this backend lacks, what each switches off, and why."""
+        return [
+            Gap(name, effect, self.why.get(name, "the backend does not provide it"))
+            for name, effect in CAPABILITY_EFFECTS.items()
+            if not getattr(self, name)
+        ]
+
+
+# What the engine does without each capability.
+CAPABILITY_EFFECTS = {
+    "hidden_state": "complexity model stage off: every request is scored by the text features alone",
+    "logprobs": "the low_confidence answer check is off",
+    "exact_tokens": "prompt token counts are estimates (about 4 characters per token)",
+    "chat_template": "prompts use the plain 'Role: text' format",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    capability: str
+    effect: str
+    why: str
+
+
+class BackendOptions(BaseModel):
+    """A backend's options. Unknown names are refused (`router.backends.check_options` says which
+    ones the backend takes), never dropped.
+
+    The daemon hands every backend its common settings (`COMMON_OPTIONS`: --n-ctx, --n-threads,
+    --default-max-tokens); a backend takes those its options declare and leaves the others."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalModelOptions(BackendOptions):
+    """The options of a backend that runs a model file in this process."""
+
+    n_ctx: int = Field(default=4096, ge=16)
+    default_max_tokens: int = Field(default=256, ge=1)
+
+
+COMMON_OPTIONS = ("n_ctx", "n_threads", "default_max_tokens")
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     name: str
     path: Path
     backend: str
     n_ctx: int
     has_chat_template: bool
+    # Where the model is, in words, when `path` does not say it (a runtime's URL).
+    location: str = ""
+
+    @property
+    def where(self) -> str:
+        return self.location or str(self.path)
 
 
 class Backend(abc.ABC):
-    """A resident local model. Subclasses register themselves by `name` in router.backends."""
+    """A resident local model. Subclasses register themselves by `name` in router.backends.
+
+    `Options`: the options the constructor takes (a pydantic model that refuses unknown names).
+    `model_file`: the constructor loads the model file or directory it is given (False: a backend
+    that reaches its model another way, e.g. over HTTP, and takes no path).
+    `capabilities`: what it can give the engine (a class default; a backend whose capabilities
+    depend on the model or the server sets its own in the constructor)."""
 
     name: ClassVar[str]
+    Options: ClassVar[type[BackendOptions]] = LocalModelOptions
+    model_file: ClassVar[bool] = True
+    capabilities: Capabilities = Capabilities()
     info: ModelInfo
 
     @abc.abstractmethod

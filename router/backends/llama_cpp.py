@@ -14,11 +14,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from router import sampling
 from router.backends.base import (
     MIN_ANSWER_TOKENS,
     PLAIN_STOPS,
     Backend,
+    Capabilities,
+    LocalModelOptions,
     ModelInfo,
     Piece,
     Prefill,
@@ -51,8 +55,14 @@ def _silence_llama_logs(llama_cpp: Any) -> None:
         llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
+class LlamaCppOptions(LocalModelOptions):
+    n_threads: int | None = Field(default=None, ge=1)  # None: all cores but one
+    n_gpu_layers: int = Field(default=0, ge=-1)  # -1: every layer
+
+
 class LlamaCppBackend(Backend):
     name = "llama_cpp"
+    Options = LlamaCppOptions
 
     def __init__(
         self,
@@ -62,7 +72,6 @@ class LlamaCppBackend(Backend):
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
         default_max_tokens: int = 256,
-        **_ignored: Any,
     ) -> None:
         try:
             import llama_cpp
@@ -113,6 +122,10 @@ class LlamaCppBackend(Backend):
             n_ctx=self._llm.n_ctx(),
             has_chat_template=self._formatter is not None,
         )
+        if self._formatter is None:
+            self.capabilities = Capabilities(
+                chat_template=False, why={"chat_template": f"{path.name} carries no chat template"}
+            )
 
     def _token_text(self, token: int) -> str:
         if token < 0:

@@ -29,10 +29,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from router import sampling
 from router.backends.base import (
     PLAIN_STOPS,
     Backend,
+    BackendOptions,
+    Capabilities,
     ModelInfo,
     Piece,
     Prefill,
@@ -83,10 +87,15 @@ def _model_parts(model: Any) -> tuple[Any, Callable[[Any], Any]]:
     return inner, embed.as_linear
 
 
+class MlxOptions(BackendOptions):
+    n_ctx: int = Field(default=4096, ge=16)  # capped at the model's max_position_embeddings
+
+
 class MlxBackend(Backend):
     name = "mlx"
+    Options = MlxOptions
 
-    def __init__(self, path: Path, *, n_ctx: int = 4096, **ignored_options: Any) -> None:
+    def __init__(self, path: Path, *, n_ctx: int = 4096) -> None:
         mx, mlx_lm = _import_mlx()
         from mlx_lm.generate import generation_stream
         from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
@@ -119,6 +128,10 @@ class MlxBackend(Backend):
             n_ctx=min(n_ctx, max_positions) if max_positions else n_ctx,
             has_chat_template=bool(tokenizer.has_chat_template),
         )
+        if not self.info.has_chat_template:
+            self.capabilities = Capabilities(
+                chat_template=False, why={"chat_template": f"{path.name} has no chat template"}
+            )
         # Sampling defaults: the directory's generation_config.json where it asks for them, else the
         # router's (router.sampling): the same for every backend.
         self.sampling = sampling.from_generation_config(path)
