@@ -55,7 +55,14 @@ class Settings(BaseSettings):
 
     policy: Path | None = None
     model: Path | None = None
-    backend: Literal["auto", "llama_cpp", "mlx"] = "auto"
+    # Backend names and options are checked by the backends registry (router.backends): the name here,
+    # the options when the backend is built (its options model refuses unknown ones).
+    backend: str = "auto"
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+    # A local runtime over HTTP as the local tier instead of --model (router.backends.openai_http).
+    local_url: str | None = None
+    local_model: str | None = None
+    local_allow_remote: bool = False
     n_ctx: int = Field(default=4096, ge=256)
     n_threads: int | None = Field(default=None, ge=1)
     queue_size: int = Field(default=16, ge=1)
@@ -112,6 +119,41 @@ class Settings(BaseSettings):
             raise ValueError(f"cloud URL must start with http:// or https://, got {v!r}")
         return v.rstrip("/") if v else None
 
+    @field_validator("backend")
+    @classmethod
+    def _check_backend(cls, v: str) -> str:
+        from router.backends import check_name
+
+        try:
+            return check_name(v)
+        except ConfigError as e:
+            raise ValueError(e.message) from None
+
+    @model_validator(mode="after")
+    def _check_local_url(self) -> Settings:
+        if self.local_url is None:
+            if self.local_model is not None:
+                raise ValueError("--local-model names a model of the runtime at --local-url; pass both")
+            return self
+        from router.backends.openai_http import check_local_url
+
+        if not self.local_model:
+            raise ValueError(
+                "--local-url needs --local-model (ROUTER_LOCAL_MODEL): the runtime's name for the model, "
+                "e.g. llama3.2 for Ollama (see its /v1/models)"
+            )
+        if self.model is not None:
+            raise ValueError(
+                "--model loads a model in this process and --local-url uses a runtime's; pass one of them"
+            )
+        if self.backend not in ("auto", "openai_http"):
+            raise ValueError(f"--local-url uses the openai_http backend, not --backend {self.backend}")
+        try:
+            check_local_url(self.local_url, self.local_allow_remote)
+        except ValueError as e:
+            raise ValueError(f"--local-url {self.local_url}: {e}") from None
+        return self
+
     @model_validator(mode="after")
     def _check_tls(self) -> Settings:
         if self.listen and not self.insecure and not (self.tls_cert and self.tls_key):
@@ -126,6 +168,17 @@ class Settings(BaseSettings):
                 "ROUTER_TLS_KEY), or --insecure (ROUTER_INSECURE=1) to allow plaintext"
             )
         return self
+
+    @property
+    def local_backend(self) -> str:
+        """The local backend's name: openai_http with --local-url, else --backend."""
+        return "openai_http" if self.local_url is not None else self.backend
+
+    def local_options(self) -> dict[str, Any]:
+        """The backend options --local-url, --local-model and --local-allow-remote stand for."""
+        if self.local_url is None:
+            return {}
+        return {"url": self.local_url, "model": self.local_model, "allow_remote": self.local_allow_remote}
 
     @property
     def socket_path(self) -> Path:

@@ -11,6 +11,7 @@
     ├── Cancelled             the caller went away or its deadline passed  -> CANCELLED
     │   └── CallerGone        its connection broke while an answer was written
     ├── BackendError          the local model failed                       -> INTERNAL
+    │   └── LocalUnavailable  the local runtime over HTTP is down or hung  -> UNAVAILABLE
     ├── CloudError            the cloud tier failed (after retries)        -> UNAVAILABLE
     │   ├── CloudNotConfigured
     │   ├── CloudUnavailable  connection refused, 5xx, 429, circuit open
@@ -115,6 +116,13 @@ class CallerGone(Cancelled):
 
 class BackendError(RouterError):
     kind = ErrorKind.INTERNAL
+
+
+class LocalUnavailable(BackendError):
+    """The local runtime over HTTP (--local-url) cannot be reached, timed out or failed (5xx). The
+    request is not sent anywhere else for it: the policy's fallback, if any, decides."""
+
+    kind = ErrorKind.UNAVAILABLE
 
 
 class CloudError(RouterError):

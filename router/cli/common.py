@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -62,6 +63,61 @@ def make_client(
             f"no daemon socket at {path}; start one with `router serve` or pass --socket / --address"
         )
     return RouterClient(socket=path, token=token, timeout=timeout)
+
+
+def parse_backend_options(values: tuple[str, ...]) -> dict[str, Any] | None:
+    """`--backend-option KEY=VALUE` (repeatable) as a dict: VALUE is read as JSON when it is JSON (a
+    number, true/false, a quoted string), else taken as text. None when none is given."""
+    if not values:
+        return None
+    options: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--backend-option")
+        try:
+            options[key.strip()] = json.loads(raw)
+        except ValueError:
+            options[key.strip()] = raw
+    return options
+
+
+def local_backend_options(f: F) -> F:
+    """How the local tier is chosen: a model file (--model, --backend) or a runtime over HTTP
+    (--local-url, --local-model), plus --backend-option."""
+    from router.backends import available
+
+    f = click.option(
+        "--backend-option",
+        "backend_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A backend option (repeatable), e.g. read_timeout_s=30; unknown ones are refused.",
+    )(f)
+    f = click.option(
+        "--local-allow-remote",
+        is_flag=True,
+        default=None,
+        help="Allow a --local-url that is not on this machine (private prompts go there).",
+    )(f)
+    f = click.option(
+        "--local-model", help="The runtime's name for its model (with --local-url), e.g. llama3.2."
+    )(f)
+    f = click.option(
+        "--local-url",
+        metavar="URL",
+        help="Use an OpenAI-compatible local runtime as the local tier instead of --model, "
+        "e.g. http://127.0.0.1:11434/v1 (Ollama).",
+    )(f)
+    f = click.option(
+        "--backend", type=click.Choice(["auto", *available()]), help="Local backend [auto: by --model]."
+    )(f)
+    f = click.option(
+        "--model",
+        type=click.Path(path_type=Path),
+        help="A .gguf file or MLX model directory [the default model].",
+    )(f)
+    return f
 
 
 def model_stage_options(note: str = "") -> Callable[[F], F]:

@@ -1,14 +1,17 @@
-"""`router model list|path|verify|assemble`: the known models, where the resident model file is, and
-checking it."""
+"""`router model list|path|verify|assemble|info`: the known models, where the resident model file is,
+checking it, and what the configured local tier can do."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
 from router import model as models
+from router.backends.base import CAPABILITY_EFFECTS
+from router.cli.common import local_backend_options, parse_backend_options
 from router.errors import ModelError
 
 
@@ -82,3 +85,33 @@ def assemble(name: str | None) -> None:
         click.echo(str(models.assemble(_known(name))))
     except ModelError as e:
         raise click.ClickException(e.message) from None
+
+
+@model.command()
+@local_backend_options
+@click.option("--n-ctx", type=int, help="Local context size in tokens [4096].")
+def info(**flags: Any) -> None:
+    """Load the local tier as `router serve` would (same flags and ROUTER_* variables) and say what it
+    can do: which capabilities are off, what that switches off, and why."""
+    from router import backends
+    from router.config import build_settings
+
+    flags["backend_options"] = parse_backend_options(flags["backend_options"])
+    settings = build_settings(**flags)
+    backend = backends.from_settings(settings)
+    try:
+        i = backend.info
+        click.echo(f"model\t{i.name}")
+        click.echo(f"backend\t{i.backend}")
+        click.echo(f"where\t{i.where}")
+        click.echo(f"n_ctx\t{i.n_ctx}")
+        caps = backend.capabilities
+        gaps = {g.capability: g for g in caps.gaps()}
+        for name in CAPABILITY_EFFECTS:
+            gap = gaps.get(name)
+            if gap is None:
+                click.echo(f"{name}\ton")
+            else:
+                click.echo(f"{name}\toff: {gap.effect} (why: {gap.why})")
+    finally:
+        backend.close()

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from router.cli.common import local_backend_options, parse_backend_options
 from router.config import build_settings
 from router.logs import configure
 
@@ -27,8 +28,7 @@ PATH = click.Path(path_type=Path)
 )
 @click.option("--state-dir", type=PATH, help="Where the socket and decisions.db live.")
 @click.option("--policy", type=PATH, help="Routing policy YAML [default: the shipped default policy].")
-@click.option("--model", type=PATH, help="A .gguf file or MLX model directory [default: Gemma 3 270M].")
-@click.option("--backend", type=click.Choice(["auto", "llama_cpp", "mlx"]), help="Local backend [auto].")
+@local_backend_options
 @click.option("--cloud-url", help="OpenAI-compatible base URL, e.g. https://api.openai.com/v1.")
 @click.option("--cloud-model", help="Cloud model name, e.g. gpt-4o-mini.")
 @click.option(
@@ -74,6 +74,7 @@ def serve(**flags: Any) -> None:
     """
     from router.server import serve as run
 
+    flags["backend_options"] = parse_backend_options(flags["backend_options"])
     settings = build_settings(**flags)
     configure(settings.log_level, settings.log_format)
     asyncio.run(run(settings))
