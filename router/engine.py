@@ -210,6 +210,18 @@ class Engine:
         self.assume_cloud = assume_cloud
         # Work after the answer (shadow checks, keeping features): held so the tasks are not collected.
         self._background_tasks: set[asyncio.Task[None]] = set()
+        # What the local backend can give, used here and only here: without a hidden state the model
+        # stage is skipped; without log-probabilities the low_confidence check finds nothing to judge;
+        # without a tokenizer the backend's counts are estimates. Said once, at start-up.
+        self.capabilities = worker.backend.capabilities
+        for gap in self.capabilities.gaps():
+            log.info(
+                "local_capability_off",
+                backend=worker.backend.info.backend,
+                capability=gap.capability,
+                effect=gap.effect,
+                why=gap.why,
+            )
 
     @property
     def backend(self) -> Backend:
@@ -316,7 +328,8 @@ class Engine:
         prompt_tokens = await asyncio.to_thread(self.backend.count_tokens, prompt)
         complexity = self.complexity.score_text(request.text)
         if (
-            not self.complexity.settled(complexity)
+            self.capabilities.hidden_state
+            and not self.complexity.settled(complexity)
             and prompt_tokens + MIN_ANSWER_TOKENS <= self.backend.info.n_ctx
         ):
             first = complexity
@@ -384,6 +397,7 @@ class Engine:
         if (
             privacy_failed
             or first.stage == "failed"
+            or not self.capabilities.hidden_state
             or self.complexity.settled(first)
             or tokens.more_than(room)
         ):

@@ -28,7 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from router import analytics, backends, model, systemd
+from router import analytics, backends, systemd
 from router.auth import AppTokens
 from router.backends.base import Backend
 from router.budget import Budget
@@ -234,14 +234,7 @@ def prepare_state_dir(settings: Settings) -> None:
 
 
 def load_local_backend(settings: Settings) -> Backend:
-    path = model.resolve_model(settings.model)
-    return backends.load_backend(
-        settings.backend,
-        path,
-        n_ctx=settings.n_ctx,
-        n_threads=settings.n_threads,
-        default_max_tokens=settings.default_max_tokens,
-    )
+    return backends.from_settings(settings)
 
 
 def _set_socket_mode(path: Path, settings: Settings) -> None:
@@ -373,7 +366,7 @@ def build_engine(
     assume_cloud: bool = False,
 ) -> Engine:
     """The scoring, policy and execution parts, as the daemon and `router classify` both use them."""
-    from router.scoring.complexity import load_scorer, model_fingerprint
+    from router.scoring.complexity import scorer_for
 
     policies = PolicyStore(settings.policy or default_policy_path())
     return Engine(
@@ -381,7 +374,7 @@ def build_engine(
         cloud=cloud,
         policies=policies,
         privacy=PolicyPrivacy(policies),
-        complexity=load_scorer(model_fingerprint(backend.info.path), state_dir=settings.state_dir),
+        complexity=scorer_for(backend, settings.state_dir),
         decisions=decisions,
         assume_cloud=assume_cloud,
     )

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from router.backends.base import Prefill
+from router.backends.base import Backend, Prefill
 from router.errors import ModelError
 from router.scoring import features
 from router.types import ComplexityReport
@@ -365,6 +365,15 @@ def calibrated_head_path(state_dir: Path, model_sha256: str) -> Path:
     return state_dir / CALIBRATION_DIR / f"head-{model_sha256.lower()}.json"
 
 
+def scorer_for(backend: Backend, state_dir: Path | None) -> ComplexityScorer:
+    """The cascade for a loaded backend: with its hidden state, `load_scorer` for its model file; a
+    backend without one (a runtime over HTTP) gets stage 1 alone, with no head to look for (the engine
+    says why at start-up)."""
+    if not backend.capabilities.hidden_state:
+        return ComplexityScorer(load_head(shipped_head_path(FEATURES_HEAD_FILE)))
+    return load_scorer(model_fingerprint(backend.info.path), state_dir=state_dir)
+
+
 def load_scorer(
     model_sha256: str | None,
     *,
@@ -421,5 +430,6 @@ __all__ = [
     "model_fingerprint",
     "model_inputs",
     "reload_scorer",
+    "scorer_for",
     "shipped_head_path",
 ]
