@@ -69,6 +69,7 @@ class _KeepOpen(Backend):
         self._inner = inner
         self.info = inner.info
         self.name = inner.name  # type: ignore[misc]
+        self.capabilities = inner.capabilities
 
     def format_prompt(self, messages: Any) -> str:
         return self._inner.format_prompt(messages)
@@ -96,9 +97,10 @@ class _KeepOpen(Backend):
 class DaemonRunner:
     """Runs a real daemon (grpc.aio) on its own event loop thread, on a Unix socket under tmp_path."""
 
-    def __init__(self, backend: Backend, **settings: Any) -> None:
+    def __init__(self, backend: Backend | None, **settings: Any) -> None:
+        """`backend` None: the daemon loads its own from the settings (e.g. --local-url)."""
         self.settings = build_settings(**settings)
-        self._backend = _KeepOpen(backend)
+        self._backend = _KeepOpen(backend) if backend is not None else None
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="daemon-loop", daemon=True)
         self.daemon: Any = None
