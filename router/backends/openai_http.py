@@ -372,8 +372,8 @@ class OpenAIHttpBackend(Backend):
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
-                ended = True
-                break
+                ended = True  # read on to the end of the body: the connection then stays open for the next
+                continue
             try:
                 event = json.loads(data)
                 reported = event.get("usage")
