@@ -96,7 +96,7 @@ def check_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
         return model.model_validate(given).model_dump()
     except ValidationError as e:
         first = e.errors()[0]
-        option = ".".join(str(p) for p in first["loc"]) or "options"
+        option = ".".join(str(p) for p in first["loc"])
         allowed = ", ".join(sorted(fields))
         if first["type"] == "extra_forbidden":
             raise ConfigError(
@@ -104,7 +104,8 @@ def check_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
                 "(check --backend-option / ROUTER_BACKEND_OPTIONS)"
             ) from None
         msg = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{name} backend option {option!r}: {msg} (it takes: {allowed})") from None
+        where = f"option {option!r}" if option else "options"  # a check across options has no name
+        raise ConfigError(f"{name} backend {where}: {msg} (it takes: {allowed})") from None
 
 
 def detect_backend(path: Path) -> str:
