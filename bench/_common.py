@@ -208,7 +208,10 @@ class Daemon:
         cloud_url: str | None = None,
         queue_size: int | None = None,
         extra_env: dict[str, str] | None = None,
+        local_url: str | None = None,
+        local_model: str | None = None,
     ) -> None:
+        """`local_url`/`local_model`: the local tier is that runtime over HTTP instead of the model file."""
         self.workdir = Path(tempfile.mkdtemp(prefix="hr-bench-", dir="/tmp"))
         self.state_dir = self.workdir / "state"
         self.socket = self.workdir / "router.sock"
@@ -222,6 +225,9 @@ class Daemon:
             ROUTER_N_THREADS=str(n_threads or os.cpu_count() or 1),
             ROUTER_RETENTION_DAYS="0",
         )
+        if local_url is not None:
+            del env["ROUTER_MODEL"]
+            env.update(ROUTER_LOCAL_URL=local_url, ROUTER_LOCAL_MODEL=local_model or "")
         if policy is not None:
             env["ROUTER_POLICY"] = str(policy)
         if cloud_url is not None:

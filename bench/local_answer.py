@@ -1,6 +1,6 @@
 """Local answer: the daemon vs llama-cpp-python in process vs llama-cpp-python's own OpenAI server.
 
-    python -m bench.local_answer [--quick] [--rounds N]
+    python -m bench.local_answer [--quick] [--rounds N] [--systems a,b,c,d,e,f,g]
 
 The same 8 short prompts, the default model file, max_tokens 32, greedy decoding (temperature 0,
 top_p 1, repeat penalty 1), the same n_ctx and thread count, through:
@@ -8,12 +8,19 @@ top_p 1, repeat penalty 1), the same n_ctx and thread count, through:
   (b) daemon   `router serve` as a subprocess on a Unix socket, over gRPC (scoring, policy and the
                decision log included; the default policy with no cloud, so everything is local)
   (c) llama-server  `python -m llama_cpp.server` as a subprocess, /v1/completions over HTTP
+  (d) runtime chat  the same server's /v1/chat/completions called directly, streamed (the request the
+                    daemon makes of it, read to its end)
+  (e) daemon over HTTP  `router serve --local-url <(c)'s URL>` over gRPC: the runtime is the local tier
+  (f) instant runtime  bench/fast_cloud.py as the runtime, called directly: it answers at once
+  (g) daemon over (f)  `router serve --local-url <(f)'s URL>`: (g) - (f) is the daemon's own cost
 
-All three get the identical prompt text (the daemon's plain prompt format, as the default model has
+(a) to (c) get the identical prompt text (the daemon's plain prompt format, as the default model has
 no chat template) and stop strings. Requests are never concurrent: each round runs every system in
 turn (the order rotates per round) so that machine noise hits all three alike; one warm-up round per
-system comes first. End-to-end latency is taken from non-streaming calls, time to first token from
-streaming calls; tokens/s = completion tokens / end-to-end seconds.
+system comes first. (d) and (e) send the same chat messages to the same server with the same
+max_tokens and greedy sampling, leaving the rest (repeat penalty) to the server's defaults: (e) - (d) is
+what the daemon adds to a local runtime over HTTP. End-to-end latency is taken from non-streaming
+calls, time to first token from streaming calls; tokens/s = completion tokens / end-to-end seconds.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from typing import Any
 
 from bench._common import (
     Daemon,
+    FastCloud,
     Targets,
     fmt,
     free_port,
@@ -129,10 +137,10 @@ def direct_system(path: Path, n_threads: int) -> System:
     return System("(a) direct llama-cpp-python (in process)", complete, first_token, llm.close)
 
 
-def daemon_system(n_threads: int) -> System:
+def daemon_system(n_threads: int, **daemon_options: Any) -> System:
     from router.client import RouterClient, StreamEnd
 
-    daemon = Daemon(n_ctx=N_CTX, n_threads=n_threads)
+    daemon = Daemon(n_ctx=N_CTX, n_threads=n_threads, **daemon_options)
     client = RouterClient(socket=daemon.socket, timeout=120)
 
     def complete(prompt: str) -> tuple[float, int, str]:
@@ -236,6 +244,90 @@ def llama_server_system(path: Path, n_threads: int) -> System:
     )
 
 
+def runtime_chat_system(
+    base_url: str,
+    model: str,
+    name: str = "(d) llama_cpp.server chat/completions, direct (HTTP, SSE)",
+    on_close: Callable[[], None] | None = None,
+) -> System:
+    """(d): llama_cpp.server's chat completions called directly, on the server of (c); (f): the same
+    against an instant runtime."""
+    import httpx
+
+    http = httpx.Client(base_url=base_url, timeout=120, trust_env=False)
+    params: dict[str, Any] = dict(model=model, max_tokens=MAX_TOKENS, temperature=0.0, top_p=1.0)
+
+    def body(prompt: str, **extra: Any) -> dict[str, Any]:
+        return {"messages": [{"role": "user", "content": prompt}], **params, **extra}
+
+    def complete(prompt: str) -> tuple[float, int, str]:
+        # The request the daemon makes of the runtime (a stream, usage included), read to its end: the
+        # difference to (e) is then the daemon's own cost. (llama-cpp-python's non-streaming answers
+        # were slower than its streamed ones here, which would flatter the daemon.)
+        t0 = time.perf_counter()
+        parts: list[str] = []
+        n = 0
+        extra = {"stream": True, "stream_options": {"include_usage": True}}
+        with http.stream("POST", "/chat/completions", json=body(prompt, **extra)) as r:
+            r.raise_for_status()
+            for line in r.iter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                event = json.loads(line[6:])
+                if event.get("choices"):
+                    content = event["choices"][0].get("delta", {}).get("content")
+                    if content:
+                        parts.append(content)
+                        n += 1
+        ms = (time.perf_counter() - t0) * 1000
+        return ms, n, "".join(parts)
+
+    def first_token(prompt: str) -> float:
+        t0 = time.perf_counter()
+        ttft = float("nan")
+        with http.stream("POST", "/chat/completions", json=body(prompt, stream=True)) as r:
+            r.raise_for_status()
+            for line in r.iter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                event = json.loads(line[6:])
+                delta = event["choices"][0].get("delta", {}) if event["choices"] else {}
+                if delta.get("content") and ttft != ttft:
+                    ttft = (time.perf_counter() - t0) * 1000
+        return ttft
+
+    def close() -> None:
+        http.close()
+        if on_close is not None:
+            on_close()
+
+    return System(name, complete, first_token, close, base_url=base_url)
+
+
+def instant_runtime_system() -> System:
+    """(f): bench/fast_cloud.py as a local runtime that answers at once (a fixed text in SSE chunks):
+    with generation taking no time, what (g) adds over it is the daemon's own cost alone."""
+    runtime = FastCloud()
+    try:
+        return runtime_chat_system(
+            runtime.url, "standin", "(f) instant runtime stand-in, direct (HTTP, SSE)", runtime.close
+        )
+    except Exception:
+        runtime.close()
+        raise
+
+
+def daemon_over_http_system(server: System, n_threads: int, model: str, name: str) -> System:
+    """(e), (g): the daemon with --local-url at `server`: the runtime answers, the daemon routes."""
+    system = daemon_system(n_threads, local_url=server.base_url, local_model=model)
+    system.name = name
+    return system
+
+
+E_NAME = "(e) daemon, --local-url -> that server (gRPC)"
+G_NAME = "(g) daemon, --local-url -> the instant runtime (gRPC)"
+
+
 def _round(system: System, prompts: list[str], record: bool) -> None:
     for prompt in prompts:
         ms, n, text = system.complete(prompt)
@@ -248,28 +340,48 @@ def _round(system: System, prompts: list[str], record: bool) -> None:
             system.result.prompts.append(prompt)
 
 
-def run(quick: bool, rounds: int | None = None, threads: int | None = None) -> str:
+def run(quick: bool, rounds: int | None = None, threads: int | None = None, only: str = "abcde") -> str:
     n_threads = threads or os.cpu_count() or 1
     path = model_path()
     prompts = PROMPTS[:4] if quick else PROMPTS
     rounds = rounds or (1 if quick else 4)
     systems: list[System] = []
     missing: list[str] = []
+    server: list[System] = []  # (c), when it started: (d) and (e) use its server
+    instant: list[System] = []  # (f), when it started: (g) uses its runtime
     builders: list[tuple[str, Callable[[], System]]] = [
         ("(a)", lambda: direct_system(path, n_threads)),
         ("(b)", lambda: daemon_system(n_threads)),
         ("(c)", lambda: llama_server_system(path, n_threads)),
+        ("(d)", lambda: runtime_chat_system(server[0].base_url, str(path))),
+        ("(e)", lambda: daemon_over_http_system(server[0], n_threads, str(path), E_NAME)),
+        ("(f)", instant_runtime_system),
+        ("(g)", lambda: daemon_over_http_system(instant[0], n_threads, "standin", G_NAME)),
     ]
     for label, build in builders:
+        if label[1] not in only and not (label == "(c)" and {"d", "e"} & set(only)):
+            continue
+        if label in ("(d)", "(e)") and not server:
+            missing.append(f"{label} needs the server of (c), which did not start")
+            continue
+        if label == "(g)" and not instant:
+            missing.append("(g) needs the runtime of (f), which did not start")
+            continue
         try:
             systems.append(build())
         except Exception as e:  # a peer that cannot run here is reported, never faked
             missing.append(f"{label} could not start: {type(e).__name__}: {str(e)[:300]}")
+            continue
+        if label == "(c)":
+            server.append(systems[-1])
+        if label == "(f)":
+            instant.append(systems[-1])
     try:
-        for s in systems:  # warm-up, interleaved: one round each, not recorded
+        measured = [s for s in systems if s.name[1] in only]  # (c) may run only as (d)'s and (e)'s server
+        for s in measured:  # warm-up, interleaved: one round each, not recorded
             _round(s, prompts[:2], record=False)
         for r in range(rounds):
-            order = systems[r % len(systems) :] + systems[: r % len(systems)]
+            order = measured[r % len(measured) :] + measured[: r % len(measured)]
             for s in order:
                 _round(s, prompts, record=True)
     finally:
@@ -284,6 +396,7 @@ def run(quick: bool, rounds: int | None = None, threads: int | None = None) -> s
         reference = {}
         for prompt, n in zip(a_res.prompts, a_res.tokens, strict=True):
             reference.setdefault(prompt, n)
+    systems = [s for s in systems if s.name[1] in only]
     rows = []
     for s in systems:
         res = s.result
@@ -295,7 +408,8 @@ def run(quick: bool, rounds: int | None = None, threads: int | None = None) -> s
                 fmt(percentile(res.e2e_ms, 95)),
                 fmt(percentile(res.ttft_ms, 50)),
                 fmt(percentile(res.ttft_ms, 95)),
-                fmt(res.tokens_per_s(reference)),
+                # (d) and (e) answer chat messages (another prompt): their own count.
+                fmt(res.tokens_per_s(reference if s.name[:3] in ("(a)", "(b)", "(c)") else None)),
                 fmt(sum(res.tokens) / max(1, len(res.tokens))),
             ]
         )
@@ -315,7 +429,9 @@ def run(quick: bool, rounds: int | None = None, threads: int | None = None) -> s
     by = {s.name[:3]: s.result for s in systems}
     targets = Targets()
     a, b, c = by.get("(a)"), by.get("(b)"), by.get("(c)")
-    if a and b:
+    if not {"a", "b", "c"} <= set(only):
+        pass
+    elif a and b:
         targets.check("e2e p50 (b)/(a)", percentile(b.e2e_ms, 50) / percentile(a.e2e_ms, 50), "<=", 1.05)
         targets.note(
             f"e2e p95 (b)/(a) = {percentile(b.e2e_ms, 95) / percentile(a.e2e_ms, 95):.3f}; "
@@ -323,7 +439,9 @@ def run(quick: bool, rounds: int | None = None, threads: int | None = None) -> s
         )
     else:
         targets.check("e2e p50 (b)/(a)", None, "<=", 1.05)
-    if b and c:
+    if not {"b", "c"} <= set(only):
+        pass
+    elif b and c:
         targets.check("e2e p50 (b)/(c)", percentile(b.e2e_ms, 50) / percentile(c.e2e_ms, 50), "<=", 1.0)
         targets.note(
             f"e2e p95 (b)/(c) = {percentile(b.e2e_ms, 95) / percentile(c.e2e_ms, 95):.3f}; "
@@ -331,9 +449,31 @@ def run(quick: bool, rounds: int | None = None, threads: int | None = None) -> s
         )
     else:
         targets.check("e2e p50 (b)/(c)", None, "<=", 1.0)
-    if len(systems) > 1:
-        ref = systems[0].result.texts
-        same = sum(all(s.result.texts.get(p) == ref.get(p) for s in systems) for p in ref)
+    for direct_label, daemon_label, what in (
+        ("(d)", "(e)", "llama_cpp.server"),
+        ("(f)", "(g)", "an instant runtime"),
+    ):
+        d, e = by.get(direct_label), by.get(daemon_label)
+        name = f"e2e p50 {daemon_label} - {direct_label}, the daemon's overhead over {what}"
+        if d and e:
+            targets.check(name, percentile(e.e2e_ms, 50) - percentile(d.e2e_ms, 50), "<=", 5.0, " ms")
+            # Both answer the same prompts in each round: the paired differences cancel most of the
+            # machine's drift, which on a shared machine is larger than the overhead.
+            paired = [y - x for x, y in zip(d.e2e_ms, e.e2e_ms, strict=True)]
+            same = sum(e.texts.get(p) == t for p, t in d.texts.items())
+            targets.note(
+                f"{daemon_label} vs {direct_label}: median of the paired differences (same prompt, same "
+                f"round) {percentile(paired, 50):.1f} ms; e2e p50 ratio "
+                f"{percentile(e.e2e_ms, 50) / percentile(d.e2e_ms, 50):.3f}; TTFT p50 difference "
+                f"{percentile(e.ttft_ms, 50) - percentile(d.ttft_ms, 50):.1f} ms; identical answers "
+                f"{same}/{len(d.texts)} prompts"
+            )
+        elif {direct_label[1], daemon_label[1]} <= set(only):
+            targets.check(name, None, "<=", 5.0, " ms")
+    plain = [s for s in systems if s.name[:3] in ("(a)", "(b)", "(c)")]  # the same prompt text
+    if len(plain) > 1:
+        ref = plain[0].result.texts
+        same = sum(all(s.result.texts.get(p) == ref.get(p) for s in plain) for p in ref)
         targets.note(f"identical answers across the systems: {same}/{len(ref)} prompts (greedy decoding)")
     for m in missing:
         targets.note(m)
@@ -347,11 +487,20 @@ def run(quick: bool, rounds: int | None = None, threads: int | None = None) -> s
 def main(argv: list[str] | None = None) -> None:
     p = parser("Local answer latency: daemon vs direct llama-cpp-python vs llama_cpp.server")
     p.add_argument("--rounds", type=int, default=None, help="measured rounds per system [4; quick 1]")
-    p.add_argument("--threads", type=int, default=None, help="llama.cpp threads, all three systems [nproc]")
+    p.add_argument("--threads", type=int, default=None, help="llama.cpp threads, every system [nproc]")
+    p.add_argument(
+        "--systems",
+        default="a,b,c,d,e,f,g",
+        help="which systems to run, e.g. d,e,f,g (d and e start c's server)",
+    )
     args = p.parse_args(argv)
+    only = "".join(args.systems.replace(",", "").split())
     cmd = "python -m bench.local_answer" + (" --quick" if args.quick else "")
     cmd += f" --threads {args.threads}" if args.threads else ""
-    print(section("Local answer", cmd, run(args.quick, args.rounds, args.threads), args.quick), flush=True)
+    cmd += f" --rounds {args.rounds}" if args.rounds else ""
+    cmd += f" --systems {args.systems}" if args.systems != "a,b,c,d,e,f,g" else ""
+    report = run(args.quick, args.rounds, args.threads, only)
+    print(section("Local answer", cmd, report, args.quick), flush=True)
 
 
 if __name__ == "__main__":
