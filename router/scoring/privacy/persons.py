@@ -2,7 +2,8 @@
 person (the rules are in `router.scoring.privacy`'s docstring), or, under the policy's `names: anywhere`,
 wherever a full name appears.
 
-The given names and surnames (US Census 1990, public domain) are package data files, read on first use.
+The given names and surnames (US Census 1990, public domain) and given names of 54 other countries and
+regions (nam_dict.txt, GFDL; scripts/gen_intl_names.py) are package data files, read on first use.
 """
 
 from __future__ import annotations
@@ -194,8 +195,9 @@ _CONTRACTION_HEADS = frozenset(
 
 @lru_cache(maxsize=1)
 def _name_lists() -> tuple[frozenset[str], frozenset[str]]:
-    """(given names, surnames), lower case, read from the package's data files once, on first use."""
-    return _read_names("given_names.txt"), _read_names("surnames.txt")
+    """(given names, surnames), lower case, read from the package's data files once, on first use. Given
+    names are the census list and those of other countries (data/given_names_intl.txt)."""
+    return _read_names("given_names.txt") | _read_names("given_names_intl.txt"), _read_names("surnames.txt")
 
 
 def _read_names(filename: str) -> frozenset[str]:
@@ -280,7 +282,7 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             strong = (
                 bool(_PERSON_FACT_BEFORE.search(low, window, start))
                 or bool(_PERSON_FACT_AFTER.match(after))
-                or start in addressed
+                or (start in addressed and _could_be_a_name(tokens))  # not "Siri, will you"
             )
         if not strong and _could_be_a_name(tokens) and _JUDGED_THEN_PRONOUN.match(text, end, end + 90):
             strong = True
