@@ -317,7 +317,8 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             strong = bool(_PERSON_FACT_BEFORE.search(low, window, start))
         if not strong and name_like and len(tokens) <= 3 and not maths:
             strong = (
-                bool(_SPEECH_TAG_BEFORE.search(low, window, start)) and bool(_SPEECH_TAG_END.match(text, end))
+                bool(_SPEECH_TAG_BEFORE.search(low, window, start))
+                and bool(_SPEECH_TAG_END.match(text, end, end + 40))
             ) or (
                 bool(_WORK_BEFORE.search(low, window, start))
                 and bool(_WORK_AFTER.match(after))
@@ -511,12 +512,16 @@ _COUNTRIES = frozenset(
 
 
 def _addressee(text: str, start: int, end: int, tokens: Sequence[str]) -> bool:
-    """Whether the run fills its line and the next few short lines end with a country."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    if line_end < 0 or text[line_start:start].strip() or text[end:line_end].strip(" \t,"):
+    """Whether the run fills its line and the next few short lines end with a country. Only a fixed
+    window around the run is read (a search for the line's ends would make a long text quadratic)."""
+    before = text[max(0, start - 4) : start].rstrip(" \t")
+    if not (before.endswith("\n") or (not before and start <= 4)):
         return False
-    lines = text[line_end + 1 : line_end + 200].split("\n")[:5]
+    rest = text[end : end + 4]
+    nl = rest.find("\n")
+    if nl < 0 or rest[:nl].strip(" \t,"):
+        return False
+    lines = text[end + nl + 1 : end + nl + 200].split("\n")[:5]
     for line in lines:
         line = line.strip(" \t,")
         if len(line) > 40:
