@@ -43,6 +43,9 @@ POSITIVES: list[tuple[str, str]] = [
     ("Przemek Wolak\nul. Długa 5\n00-001 Warszawa\nPoland", "Przemek Wolak"),
     # spoken to at the end of an exclamation, any name-like word
     ("Don't go to town, Jarrah!", "Jarrah"),
+    # an event of the person's life after the name
+    ("Kowalczyk began writing as a teenager.", "Kowalczyk"),
+    ("Anneli Ruotsalainen retired in 2019.", "Anneli Ruotsalainen"),
     # lower case: a personal fact after a given name and a surname of a known shape
     ("ivan petrova's killers were sentenced today", "ivan petrova"),
 ]
@@ -71,6 +74,9 @@ NEGATIVES: list[str] = [
     "Why is it so slow, Seriously?",
     "Ilse Vandamme\n\nthe sea was calm and the long walk along the beach was pleasant\nBelgium",
     "Marie Curie\nPhysics\nChemistry",
+    # a life event after a word that is no name, or in a maths word problem
+    "Python began working on Windows in 1996.",
+    "Kowalczyk began writing 3 pages a day. How many pages did she write in a week?",
     # lower case: no name before the fact
     "the killers were sentenced to life in prison",
 ]

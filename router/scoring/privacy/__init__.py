@@ -28,8 +28,9 @@ Person names are the one soft category. A capitalised run of words counts as a p
   or one after a particle ("Jolien ter Horst");
 - an occupation opens it ("Producer Liviana Palerma explained"), a speech tag names it ('"...," says
   Bergqvist.'), it stands for the person's work or fans ("Unlike the Sokolov novel", "a Homero Portillo
-  concert", "a huge Dagny Solberg fan"), or it fills a line over short lines that end with a country (an
-  addressee: "Maha Cazares\n\nChiclana de la Frontera\nSpain").
+  concert", "a huge Dagny Solberg fan"), an event of their life follows it ("Kowalczyk began writing",
+  "... retired"), or it fills a line over short lines that end with a country (an addressee: "Maha
+  Cazares\n\nChiclana de la Frontera\nSpain").
 Given names are the US Census 1990 list and nam_dict.txt's names of 54 countries that are no English
 words (Mette, Nikolaj, Petr, ...).
 An all-lower-case prompt gets a smaller scan: a known given name after a strong cue or before a personal

@@ -101,6 +101,12 @@ _WORK_AFTER = re.compile(
     r"recordings?|covers?|fans?|biography|memoir|lyrics|interview|paintings?|poems?|symphony|opera)\b",
     _I,
 )
+# Events of a person's life after their name: "Järvilehto began writing as a teenager".
+_LIFE_EVENT_AFTER = re.compile(
+    r"^\s+(?:began|started)\s+(?:writing|singing|painting|acting|playing|working|dating|studying)\b"
+    r"|^\s+(?:graduated|married|divorced|retired|resigned|grew up|moved to|passed away)\b",
+    _I,
+)
 # Someone judged, then a personal pronoun: "Shovda is very reliable. You can always depend on him." Any
 # name-like word counts then, known or not.
 _JUDGED_THEN_PRONOUN = re.compile(
@@ -324,6 +330,14 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
                 and bool(_WORK_AFTER.match(after))
                 and (is_given or _known_or_shaped(tokens[-1], given, surnames))
             )
+        if (
+            not strong
+            and name_like
+            and not maths
+            and _LIFE_EVENT_AFTER.match(after)
+            and (n_real >= 2 or _known_or_shaped(tokens[-1], given, surnames))
+        ):
+            strong = True
         if not strong and _could_be_a_name(tokens) and _JUDGED_THEN_PRONOUN.match(text, end, end + 90):
             strong = True
         if (
