@@ -76,6 +76,7 @@ _PERSON_FACT_BEFORE = re.compile(
     r"\s+of[ \t]*$"
     r"|\b(?:shouted|yelled|screamed|whispered|snapped)\s+at[ \t]*$"  # "Enrico shouted at Gary: ..."
 )  # lower-cased window
+_FACT_BEFORE_ENDS = ("him", "her", "of", "at")  # the last word of every _PERSON_FACT_BEFORE
 _PERSON_FACT_AFTER = re.compile(
     r"^(?:['\u2019]s?\s+(?:killers?|murderers?|attackers?|kidnappers?|stalkers?)\b"  # a crime's victim
     r"|\s+is\s+(?:a\s+|an\s+)?(?:very|so|really|such an?)\s+(?!much\b|many\b|few\b|little\b)[a-z]+"
@@ -317,17 +318,23 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             or (bool(_PERSON_AFTER.match(after)) and not _HISTORICAL_BIRTH.match(text, end, end + 50))
         )
         name_like = _could_be_a_name(tokens)
-        if not strong and (is_given or _foreign_looking(tokens) or (n_real >= 2 and name_like)):
+        foreign = _foreign_looking(tokens)
+        if not strong and (is_given or foreign or (n_real >= 2 and name_like)):
             strong = bool(_PERSON_FACT_AFTER.match(after)) or (start in addressed and name_like)
-        if not strong and (is_given or _foreign_looking(tokens) or name_like):
+        # (each cheap anchored test first: a search back through the window costs most, per name)
+        if (
+            not strong
+            and (is_given or foreign or name_like)
+            and low[max(0, start - 8) : start].rstrip(" \t").endswith(_FACT_BEFORE_ENDS)
+        ):
             strong = bool(_PERSON_FACT_BEFORE.search(low, window, start))
         if not strong and name_like and len(tokens) <= 3 and not maths:
             strong = (
-                bool(_SPEECH_TAG_BEFORE.search(low, window, start))
-                and bool(_SPEECH_TAG_END.match(text, end, end + 40))
+                bool(_SPEECH_TAG_END.match(text, end, end + 40))
+                and bool(_SPEECH_TAG_BEFORE.search(low, window, start))
             ) or (
-                bool(_WORK_BEFORE.search(low, window, start))
-                and bool(_WORK_AFTER.match(after))
+                bool(_WORK_AFTER.match(after))
+                and bool(_WORK_BEFORE.search(low, window, start))
                 and (is_given or _known_or_shaped(tokens[-1], given, surnames))
             )
         if (
@@ -338,7 +345,7 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             and (n_real >= 2 or _known_or_shaped(tokens[-1], given, surnames))
         ):
             strong = True
-        if not strong and _could_be_a_name(tokens) and _JUDGED_THEN_PRONOUN.match(text, end, end + 90):
+        if not strong and name_like and _JUDGED_THEN_PRONOUN.match(text, end, end + 90):
             strong = True
         if (
             not strong
@@ -367,17 +374,13 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
         if full and cue:
             conf = 0.75
         elif cue and (
-            _foreign_looking(tokens)
+            foreign
             or _known_or_shaped(tokens[-1], (), surnames)
             or any(t in _PARTICLES for t in tokens[1:-1])  # "Willemine ten Pas", "Pieter van Dijk"
         ):
             conf = 0.6
         elif flag_full_names and (
-            full
-            or (
-                _could_be_a_name(tokens)
-                and (_foreign_looking(tokens) or _known_or_shaped(tokens[-1], (), surnames))
-            )
+            full or (name_like and (foreign or _known_or_shaped(tokens[-1], (), surnames)))
         ):
             conf = 0.5  # names: anywhere - a full name, or name-like words ending in a known surname
         if conf > 0:
@@ -492,7 +495,7 @@ def _known_or_shaped(token: str, given: Iterable[str] | frozenset[str], surnames
     """Whether a capitalised word is a known given name or surname, non-English-looking, or has the
     ending of a surname of one of many cultures ("Bergqvist" no, "Hartvigsson" yes)."""
     low = token.lower()
-    if low in surnames or (given and low in given) or any(ord(ch) > 127 for ch in token):
+    if low in surnames or (given and low in given) or not token.isascii():
         return True
     return len(low) >= 5 and low not in _NOT_SURNAME and bool(_SURNAME_ENDINGS.search(low))
 
@@ -572,7 +575,7 @@ def _could_be_a_name(tokens: Sequence[str]) -> bool:
 
 
 def _foreign_looking(tokens: Sequence[str]) -> bool:
-    return any(any(ord(ch) > 127 for ch in t) for t in tokens)
+    return not all(t.isascii() for t in tokens)
 
 
 def _name_runs(text: str, stop: int | None = None) -> Iterable[tuple[int, int, list[str]]]:
