@@ -27,7 +27,7 @@ Person names are the one soft category. A capitalised run of words counts as a p
   surname, one with the ending of a surname of many cultures ("-sson", "-ová", "-idze", "-moto", ...)
   or one after a particle ("Jolien ter Horst");
 - an occupation opens it ("Producer Liviana Palerma explained"), a speech tag names it ('"...," says
-  Bergqvist.'), it stands for the person's work or fans ("Unlike the Sokolov novel", "a Homero Portillo
+  Bergqvist.'), it stands for the person's work or fans ("Unlike the Sokolov novel", "a Tove Lindqvist
   concert", "a huge Dagny Solberg fan"), an event of their life follows it ("Kowalczyk began writing",
   "... retired"), or it fills a line over short lines that end with a country (an addressee: "Maha
   Cazares\n\nChiclana de la Frontera\nSpain").

@@ -94,8 +94,8 @@ _SPEECH_TAG_BEFORE = re.compile(
     r"writes|wrote|notes|noted|recalls|recalled|continues|continued|laughs|laughed|sighs|sighed)[ \t]+$"
 )  # lower-cased window
 _SPEECH_TAG_END = re.compile(r"[ \t]*(?:[.,!?;:]|$|to\s+(?-i:[A-Z]))")
-# A person's name used for their work or their fans: "Unlike the Jensen novel", "Have you been to a
-# Homero Portillo concert", "a huge Joseph Tolbert fan", "The Steffen Mauer version".
+# A person's name used for their work or their fans: "Unlike the Sokolov novel", "Have you been to a Tove
+# Lindqvist concert", "a huge Dagny Solberg fan", "the Ana Reyes version".
 _WORK_BEFORE = re.compile(r"\b(?:a|an|the|huge|big|die-hard|lifelong)[ \t]+$")  # lower-cased window
 _WORK_AFTER = re.compile(
     r"^[ \t]+(?:novels?|books?|albums?|songs?|singles?|concerts?|tours?|films?|movies?|versions?|"
