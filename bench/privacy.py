@@ -48,6 +48,11 @@ Span recall: share of gold spans of a type that a finding of the matching catego
 findings of other types (DATE_TIME, NRP, LOCATION, URL, ...) and scrubadub's url/twitter findings are
 ignored, so the false-positive comparison is about the same private types.
 
+Dev and held-out split: the rows of one sentence template in three (template_id % 3 == 2, 253 of the
+724 private rows) are held out. Name cues are developed on the dev rows (`--show-misses` prints only
+theirs) and the held-out figure is reported beside them, so a cue fitted to the wording of one template
+shows up as a gap between the two; the maintainers' own held-out rows are the final check.
+
 Both settings of the policy's `names` switch are measured: "ours" is `names: personal_context` (the
 default), "ours names=anywhere" reports every full name as well.
 
@@ -156,6 +161,11 @@ def public_text(row: dict[str, object]) -> str | None:
 
 
 CONTEXT_LABELS = Path(__file__).with_name("data") / "presidio_name_context.jsonl"
+
+
+def held_out(row: dict[str, object]) -> bool:
+    """Whether a presidio_synth row is in the held-out split: one sentence template in three."""
+    return int(row["template_id"]) % 3 == 2  # type: ignore[call-overload]
 
 
 def load_name_context() -> dict[int, bool]:
@@ -359,6 +369,8 @@ def run_system(
     cpu: list[float] = []  # CPU time of this process: less disturbed by other jobs on a shared machine
     short: list[float] = []
     private_rows = hit_rows = 0
+    split_rows: Counter[str] = Counter()
+    split_hit: Counter[str] = Counter()
     nonperson_rows = nonperson_hit = 0
     rule_rows = rule_hit = 0  # private by the issue's rule: context-free rows and personal-context names
     nonprivate_rows = nonprivate_flagged = 0
@@ -377,9 +389,12 @@ def run_system(
         gold = [s for s in row["spans"] if s["entity_type"] in PRIVATE_TYPES]  # type: ignore[attr-defined]
         if gold:
             private_rows += 1
+            split = "held_out" if held_out(row) else "dev"
+            split_rows[split] += 1
+            split_hit[split] += bool(found)
             if found:
                 hit_rows += 1
-            else:
+            elif split == "dev":  # held-out misses stay unseen while cues are developed
                 missed_rows.append(text)
             context_free = any(s["entity_type"] != "PERSON" for s in gold)
             if context_free:
@@ -423,6 +438,9 @@ def run_system(
     fp_d = sum(v[1] for v in fp_by_file.values())
     return {
         "prompt_recall": hit_rows / max(1, private_rows),
+        "dev_recall": split_hit["dev"] / max(1, split_rows["dev"]),
+        "held_out_recall": split_hit["held_out"] / max(1, split_rows["held_out"]),
+        "split_rows": dict(split_rows),
         "private_rows": private_rows,
         "nonperson_rows": nonperson_rows,
         "nonperson_recall": nonperson_hit / max(1, nonperson_rows),
@@ -463,6 +481,12 @@ def print_table(results: dict[str, dict[str, object]], public_n: int) -> None:
         print(f"| {label}".ljust(38) + "".join(f"| {v}".ljust(width) for v in values) + "|")
 
     row("prompt recall, all types", (pct(r["prompt_recall"]) for r in results.values()))  # type: ignore[arg-type]
+    n = results["ours"]["split_rows"]
+    row(f"  dev templates (n={n.get('dev', 0)})", (pct(r["dev_recall"]) for r in results.values()))  # type: ignore[union-attr, arg-type]
+    row(
+        f"  held-out templates (n={n.get('held_out', 0)})",
+        (pct(r["held_out_recall"]) for r in results.values()),
+    )  # type: ignore[union-attr, arg-type]
     row("  context-free types (not PERSON)", (pct(r["nonperson_recall"]) for r in results.values()))  # type: ignore[arg-type]
     row("  rows with names only", (pct(r["person_only_recall"]) for r in results.values()))  # type: ignore[arg-type]
     row("prompt recall, by the issue's rule", (pct(r["rule_recall"]) for r in results.values()))  # type: ignore[arg-type]
@@ -563,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: flagged look-alikes {r['flagged_public']}")
     run_adversarial(ADVERSARIAL_SIZES)
     if args.show_misses:
-        print("\nmissed private rows (ours):")
+        print("\nmissed private rows of the dev templates (ours):")
         for t in results["ours"]["missed_rows"][: args.show_misses]:  # type: ignore[index]
             print("  ", repr(t[:200]))
         print("\nfalse positives (ours):")

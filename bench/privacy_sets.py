@@ -274,6 +274,9 @@ def pii_prompts() -> list[tuple[str, str, bool]]:
 ADVERSARIAL_UNITS = {
     "name cues": "Mr John ",
     "greetings with full names": "Dear Anna Kowalski, ",
+    "addressee lines": "Ilse Vandamme\nBelgium\n",
+    "speech tags": '"Yes," says Hartvigsson. ',
+    "work nouns": "the Sokolov novel ",
     "address fragments": "12 Main Street ",
     "address blocks": "4410 Kirkegata 15\n",
     "numbers": "123456 ",

@@ -165,7 +165,7 @@ NEGATIVES: list[tuple[str, str]] = [
     ("person", "A Hula Girl is an extremely potent drink."),
     ("person", "love yourself by justin bieber is about who"),
     ("person", "who plays nathan's mother on general hospital"),
-    ("person", "Have you been to a Homer Portillo concert before?"),
+    ("person", "Have you been to a Coldplay concert before?"),
     # openers of a request that are no one's name: discourse words, roles, assistants, acronyms
     ("person", "Sure, can you shorten it?"),
     ("person", "Honestly, could you make it shorter?"),

@@ -22,10 +22,20 @@ Person names are the one soft category. A capitalised run of words counts as a p
   ssn ...");
 - a role opens it ("Patient John Doe"), or it is judged and then referred to by a pronoun ("Shovda is
   very reliable. You can always depend on him.");
-- it is a full name (a census given name or a middle initial, then a surname) with a weaker cue around it
-  ("from", "said", "will be", "songwriter", ...).
-An all-lower-case prompt gets a smaller scan: a census given name after a strong cue, or a given name and
-a census surname after an act between people ("follow up with patricia desrosiers").
+- it is a full name with a weaker cue around it ("from", "said", "will be", "songwriter", "commenter",
+  ...): a known given name or a middle initial, then a surname; or any first word, then a known
+  surname, one with the ending of a surname of many cultures ("-sson", "-ová", "-idze", "-moto", ...)
+  or one after a particle ("Jolien ter Horst");
+- an occupation opens it ("Producer Liviana Palerma explained"), a speech tag names it ('"...," says
+  Bergqvist.'), it stands for the person's work or fans ("Unlike the Sokolov novel", "a Tove Lindqvist
+  concert", "a huge Dagny Solberg fan"), an event of their life follows it ("Kowalczyk began writing",
+  "... retired"), or it fills a line over short lines that end with a country (an addressee: "Maha
+  Cazares\n\nChiclana de la Frontera\nSpain").
+Given names are the US Census 1990 list and nam_dict.txt's names of 54 countries that are no English
+words (Mette, Nikolaj, Petr, ...).
+An all-lower-case prompt gets a smaller scan: a known given name after a strong cue or before a personal
+fact ("olga krylova's killers"), or a given name and a surname after an act between people ("follow up
+with patricia desrosiers").
 A lone first name in a maths word problem ("Janet's ducks lay 16 eggs") is not private, nor is "Charles
 Darwin" in a history question; the policy switch `names: anywhere` (or `flag_full_names=True`) makes
 every full name count. The cues of the second and third items are all switched off in maths word problems.

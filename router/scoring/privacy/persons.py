@@ -2,7 +2,8 @@
 person (the rules are in `router.scoring.privacy`'s docstring), or, under the policy's `names: anywhere`,
 wherever a full name appears.
 
-The given names and surnames (US Census 1990, public domain) are package data files, read on first use.
+The given names and surnames (US Census 1990, public domain) and given names of 54 other countries and
+regions (nam_dict.txt, GFDL; scripts/gen_intl_names.py) are package data files, read on first use.
 """
 
 from __future__ import annotations
@@ -23,9 +24,24 @@ _NAME_TOKEN = re.compile(
     r"(?<![\w'\u2019])(?:[^\W\d_a-z]|(?:van|von|de|der|den|del|della|di|da|dos|das|du|le|la|ten|ter|bin|ibn|al|el)\b)"
     r"[^\W\d_'\u2019-]*(?:[-'\u2019][^\W\d_]+)*"
 )
-# Words for a person's role that open a capitalised run before the name ("Patient John Doe").
+# Occupations and roles of people who are quoted, credited or talked about: "producer Liviana Palerma
+# explained", "as regular commenter Odette Aubé points out", "Directed By: ...". Titles that mostly stand
+# before famous people (president, senator, king, saint, ...) are not here: "President Lincoln" is history.
+_OCCUPATIONS = (
+    "producer|director|writer|author|composer|songwriter|singer|commenter|commentator|reporter|journalist|"
+    "editor|spokesman|spokeswoman|spokesperson|analyst|researcher|scientist|engineer|designer|artist|"
+    "musician|guitarist|drummer|bassist|vocalist|rapper|actor|actress|comedian|photographer|chef|"
+    "chairman|chairwoman|founder|co-founder|cofounder|ceo|cto|cfo|coo|lawyer|physician|surgeon|"
+    "nurse|teacher|economist|historian|critic|columnist|blogger|presenter|narrator|poet|novelist|"
+    "playwright|painter|sculptor|architect|entrepreneur|investor|consultant|correspondent|pianist|"
+    "violinist|conductor|dancer|filmmaker|screenwriter|manager|colleague|reader|listener|viewer|user|"
+    "member|volunteer|intern|student|professor|lecturer"
+)
+# Words for a person's role that open a capitalised run before the name ("Patient John Doe", "Producer
+# Christoffer Bertelsen").
 _ROLE_OPENERS = frozenset(
     _words("patient client customer employee tenant applicant candidate resident beneficiary cardholder")
+    + _OCCUPATIONS.split("|")
 )
 _PARTICLES = frozenset(
     _words("van von de der den del della di da dos das du le la ten ter bin ibn al el mac st")
@@ -60,6 +76,7 @@ _PERSON_FACT_BEFORE = re.compile(
     r"\s+of[ \t]*$"
     r"|\b(?:shouted|yelled|screamed|whispered|snapped)\s+at[ \t]*$"  # "Enrico shouted at Gary: ..."
 )  # lower-cased window
+_FACT_BEFORE_ENDS = ("him", "her", "of", "at")  # the last word of every _PERSON_FACT_BEFORE
 _PERSON_FACT_AFTER = re.compile(
     r"^(?:['\u2019]s?\s+(?:killers?|murderers?|attackers?|kidnappers?|stalkers?)\b"  # a crime's victim
     r"|\s+is\s+(?:a\s+|an\s+)?(?:very|so|really|such an?)\s+(?!much\b|many\b|few\b|little\b)[a-z]+"
@@ -68,6 +85,27 @@ _PERSON_FACT_AFTER = re.compile(
     r"|\s+(?:shouted|yelled|screamed|whispered|snapped)\s+at\s+(?-i:[A-Z])"  # "Enrico shouted at Gary"
     r"|\s+(?:is|was)\s+from\s+(?-i:[A-Z])\w*(?:\s+(?-i:[A-Z])\w*)*\s*(?:inc\b|llc\b|ltd\b|corp|$|[,.!?]))",
     # "Anna is from Plotwatt": where a person works
+    _I,
+)
+# A speech tag with the speaker after the verb: '"...," says Bergqvist.', "I'm so jealous! said Felix to
+# Linda". The punctuation before the verb is what makes it a tag (not "the book says Python is easy").
+_SPEECH_TAG_BEFORE = re.compile(
+    r"[,!?.][\"'\u201d\u2019]?[ \t]+(?:says|said|asks|asked|adds|added|replies|replied|explains|explained|"
+    r"writes|wrote|notes|noted|recalls|recalled|continues|continued|laughs|laughed|sighs|sighed)[ \t]+$"
+)  # lower-cased window
+_SPEECH_TAG_END = re.compile(r"[ \t]*(?:[.,!?;:]|$|to\s+(?-i:[A-Z]))")
+# A person's name used for their work or their fans: "Unlike the Sokolov novel", "Have you been to a Tove
+# Lindqvist concert", "a huge Dagny Solberg fan", "the Ana Reyes version".
+_WORK_BEFORE = re.compile(r"\b(?:a|an|the|huge|big|die-hard|lifelong)[ \t]+$")  # lower-cased window
+_WORK_AFTER = re.compile(
+    r"^[ \t]+(?:novels?|books?|albums?|songs?|singles?|concerts?|tours?|films?|movies?|versions?|"
+    r"recordings?|covers?|fans?|biography|memoir|lyrics|interview|paintings?|poems?|symphony|opera)\b",
+    _I,
+)
+# Events of a person's life after their name: "Järvilehto began writing as a teenager".
+_LIFE_EVENT_AFTER = re.compile(
+    r"^\s+(?:began|started)\s+(?:writing|singing|painting|acting|playing|working|dating|studying)\b"
+    r"|^\s+(?:graduated|married|divorced|retired|resigned|grew up|moved to|passed away)\b",
     _I,
 )
 # Someone judged, then a personal pronoun: "Shovda is very reliable. You can always depend on him." Any
@@ -125,7 +163,8 @@ _LOWERCASE_SCAN_LIMIT = 2000  # characters: longer all-lower-case texts are code
 _PERSON_CUE = re.compile(
     r"(?:\b(?:hi|hello|hey|thanks|thank you|cheers|best|from|cc|to|meet|contact|add|remove|ask|tell|"
     r"under|it's|it\u2019s|it is|said|says|say|with|by|starring|directed by|producer|author|singer|"
-    r"player|founder|ceo|named|called|"
+    r"player|named|called|features|featuring|written by|produced by|composed by|"
+    rf"{_OCCUPATIONS}|"
     r"assistant to|follow up with|speak to|talk to|heard|visit|invite|email|e-mail|text|phone|"
     rf"{_RELATION})\b)[:,]?[ \t]*$"
 )  # lower-cased window
@@ -171,6 +210,7 @@ _NOT_NAME = frozenset(
     august september october november december today tomorrow yesterday mr mrs ms dr prof sir madam
     street st avenue ave road rd lane drive court way place suite apt box city state county country
     university college school hospital bank company inc ltd llc corp group team department ministry
+    general
     north south east west new old great big little saint san santa los las el la le de lake river mount
     mountain island bay park united kingdom america american european english french german chinese
     republic federal national international world war act law bill god lord jesus christ
@@ -194,8 +234,9 @@ _CONTRACTION_HEADS = frozenset(
 
 @lru_cache(maxsize=1)
 def _name_lists() -> tuple[frozenset[str], frozenset[str]]:
-    """(given names, surnames), lower case, read from the package's data files once, on first use."""
-    return _read_names("given_names.txt"), _read_names("surnames.txt")
+    """(given names, surnames), lower case, read from the package's data files once, on first use. Given
+    names are the census list and those of other countries (data/given_names_intl.txt)."""
+    return _read_names("given_names.txt") | _read_names("given_names_intl.txt"), _read_names("surnames.txt")
 
 
 def _read_names(filename: str) -> frozenset[str]:
@@ -276,13 +317,43 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             )
             or (bool(_PERSON_AFTER.match(after)) and not _HISTORICAL_BIRTH.match(text, end, end + 50))
         )
-        if not strong and (is_given or _foreign_looking(tokens)):
+        name_like = _could_be_a_name(tokens)
+        foreign = _foreign_looking(tokens)
+        if not strong and (is_given or foreign or (n_real >= 2 and name_like)):
+            strong = bool(_PERSON_FACT_AFTER.match(after)) or (start in addressed and name_like)
+        # (each cheap anchored test first: a search back through the window costs most, per name)
+        if (
+            not strong
+            and (is_given or foreign or name_like)
+            and low[max(0, start - 8) : start].rstrip(" \t").endswith(_FACT_BEFORE_ENDS)
+        ):
+            strong = bool(_PERSON_FACT_BEFORE.search(low, window, start))
+        if not strong and name_like and len(tokens) <= 3 and not maths:
             strong = (
-                bool(_PERSON_FACT_BEFORE.search(low, window, start))
-                or bool(_PERSON_FACT_AFTER.match(after))
-                or start in addressed
+                bool(_SPEECH_TAG_END.match(text, end, end + 40))
+                and bool(_SPEECH_TAG_BEFORE.search(low, window, start))
+            ) or (
+                bool(_WORK_AFTER.match(after))
+                and bool(_WORK_BEFORE.search(low, window, start))
+                and (is_given or _known_or_shaped(tokens[-1], given, surnames))
             )
-        if not strong and _could_be_a_name(tokens) and _JUDGED_THEN_PRONOUN.match(text, end, end + 90):
+        if (
+            not strong
+            and name_like
+            and not maths
+            and _LIFE_EVENT_AFTER.match(after)
+            and (n_real >= 2 or _known_or_shaped(tokens[-1], given, surnames))
+        ):
+            strong = True
+        if not strong and name_like and _JUDGED_THEN_PRONOUN.match(text, end, end + 90):
+            strong = True
+        if (
+            not strong
+            and n_real >= 2
+            and name_like
+            and (is_given or _known_or_shaped(tokens[-1], given, surnames))
+            and _addressee(text, start, end, tokens)
+        ):
             strong = True
         if strong and maths and n_real < 2 and not _PERSON_AFTER.match(after):
             strong = False  # "Mr. Tan sold his house", "her sister Meg": fictional people
@@ -302,11 +373,14 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
         conf = 0.0
         if full and cue:
             conf = 0.75
-        elif cue and (_foreign_looking(tokens) or tokens[-1].lower() in surnames):
+        elif cue and (
+            foreign
+            or _known_or_shaped(tokens[-1], (), surnames)
+            or any(t in _PARTICLES for t in tokens[1:-1])  # "Willemine ten Pas", "Pieter van Dijk"
+        ):
             conf = 0.6
         elif flag_full_names and (
-            full
-            or (_could_be_a_name(tokens) and (_foreign_looking(tokens) or tokens[-1].lower() in surnames))
+            full or (name_like and (foreign or _known_or_shaped(tokens[-1], (), surnames)))
         ):
             conf = 0.5  # names: anywhere - a full name, or name-like words ending in a known surname
         if conf > 0:
@@ -335,6 +409,8 @@ def _people_in_context(
                     spoken_to.add(start)
         elif nxt in ("!", "?") and text.startswith(", ", start - 2):
             addressed.add(start)
+            if len(tokens) == 1 and _could_be_a_name(tokens):
+                spoken_to.add(start)  # "Don't go to town, Mark!": any name-like word, known or not
     if ":" in text and "\n" in text:
         tags = [
             m
@@ -384,15 +460,93 @@ def _lowercase_persons(low: str, found: list[Finding]) -> None:
             continue
         start, end = m.start(), m.end()
         nxt = _LOWER_NEXT_WORD.match(low, end)
-        full_end = nxt.end() if nxt and nxt.group("w") in surnames else end
+        last = nxt.group("w") if nxt else ""
+        if last.endswith("'s"):
+            last = last[:-2]
+        full_end = nxt.start("w") + len(last) if nxt and _known_or_shaped(last, (), surnames) else end
         window = max(0, start - 40)
         strong = (
             _PERSON_STRONG_CUE.search(low, window, start)
             or _PERSON_FACT_BEFORE.search(low, window, start)
             or _PERSON_AFTER.match(low[end : end + 30])
+            or _PERSON_FACT_AFTER.match(low[full_end : full_end + 30])
         )
         if strong or (full_end > end and _LOWER_PERSON_CUE.search(low, window, start)):
             found.append(Finding("person", start, full_end, 0.75 if strong else 0.6))
+
+
+# Endings of surnames of many cultures that English words (almost) never have: Nordic (-sson, -dóttir,
+# -sen), Slavic (-ski, -ová, -ov, -ev, -vich, -enko, ...), Baltic and Finnish (-nen, -aho), Georgian (-idze,
+# -shvili), Greek (-poulos, -akis), Romanian (-escu), Turkish (-oglu), Armenian (-yan), Japanese (-moto,
+# -mura, -kawa, ...), German and Dutch (-berg, -stein, -mann). Only for a capitalised word in a name's place.
+_SURNAME_ENDINGS = re.compile(
+    r"(?:sson|sdottir|sdóttir|dóttir|ssen|[rnld]sen|ová|ski|ska|sky|cki|cka|wicz|vich|vić|vic|enko|chuk|"
+    r"ov|ova|ev|eva|yev|yeva|ovna|evna|inen|nen|aho|idze|dze|shvili|poulos|akis|idis|escu|oglu|oğlu|"
+    r"yan|moto|mura|kawa|gawa|yama|hara|shita|uchi|zaki|saki|kami|naka|berg|stein|mann|stedt|strom|ström)$"
+)
+_NOT_SURNAME = frozenset(
+    _words("""improv lev kiev dev prev rev chev ask risk desk task stein berg mann man ova nova
+    yan kami essen ski sky linen lesson lessons lessen worsen coarsen geneva alaska nebraska whisky idaho
+    sahara iceberg maelstrom""")
+)
+
+
+def _known_or_shaped(token: str, given: Iterable[str] | frozenset[str], surnames: frozenset[str]) -> bool:
+    """Whether a capitalised word is a known given name or surname, non-English-looking, or has the
+    ending of a surname of one of many cultures ("Bergqvist" no, "Hartvigsson" yes)."""
+    low = token.lower()
+    if low in surnames or (given and low in given) or not token.isascii():
+        return True
+    return len(low) >= 5 and low not in _NOT_SURNAME and bool(_SURNAME_ENDINGS.search(low))
+
+
+# An addressee: a line that holds only a full name, over short lines that end with a country (an envelope,
+# a parcel label): "Maha Cazares\n\nChiclana de la Frontera\nSpain".
+_COUNTRIES = frozenset(
+    w.replace("_", " ")
+    for w in _words(
+        """
+        afghanistan albania algeria andorra angola argentina armenia australia austria
+        azerbaijan bahamas bahrain bangladesh barbados belarus belgium belize benin bhutan
+        bolivia bosnia botswana brazil brunei bulgaria burundi cambodia cameroon canada chad
+        chile china colombia congo costa_rica croatia cuba cyprus czechia czech_republic denmark
+        djibouti dominican_republic ecuador egypt el_salvador eritrea estonia eswatini ethiopia
+        fiji finland france gabon gambia georgia germany ghana greece greenland guatemala guinea
+        guyana haiti honduras hong_kong hungary iceland india indonesia iran iraq ireland israel
+        italy jamaica japan jordan kazakhstan kenya kosovo kuwait kyrgyzstan laos latvia lebanon
+        lesotho liberia libya liechtenstein lithuania luxembourg madagascar malawi malaysia
+        maldives mali malta mauritania mauritius mexico moldova monaco mongolia montenegro
+        morocco mozambique myanmar namibia nepal netherlands new_zealand nicaragua niger nigeria
+        north_macedonia norway oman pakistan panama paraguay peru philippines poland portugal
+        puerto_rico qatar romania russia rwanda saudi_arabia senegal serbia singapore slovakia
+        slovenia somalia south_africa south_korea spain sri_lanka sudan suriname sweden
+        switzerland syria taiwan tajikistan tanzania thailand togo tunisia turkey turkmenistan
+        uganda ukraine united_arab_emirates united_kingdom uk united_states usa uruguay
+        uzbekistan venezuela vietnam yemen zambia zimbabwe england scotland wales
+        """
+    )
+)
+
+
+def _addressee(text: str, start: int, end: int, tokens: Sequence[str]) -> bool:
+    """Whether the run fills its line and the next few short lines end with a country. Only a fixed
+    window around the run is read (a search for the line's ends would make a long text quadratic)."""
+    before = text[max(0, start - 4) : start].rstrip(" \t")
+    if not (before.endswith("\n") or (not before and start <= 4)):
+        return False
+    rest = text[end : end + 4]
+    nl = rest.find("\n")
+    if nl < 0 or rest[:nl].strip(" \t,"):
+        return False
+    lines = text[end + nl + 1 : end + nl + 200].split("\n")[:5]
+    for line in lines:
+        line = line.strip(" \t,")
+        if len(line) > 40:
+            return False
+        words = line.lower().rstrip(" 0123456789-").strip()
+        if words in _COUNTRIES or words.split(" ", 1)[-1] in _COUNTRIES:
+            return True
+    return False
 
 
 def _has_initial(tokens: Sequence[str]) -> bool:
@@ -401,14 +555,18 @@ def _has_initial(tokens: Sequence[str]) -> bool:
 
 def _could_be_a_name(tokens: Sequence[str]) -> bool:
     """Whether every word of a run could be part of a person's name: no common word, role, adverb or
-    acronym."""
-    for t in tokens:
+    acronym. (Names that end like an adverb, "Emily", "Kelly", "Joly", are names when a list knows them.)"""
+    given, surnames = _name_lists()
+    for i, t in enumerate(tokens):
         low = t.lower()
+        if 0 < i < len(tokens) - 1 and len(t.rstrip(".")) == 1 and t[:1].isupper():
+            continue  # a middle initial: "Agatha Á Ottarsdóttir"
         if (
             len(t) < 2
             or t.isupper()
-            or low.endswith("ly")
+            or (low.endswith("ly") and low not in given and low not in surnames and len(low) != 4)
             or low in _NOT_NAME
+            or low in _COUNTRIES  # "Schöningen, Germany?"
             or low in _NOT_VOCATIVE
             or low in _NOT_SPEAKER
         ):
@@ -417,7 +575,7 @@ def _could_be_a_name(tokens: Sequence[str]) -> bool:
 
 
 def _foreign_looking(tokens: Sequence[str]) -> bool:
-    return any(any(ord(ch) > 127 for ch in t) for t in tokens)
+    return not all(t.isascii() for t in tokens)
 
 
 def _name_runs(text: str, stop: int | None = None) -> Iterable[tuple[int, int, list[str]]]:
@@ -486,7 +644,7 @@ _PLACE_OR_ORG_WORDS = frozenset(
         corporation company co group ltd llc plc bank association foundation institute agency partners
         solutions systems technologies technology software capital insurance motors airlines labs studio
         studios records press media news times post journal review magazine club team league council
-        committee department ministry office address name email phone"""
+        committee department ministry office address name email phone declaration treaty"""
     )
 )
 

@@ -1,0 +1,108 @@
+"""Names in the contexts where text about people puts them: quoted, credited, addressed, on a label; each
+cue as a positive and as a near miss that must stay unflagged (see router/scoring/privacy/persons.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.scoring.privacy import PrivacyScorer
+from router.scoring.privacy.persons import _known_or_shaped, _name_lists, _read_names
+
+
+@pytest.fixture(scope="module")
+def scorer() -> PrivacyScorer:
+    return PrivacyScorer()
+
+
+def names(scorer: PrivacyScorer, text: str) -> list[str]:
+    return [text[f.start : f.end] for f in scorer.scan(text).findings if f.category == "person"]
+
+
+POSITIVES: list[tuple[str, str]] = [
+    # given names of other countries (data/given_names_intl.txt) with the cues that took census names
+    ("Nikolaj is very reliable, you can count on him.", "Nikolaj"),
+    ("Directed by:  Johannes Lindqvist", "Johannes Lindqvist"),
+    ("the true gender of Vehbija is nobody's business", "Vehbija"),
+    ("She named him Frank", "Frank"),
+    # an occupation before the name, as a title or in lower case
+    ("Producer Liviu Rădulescu explained the choice of key.", "Liviu Rădulescu"),
+    ("as regular commenter Ilse Vandamme points out, it is slow", "Ilse Vandamme"),
+    # a speech tag with the speaker after the verb
+    ('"I am glad it is moving," says Hartvigsson.', "Hartvigsson"),
+    ("I'm so jealous! said Ottilie to Bram", "Ottilie"),
+    ('"Fine," said Joly.', "Joly"),
+    # a name used for the person's work or fans
+    ("Unlike the Sokolov novel, it is short.", "Sokolov"),
+    ("Have you been to a Tove Lindqvist concert before?", "Tove Lindqvist"),
+    ("You can tell he was a huge Dagny Solberg fan.", "Dagny Solberg"),
+    # a weak cue with a surname of a known shape, or a name particle
+    ("A great song (not by Ushurma Dratchev).", "Ushurma Dratchev"),
+    ("Jolien ter Horst will be talking at the meetup", "Jolien ter Horst"),
+    # an addressee over short lines that end with a country
+    ("Ilse Vandamme\n\nKortrijk\nBelgium", "Ilse Vandamme"),
+    ("Przemek Wolak\nul. Długa 5\n00-001 Warszawa\nPoland", "Przemek Wolak"),
+    # spoken to at the end of an exclamation, any name-like word
+    ("Don't go to town, Jarrah!", "Jarrah"),
+    # an event of the person's life after the name
+    ("Kowalczyk began writing as a teenager.", "Kowalczyk"),
+    ("Anneli Ruotsalainen retired in 2019.", "Anneli Ruotsalainen"),
+    # lower case: a personal fact after a given name and a surname of a known shape
+    ("ivan petrova's killers were sentenced today", "ivan petrova"),
+]
+
+
+@pytest.mark.parametrize(("text", "span"), POSITIVES, ids=[s for _, s in POSITIVES])
+def test_name_in_a_personal_or_credited_context_is_found(scorer: PrivacyScorer, text: str, span: str) -> None:
+    assert span in names(scorer, text), names(scorer, text)
+
+
+NEGATIVES: list[str] = [
+    # an English word that is also a given name somewhere stays a word
+    "Valve is very reliable, you can count on it.",
+    # titles that stand before famous people, roles of fictional vignettes, an organisation after a role
+    "Coach Perry is training Lana to block penalty kicks.",
+    "the producer Studio Ghibli released it in 2001",
+    "Attorney General of the state filed the suit",
+    # no punctuation before the verb: not a speech tag; or a common word after it
+    "The book says Python is easy to learn.",
+    '"Fine," says the manual.',
+    # a band or a single word with no name shape before a work noun
+    "Have you been to a Coldplay concert before?",
+    "Unlike the Linux kernel, it is small.",
+    # a country or an adverb spoken to, and a name line over no address
+    "Where is Schöningen, Germany?",
+    "Why is it so slow, Seriously?",
+    "Ilse Vandamme\n\nthe sea was calm and the long walk along the beach was pleasant\nBelgium",
+    "Marie Curie\nPhysics\nChemistry",
+    # a life event after a word that is no name, or in a maths word problem
+    "Python began working on Windows in 1996.",
+    "Kowalczyk began writing 3 pages a day. How many pages did she write in a week?",
+    # lower case: no name before the fact
+    "the killers were sentenced to life in prison",
+]
+
+
+@pytest.mark.parametrize("text", NEGATIVES)
+def test_look_alikes_of_the_new_cues_are_not_names(scorer: PrivacyScorer, text: str) -> None:
+    assert names(scorer, text) == []
+
+
+@pytest.mark.parametrize(
+    "word", ["Hartvigsson", "Navrátilová", "Kucharski", "Shervashidze", "Samurakami", "Dratchev", "Bertelsen"]
+)
+def test_surnames_of_many_cultures_have_a_known_shape(word: str) -> None:
+    _, surnames = _name_lists()
+    assert _known_or_shaped(word, (), surnames)
+
+
+@pytest.mark.parametrize(
+    "word", ["Season", "Person", "Reason", "Lesson", "Improv", "Linen", "Chosen", "Stein", "Alaska", "Idaho"]
+)
+def test_english_words_do_not_have_a_surname_shape(word: str) -> None:
+    assert not _known_or_shaped(word, (), frozenset())  # the shape alone (the census lists "Person")
+
+
+def test_international_given_names_leave_english_words_out() -> None:
+    intl = _read_names("given_names_intl.txt")
+    assert {"nikolaj", "mette", "johannes", "mathias", "petr"} <= intl <= _name_lists()[0]
+    assert not {"valve", "else", "hope", "the", "said", "art", "will"} & intl
