@@ -29,7 +29,8 @@ HEADER = """\
 # made by scripts/gen_intl_names.py from nam_dict.txt, Copyright (c) 2007-2008 Joerg Michael,
 # subject to the GNU Free Documentation License, Version 1.2 or any later version published by the
 # Free Software Foundation; with no Invariant Sections, no Front-Cover Texts, and no Back-Cover Texts.
-# This file (a selection of that one's names) is released under the same licence.
+# This file (a selection of that one's names) is released under the same licence; its text is in
+# GFDL-1.2.txt beside this file.
 """
 
 
