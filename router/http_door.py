@@ -49,19 +49,19 @@ COMPLETIONS = "/v1/chat/completions"
 MODELS = "/v1/models"
 PATHS = {COMPLETIONS: b"POST", MODELS: b"GET"}
 
-# The HTTP door's error table: the core's error kinds -> (HTTP status, OpenAI error type).
-HTTP_STATUS: dict[ErrorKind, tuple[int, str]] = {
-    ErrorKind.INVALID_REQUEST: (400, "invalid_request_error"),
-    ErrorKind.NOT_FOUND: (404, "not_found_error"),
-    ErrorKind.UNAUTHENTICATED: (401, "authentication_error"),
-    ErrorKind.PERMISSION_DENIED: (403, "permission_error"),
-    ErrorKind.DENIED: (403, "permission_error"),
-    ErrorKind.OVERLOADED: (429, "rate_limit_error"),
-    ErrorKind.CANCELLED: (499, "cancelled"),
-    ErrorKind.TIMEOUT: (504, "timeout_error"),
-    ErrorKind.UNAVAILABLE: (503, "api_error"),
-    ErrorKind.FAILED_PRECONDITION: (503, "api_error"),
-    ErrorKind.INTERNAL: (500, "api_error"),
+# The HTTP door's error table: the core's error kinds -> (HTTP status, OpenAI error type, error code).
+HTTP_STATUS: dict[ErrorKind, tuple[int, str, str]] = {
+    ErrorKind.INVALID_REQUEST: (400, "invalid_request_error", "invalid_request"),
+    ErrorKind.NOT_FOUND: (404, "not_found_error", "not_found"),
+    ErrorKind.UNAUTHENTICATED: (401, "authentication_error", "unauthenticated"),
+    ErrorKind.PERMISSION_DENIED: (403, "permission_error", "permission_denied"),
+    ErrorKind.DENIED: (403, "permission_error", "policy_denied"),
+    ErrorKind.OVERLOADED: (429, "rate_limit_error", "overloaded"),
+    ErrorKind.CANCELLED: (499, "cancelled", "cancelled"),
+    ErrorKind.TIMEOUT: (504, "timeout_error", "timeout"),
+    ErrorKind.UNAVAILABLE: (503, "api_error", "unavailable"),
+    ErrorKind.FAILED_PRECONDITION: (503, "api_error", "failed_precondition"),
+    ErrorKind.INTERNAL: (500, "api_error", "internal"),
 }
 
 # finish_reason values OpenAI clients know; the router's own ("repetition": a loop was cut) become
@@ -95,14 +95,15 @@ class HttpError(Exception):
 
     @classmethod
     def from_router_error(cls, exc: errors.RouterError) -> HttpError:
-        status, type_ = HTTP_STATUS.get(exc.kind, (500, "api_error"))
+        status, type_, code = HTTP_STATUS[exc.kind]
         headers: list[tuple[str, str]] = []
         if exc.retry_after_s is not None:
             headers.append(("retry-after", str(max(1, math.ceil(exc.retry_after_s)))))
             headers.append(("retry-after-ms", str(int(exc.retry_after_s * 1000))))
-        if isinstance(exc, errors.Denied):
-            headers += [("x-router-decision-id", exc.decision_id), ("x-router-route", "deny")]
-        code = "policy_denied" if isinstance(exc, errors.Denied) else exc.kind.value
+        if exc.decision_id:
+            headers.append(("x-router-decision-id", exc.decision_id))
+            if exc.kind is ErrorKind.DENIED:
+                headers.append(("x-router-route", "deny"))
         return cls(status, exc.message, type=type_, code=code, headers=headers)
 
     def body(self) -> dict[str, Any]:
@@ -490,12 +491,11 @@ class _Connection:
         return time.monotonic() + self.door.default_deadline_s
 
     def _past_deadline(self) -> HttpError:
-        return HttpError(
-            504,
-            f"the call ran past the daemon's default deadline of {self.door.default_deadline_s:g} s "
-            "(--default-deadline-s on the daemon)",
-            type="timeout_error",
-            code="timeout",
+        return HttpError.from_router_error(
+            errors.DeadlineExceeded(
+                f"the call ran past the daemon's default deadline of {self.door.default_deadline_s:g} s "
+                "(--default-deadline-s on the daemon)"
+            )
         )
 
     def _model(self, outcome: Outcome) -> str:
@@ -664,9 +664,7 @@ def _internal(exc: Exception) -> HttpError:
     """Unexpected errors become 500 without their message (it could quote the prompt); the log has
     the type."""
     log.error("internal_error", error_type=type(exc).__name__, door="http")
-    return HttpError(
-        500, "internal error in the router; the daemon log has details", type="api_error", code="internal"
-    )
+    return HttpError.from_router_error(errors.Unexpected())
 
 
 __all__ = ["HTTP_STATUS", "CompletionCall", "HttpDoor", "HttpError", "parse_completion"]

@@ -40,18 +40,19 @@ ROUTE_TO_PB = {
 async def fail(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
     """End the call with the status for `exc`. Unexpected errors become INTERNAL without their message
     (it could quote the prompt); the daemon logs their type."""
-    if isinstance(exc, errors.RouterError):
-        await abort(context, exc)
-    log.error("internal_error", error_type=type(exc).__name__)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error in the router; the daemon log has details")
-    raise AssertionError("unreachable")
+    if not isinstance(exc, errors.RouterError):
+        log.error("internal_error", error_type=type(exc).__name__)
+        exc = errors.Unexpected()
+    await abort(context, exc)
 
 
 async def abort(context: grpc.aio.ServicerContext, exc: errors.RouterError) -> NoReturn:
+    """End the call with the status of `exc`'s kind (GRPC_CODES), its message, and its retry hint and
+    decision id as trailing metadata."""
     metadata: list[tuple[str, str]] = []
     if exc.retry_after_s is not None:
         metadata.append(("retry-after-ms", str(int(exc.retry_after_s * 1000))))
-    if isinstance(exc, errors.Denied):
+    if exc.decision_id:
         metadata.append(("decision-id", exc.decision_id))
     await context.abort(status_for(exc), exc.message, trailing_metadata=tuple(metadata))
     raise AssertionError("unreachable")
@@ -146,10 +147,12 @@ def _tolerant(parse: Callable[[bytes], Any], message_type: str) -> Callable[[byt
 
 async def _refuse_undecodable(context: grpc.aio.ServicerContext, request: object) -> None:
     if isinstance(request, _Undecodable):
-        await context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"the request is not a valid {request.message_type} (bad protobuf or a string that is not "
-            "UTF-8); send it with the stubs generated from protos/router/v1/router.proto",
+        await abort(
+            context,
+            errors.InvalidRequest(
+                f"the request is not a valid {request.message_type} (bad protobuf or a string that is "
+                "not UTF-8); send it with the stubs generated from protos/router/v1/router.proto"
+            ),
         )
 
 
@@ -240,12 +243,13 @@ class RouterService(pb_grpc.RouterServicer):
         return time.monotonic() + remaining, False
 
     async def _past_default_deadline(self, context: grpc.aio.ServicerContext) -> NoReturn:
-        await context.abort(
-            grpc.StatusCode.DEADLINE_EXCEEDED,
-            f"the call ran past the daemon's default deadline of {self.default_deadline_s:g} s "
-            "(set a deadline on the call, or --default-deadline-s on the daemon)",
+        await abort(
+            context,
+            errors.DeadlineExceeded(
+                f"the call ran past the daemon's default deadline of {self.default_deadline_s:g} s "
+                "(set a deadline on the call, or --default-deadline-s on the daemon)"
+            ),
         )
-        raise AssertionError("unreachable")
 
     async def Route(self, request: pb.RouteRequest, context: grpc.aio.ServicerContext) -> pb.RouteResponse:
         await _refuse_undecodable(context, request)
@@ -279,8 +283,11 @@ class RouterService(pb_grpc.RouterServicer):
             await asyncio.wait_for(context.write(pb.RouteStreamResponse()), self.stall_s)
         except TimeoutError:
             log.warning("stream_stalled", decision_id="", stall_s=self.stall_s, app=request.app_id[:64])
-            context.set_code(grpc.StatusCode.CANCELLED)
-            context.set_details(f"the client read nothing for {self.stall_s:g} s; the stream was stopped")
+            stalled = errors.Cancelled(
+                f"the client read nothing for {self.stall_s:g} s; the stream was stopped"
+            )
+            context.set_code(status_for(stalled))
+            context.set_details(stalled.message)
             return
         try:
             events = cast(
@@ -295,7 +302,7 @@ class RouterService(pb_grpc.RouterServicer):
             # A write is still pending (and was cancelled): abort() would fail on it. Set the status;
             # gRPC sends it behind the pending message, i.e. if the client ever reads again. The
             # daemon's own work on the call (scoring, generation) has stopped already.
-            context.set_code(grpc.StatusCode.CANCELLED)
+            context.set_code(status_for(e.error))
             context.set_details(e.error.message)
         except TimeoutError:
             await self._past_default_deadline(context)
