@@ -55,6 +55,7 @@ from router.worker import Job, LocalWorker
 if TYPE_CHECKING:
     from router.budget import BudgetState
     from router.policy_schema import Shadow
+    from router.prices import PriceTable
 
 # A model-stage job still on the worker: its handle, and its results when it goes on to generate locally.
 # Its third item, set once the caller has taken the decision, lets the job go on to generate.
@@ -98,6 +99,9 @@ class BudgetLike(Protocol):
     def state(self, app_id: str, pending_tokens: int = 0) -> BudgetState: ...
 
     def estimated_cost(self, model: str, tokens_in: int, tokens_out: int) -> float: ...
+
+    @property
+    def prices(self) -> PriceTable: ...
 
 
 class PolicySource(Protocol):

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import structlog
 
-from router.budget import Budget, BudgetLimits, BudgetState, Limits, Price
+from router.budget import Budget, BudgetLimits, BudgetState, Limits
 from router.checks import CheckSettings
 from router.errors import ConfigError
 from router.policy_schema import (
@@ -48,6 +48,7 @@ from router.policy_schema import (
     When,
 )
 from router.policy_validate import validate_text
+from router.prices import Price
 from router.types import ComplexityReport, Decision, DecisionContext, Route
 
 log = structlog.get_logger("router.policy")

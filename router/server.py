@@ -204,12 +204,7 @@ class Daemon:
 
     def on_written(self, rows: Sequence[DecisionRow]) -> None:
         """After each batch of the decision log, in its writer thread: count the requests."""
-        budget = self.engine.policies.budget
-        for row in rows:
-            cost = 0.0
-            if row.route in analytics.CLOUD_ROUTES and row.model:
-                cost = budget.estimated_cost(row.model, row.tokens_in, row.tokens_out)
-            self.metrics.observe(row, cost=cost)
+        self.metrics.observe_rows(rows, self.engine.policies.budget.prices)
         telemetry = self.telemetry
         if telemetry is not None:
             try:
