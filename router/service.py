@@ -22,6 +22,7 @@ from router import errors
 from router.engine import EndEvent, Engine, Outcome
 from router.feedback import parse_feedback
 from router.grpc_status import GRPC_CODES, status_for
+from router.outcomes import DECISION_FIELDS, ROUTE_FIELDS, TIMING_FIELDS
 from router.requests import Limits, build_request
 from router.types import Request, Route
 from router.v1 import router_pb2 as pb
@@ -73,32 +74,18 @@ def to_request(msg: pb.RouteRequest, limits: Limits, app_id: str | None = None) 
 
 
 def to_pb_decision(o: Outcome) -> pb.Decision:
-    t = o.timings
-    return pb.Decision(
-        id=o.id,
-        route=ROUTE_TO_PB[o.route],
-        decided_route=ROUTE_TO_PB[o.decided_route],
-        rule=o.rule,
-        reason=o.reason,
-        complexity=o.complexity,
-        privacy=o.privacy,
-        findings=[pb.FindingCount(category=c, count=n) for c, n in o.findings.items()],
-        model=o.model,
-        timings=pb.Timings(
-            queue_ms=t.queue_ms,
-            scoring_ms=t.scoring_ms,
-            generation_ms=t.generation_ms,
-            cloud_ms=t.cloud_ms,
-            total_ms=t.total_ms,
-        ),
-        stage=o.stage,
-        policy_version=o.policy_version,
-        fallback=o.fallback,
-        fallback_reason=o.fallback_reason,
-        answer_check=o.answer_check,
-        answer_check_value=o.answer_check_value,
-        summary=o.summary,
-    )
+    """The proto form of the one decision shape (router.outcomes.DECISION_FIELDS)."""
+    values: dict[str, Any] = {}
+    for name in DECISION_FIELDS:
+        value = getattr(o, name)
+        if name in ROUTE_FIELDS:
+            value = ROUTE_TO_PB[value]
+        elif name == "findings":
+            value = [pb.FindingCount(category=c, count=n) for c, n in value.items()]
+        elif name == "timings":
+            value = pb.Timings(**{t: getattr(value, t) for t in TIMING_FIELDS})
+        values[name] = value
+    return pb.Decision(**values)
 
 
 # Resolves the caller's app id from its metadata (bearer tokens); None means "trust the request".
