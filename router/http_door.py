@@ -15,6 +15,9 @@ is bounded as at the gRPC door: connections (`max_connections`), the request hea
 (`handshake_timeout_s` to send them, `max_body_bytes`), idle keep-alive connections (`idle_timeout_s`),
 calls without a deadline (`default_deadline_s`), and a stream whose client stops reading (`stall_s`: its
 generation stops and the decision row records why). A client that disconnects mid-request cancels it.
+
+`create_http_door(app)` binds --http-socket / --http-listen (TLS as for --listen) and returns the
+door's `HttpListeners`, which the app (router.app) starts and stops like any other door.
 """
 
 from __future__ import annotations
@@ -22,22 +25,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import ssl
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import h11
 import orjson
 import structlog
 
 from router import errors
+from router.app import connection_limit
 from router.auth import AppTokens
+from router.config import Settings, parse_host_port
 from router.engine import Answer, EndEvent, Engine, Outcome
-from router.errors import ErrorKind
+from router.errors import ConfigError, ErrorKind
 from router.outcomes import decision_dict
 from router.requests import Limits, build_request
+from router.sockets import born_with_mode, prepare_unix_socket, remove_socket, set_socket_mode
 from router.types import Request
+
+if TYPE_CHECKING:
+    from router.app import App
 
 log = structlog.get_logger("router.http")
 
@@ -667,4 +678,103 @@ def _internal(exc: Exception) -> HttpError:
     return HttpError.from_router_error(errors.Unexpected())
 
 
-__all__ = ["HTTP_STATUS", "CompletionCall", "HttpDoor", "HttpError", "parse_completion"]
+# --- listeners ---------------------------------------------------------------------------------------
+
+
+class HttpListeners:
+    """The HTTP door as the app starts and stops it: its listeners, and the door serving them."""
+
+    name = "http"
+
+    def __init__(
+        self, door: HttpDoor, servers: list[asyncio.Server], addresses: list[str], socket_path: Path | None
+    ) -> None:
+        self.door = door
+        self.servers = servers
+        self.addresses = addresses
+        self._socket_path = socket_path
+
+    async def start(self) -> None:
+        for server in self.servers:
+            await server.start_serving()
+
+    async def stop(self, grace: float) -> None:
+        for server in self.servers:
+            server.close()
+        await self.door.drain(grace)
+        remove_socket(self._socket_path, self.addresses)
+
+
+def _tls(settings: Settings) -> ssl.SSLContext | None:
+    """The same TLS as --listen (certificate, key, optional client CA for mutual TLS), or None for
+    plaintext, which Settings only allows with --insecure."""
+    if not (settings.tls_cert and settings.tls_key):
+        if settings.app_tokens is None:
+            log.warning(
+                "insecure_tcp_without_tokens",
+                listen=settings.http_listen,
+                why="plaintext TCP and no --app-tokens: anyone who can reach this address can use the "
+                "router as any app; add --app-tokens FILE or use TLS with --tls-client-ca",
+            )
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    if settings.tls_client_ca:
+        context.load_verify_locations(settings.tls_client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+async def create_http_door(app: App) -> HttpListeners:
+    """The HTTP door over `app`, its listeners (--http-socket, --http-listen) bound, not yet serving
+    (`App.start` starts it)."""
+    settings = app.settings
+    door = HttpDoor(
+        app.engine,
+        limits=app.limits,
+        tokens=app.tokens,
+        default_deadline_s=settings.default_deadline_s,
+        stall_s=settings.stream_stall_s,
+        idle_timeout_s=settings.idle_timeout_s,
+        head_timeout_s=settings.handshake_timeout_s,
+        max_connections=connection_limit(settings),
+    )
+    servers: list[asyncio.Server] = []
+    addresses: list[str] = []
+    if settings.http_socket is not None:
+        path = settings.http_socket
+        prepare_unix_socket(path)
+        with born_with_mode(settings.socket_mode):  # the socket file is born with its mode
+            servers.append(
+                await asyncio.start_unix_server(door.serve_connection, path=str(path), start_serving=False)
+            )
+        set_socket_mode(path, settings)
+        addresses.append(f"unix:{path}")
+    if settings.http_listen is not None:
+        host, port = parse_host_port(settings.http_listen)
+        context = _tls(settings)
+        try:
+            server = await asyncio.start_server(
+                door.serve_connection, host.strip("[]"), port, ssl=context, start_serving=False
+            )
+        except OSError as e:
+            for bound in servers:
+                bound.close()
+            raise ConfigError(
+                f"cannot listen on {settings.http_listen} ({e.strerror}); is the address in use?"
+            ) from None
+        servers.append(server)
+        bound_port = server.sockets[0].getsockname()[1]
+        addresses.append(f"{'https' if context else 'http'}://{host}:{bound_port}")
+    return HttpListeners(door, servers, addresses, settings.http_socket)
+
+
+__all__ = [
+    "HTTP_STATUS",
+    "CompletionCall",
+    "HttpDoor",
+    "HttpError",
+    "HttpListeners",
+    "create_http_door",
+    "parse_completion",
+]

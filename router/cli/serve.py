@@ -72,7 +72,7 @@ def serve(**flags: Any) -> None:
 
     Every flag can also be set by an environment variable ROUTER_<FLAG>, e.g. ROUTER_CLOUD_URL.
     """
-    from router.server import serve as run
+    from router.daemon import serve as run
 
     settings = build_settings(**flags)
     configure(settings.log_level, settings.log_format)
