@@ -41,8 +41,8 @@ from bench._common import (
     table,
     tail,
 )
+from router.app import raise_fd_limit
 from router.client import ClientError, RouterClient
-from router.server import raise_fd_limit
 from tests.slowreader import NonReader
 from tests.standin import CloudStandIn
 

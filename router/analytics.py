@@ -5,12 +5,15 @@ errors, latency percentiles per route, top rules, tokens, the estimated cloud sp
 saving against sending everything to the cloud. `export_rows()` streams rows for JSONL/CSV, `prune()`
 deletes rows past the retention age and `retention_task()` runs it daily inside the daemon.
 
-Prices here are per 1,000 tokens, in whatever currency they were written in: `--price-in/--price-out`,
-or a policy file's `prices:` and `default_price:` (per million tokens there, read by the policy loader).
+Cloud calls are priced by the one price model of `router.prices` (a `PriceTable` from
+`--price-in/--price-out` or a policy file's `prices:` and `default_price:`), the rule the budget and the
+daemon's metrics use too: a cloud model the table does not list is priced at the default, else at the
+highest listed price, and is named in `assumed_price_models`; only a table with no prices at all leaves
+a model unpriced (`unpriced_models`, cost 0).
 
 The saving prices the local route's tokens at the cloud model's price: the reference model is the one
 named with `reference=`, else `default`, else the only model listed, else the cloud model used most in
-the window. Nothing here guesses a price: a cloud model without one is listed as unpriced.
+the window.
 """
 
 from __future__ import annotations
@@ -20,8 +23,7 @@ import math
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,11 +32,11 @@ import sqlite_utils
 import structlog
 
 from router.decisions import FEATURES, TABLE, decode
+from router.prices import CLOUD_ROUTES, PriceTable
 
 log = structlog.get_logger("router.analytics")
 
 ROUTES = ("local", "cloud", "cloud_redacted", "deny")
-CLOUD_ROUTES = ("cloud", "cloud_redacted")
 DAY_S = 86_400.0
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3_600.0, "d": DAY_S, "w": 7 * DAY_S}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -67,76 +69,6 @@ def parse_since(value: str, now: float | None = None) -> float | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
-
-
-# --- prices ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """Price per 1,000 prompt (`in_per_1k`) and completion (`out_per_1k`) tokens."""
-
-    in_per_1k: float
-    out_per_1k: float
-
-    def cost(self, tokens_in: int, tokens_out: int) -> float:
-        return tokens_in / 1000 * self.in_per_1k + tokens_out / 1000 * self.out_per_1k
-
-
-@dataclass(frozen=True, slots=True)
-class PriceTable:
-    models: Mapping[str, Price] = field(default_factory=dict)
-    default: Price | None = None
-
-    @classmethod
-    def single(cls, in_per_1k: float, out_per_1k: float) -> PriceTable:
-        """One price for every cloud model (the `--price-in/--price-out` case)."""
-        return cls(default=Price(in_per_1k, out_per_1k))
-
-    @classmethod
-    def from_policy(cls, path: Path) -> PriceTable:
-        """The prices of a policy file (`prices:` and `default_price:`, per million tokens), validated
-        by the same loader the daemon uses."""
-        from router.errors import ConfigError
-        from router.policy import load_policy
-
-        try:
-            limits = load_policy(path).limits
-        except ConfigError as e:
-            raise ValueError(e.message) from None
-        per_1k = {
-            name: Price(p.input_per_mtok / 1000, p.output_per_mtok / 1000)
-            for name, p in limits.prices.items()
-        }
-        default = limits.default_price
-        return cls(
-            models=per_1k,
-            default=Price(default.input_per_mtok / 1000, default.output_per_mtok / 1000) if default else None,
-        )
-
-    def price_for(self, model: str) -> Price | None:
-        return self.models.get(model, self.default)
-
-    def cost(self, model: str, tokens_in: int, tokens_out: int) -> float:
-        """Estimated cost of one cloud call; 0.0 for a model without a price."""
-        price = self.price_for(model)
-        return price.cost(tokens_in, tokens_out) if price else 0.0
-
-    def reference(
-        self, preferred: str | None = None, used: list[str] | None = None
-    ) -> tuple[str, Price] | None:
-        """The price local tokens are valued at (see the module docstring for the order)."""
-        if preferred is not None:
-            price = self.price_for(preferred)
-            return (preferred, price) if price else None
-        if self.default is not None:
-            return ("default", self.default)
-        if len(self.models) == 1:
-            return next(iter(self.models.items()))
-        for model in used or []:
-            if model in self.models:
-                return (model, self.models[model])
-        return None
 
 
 # --- queries -----------------------------------------------------------------------------------------
@@ -258,6 +190,7 @@ def stats(
 
     cost: dict[str, Any] = {"cloud": None, "if_all_cloud": None, "saved": None, "reference_model": None}
     unpriced: list[str] = []
+    assumed: list[str] = []
     if prices is not None:
         spent = 0.0
         for model, _, t_in, t_out in cloud_models:
@@ -266,6 +199,8 @@ def stats(
                 unpriced.append(model)
             else:
                 spent += price.cost(t_in, t_out)
+                if prices.assumed(model):
+                    assumed.append(model)
         by_use: dict[str, int] = {}
         for model, n, _, _ in cloud_models:
             by_use[model] = by_use.get(model, 0) + n
@@ -276,6 +211,7 @@ def stats(
             saved = ref[1].cost(tokens["local"]["in"], tokens["local"]["out"])
             cost.update(if_all_cloud=spent + saved, saved=saved, reference_model=ref[0])
     cost["unpriced_models"] = sorted(set(unpriced))
+    cost["assumed_price_models"] = sorted(set(assumed))
 
     return {
         "window": {"since": since, "until": until, "app": app},

@@ -10,9 +10,9 @@ A budget is *spent* when any of its limits is reached: `requests_per_day` reques
 tokens (prompt + completion, including the prompt about to be sent when the caller passes
 `pending_tokens`), or `cost_per_day` in the policy's currency. A missing limit means "no limit".
 
-Costs are estimates: tokens times the model's price per million tokens. A model without a price uses the
-policy's `default_price`, or else the highest price the policy lists, so an unknown model never makes a
-budget look cheaper than it is.
+Costs are estimates: tokens times the model's price per million tokens, by the one price rule of
+`router.prices` (a model without a price uses the policy's `default_price`, or else the highest price the
+policy lists), the same rule the daemon's metrics and `router decisions stats` use.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from router.prices import Price as Price  # re-exported: budgets' prices are policy prices
+from router.prices import PriceTable
 
 Clock = Callable[[], float]
 
@@ -40,17 +43,6 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
-class Price:
-    """Price of one model per million tokens."""
-
-    input_per_mtok: float
-    output_per_mtok: float
-
-    def cost(self, tokens_in: int, tokens_out: int) -> float:
-        return (tokens_in * self.input_per_mtok + tokens_out * self.output_per_mtok) / 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
 class BudgetLimits:
     """Everything the policy says about budgets: the global limits, the limits every app gets unless its
     own section sets some, per-app limits, and the prices used to estimate cost."""
@@ -64,14 +56,10 @@ class BudgetLimits:
     def for_app(self, app_id: str) -> Limits:
         return self.per_app.get(app_id, self.per_app_default)
 
-    def price(self, model: str) -> Price:
-        if model in self.prices:
-            return self.prices[model]
-        if self.default_price is not None:
-            return self.default_price
-        if self.prices:  # unknown model: assume the most expensive listed one
-            return max(self.prices.values(), key=lambda p: p.input_per_mtok + p.output_per_mtok)
-        return Price(0.0, 0.0)
+    @property
+    def price_table(self) -> PriceTable:
+        """The prices, read through the one price rule (router.prices)."""
+        return PriceTable(self.prices, self.default_price)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,15 +120,20 @@ class Budget:
         with self._lock:
             self._limits = limits
 
+    @property
+    def prices(self) -> PriceTable:
+        """Today's prices (the policy's), read through the one price rule (router.prices)."""
+        return self._limits.price_table
+
     def estimated_cost(self, model: str, tokens_in: int, tokens_out: int) -> float:
-        return self._limits.price(model).cost(tokens_in, tokens_out)
+        return self._limits.price_table.cost(model, tokens_in, tokens_out)
 
     def record(self, app_id: str, model: str, tokens_in: int, tokens_out: int) -> None:
         """Count one cloud request of `app_id` to `model` and its tokens."""
         tokens_in, tokens_out = max(0, tokens_in), max(0, tokens_out)
         with self._lock:
             self._roll()
-            cost = self._limits.price(model).cost(tokens_in, tokens_out)
+            cost = self._limits.price_table.cost(model, tokens_in, tokens_out)
             tokens = tokens_in + tokens_out
             g = self._global
             self._global = Usage(g.requests + 1, g.tokens + tokens, g.cost + cost)

@@ -36,6 +36,7 @@ from router.errors import (
 )
 from router.feedback import Feedback, agrees, compare, selected
 from router.ids import new_id
+from router.outcomes import decision_columns
 from router.redact import StreamRestorer, redact_messages
 from router.types import (
     ComplexityReport,
@@ -55,6 +56,7 @@ from router.worker import Job, LocalWorker
 if TYPE_CHECKING:
     from router.budget import BudgetState
     from router.policy_schema import Shadow
+    from router.prices import PriceTable
 
 # A model-stage job still on the worker: its handle, and its results when it goes on to generate locally.
 # Its third item, set once the caller has taken the decision, lets the job go on to generate.
@@ -98,6 +100,9 @@ class BudgetLike(Protocol):
     def state(self, app_id: str, pending_tokens: int = 0) -> BudgetState: ...
 
     def estimated_cost(self, model: str, tokens_in: int, tokens_out: int) -> float: ...
+
+    @property
+    def prices(self) -> PriceTable: ...
 
 
 class PolicySource(Protocol):
@@ -923,38 +928,18 @@ class Engine:
 def decision_row(
     request: Request, outcome: Outcome, kind: str, usage: Usage, status: str, error: str, ts: float
 ) -> DecisionRow:
-    t = outcome.timings
+    """The decision's columns (router.outcomes, the shape every door shows) and the request's own."""
     return DecisionRow(
-        id=outcome.id,
+        **decision_columns(outcome),
         ts=ts,
         app=request.app_id,
         kind=kind,
-        route=outcome.route.value,
-        decided_route=outcome.decided_route.value,
-        rule=outcome.rule,
-        reason=outcome.reason,
-        policy_version=outcome.policy_version,
-        complexity=outcome.complexity,
-        privacy=outcome.privacy,
-        stage=outcome.stage,
-        findings=outcome.findings,
-        model=outcome.model,
-        queue_ms=round(t.queue_ms, 3),
-        scoring_ms=round(t.scoring_ms, 3),
-        generation_ms=round(t.generation_ms, 3),
-        cloud_ms=round(t.cloud_ms, 3),
-        total_ms=round(t.total_ms, 3),
         tokens_in=usage.prompt_tokens,
         tokens_out=usage.completion_tokens,
         status=status,
         error=error,
-        fallback=outcome.fallback,
-        fallback_reason=outcome.fallback_reason,
         prompt_hash=request.prompt_hash,
         cloud_circuit=outcome.cloud_circuit,
-        answer_check=outcome.answer_check,
-        answer_check_value=outcome.answer_check_value,
-        summary=outcome.summary,
         shadow=outcome.shadow,
     )
 

@@ -8,23 +8,28 @@
     ├── PermissionDenied      an app claimed another app's identity        -> PERMISSION_DENIED
     ├── Denied                the policy refused the request               -> PERMISSION_DENIED
     ├── Overloaded            the local queue is full                      -> RESOURCE_EXHAUSTED
-    ├── Cancelled             the caller went away or its deadline passed  -> CANCELLED
+    ├── Cancelled             the caller went away or read nothing in time -> CANCELLED
     │   └── CallerGone        its connection broke while an answer was written
+    ├── DeadlineExceeded      the call ran past its or the daemon's deadline -> DEADLINE_EXCEEDED
     ├── BackendError          the local model failed                       -> INTERNAL
     │   └── LocalUnavailable  the local runtime over HTTP is down or hung  -> UNAVAILABLE
     ├── CloudError            the cloud tier failed (after retries)        -> UNAVAILABLE
     │   ├── CloudNotConfigured
     │   ├── CloudUnavailable  connection refused, 5xx, 429, circuit open
-    │   ├── CloudTimeout
+    │   ├── CloudTimeout                                                   -> DEADLINE_EXCEEDED
     │   └── CloudProtocolError malformed JSON, broken stream
     ├── ModelError            a model file is missing, wrong or unreadable  (start-up)
     ├── ConfigError           settings or policy are invalid                (start-up, CLI)
-    └── PrivacyError          a scorer failed: the request must not leave  -> stays local or refused
+    ├── PrivacyError          a scorer failed: the request must not leave  -> stays local or refused
+    └── Unexpected            anything else, raised as a door's answer     -> INTERNAL
+                              (its message never quotes the original error: that could quote the prompt)
 
 Messages say what to fix and never contain prompt text or secrets.
 
-Each error carries a transport-neutral `kind` (ErrorKind); every door has one table from kinds to its
-own statuses (`router.grpc_status.GRPC_CODES`, `router.http_door.HTTP_STATUS`).
+Each error carries a transport-neutral `kind` (ErrorKind) and, where it has one, the `decision_id` the
+app can look up; every door has one table from kinds to its own statuses
+(`router.grpc_status.GRPC_CODES`, `router.http_door.HTTP_STATUS`) and no per-type branches. A class
+that has no kind (declared or inherited from a RouterError subclass) fails when it is defined.
 """
 
 from __future__ import annotations
@@ -50,10 +55,20 @@ class ErrorKind(enum.StrEnum):
 
 
 class RouterError(Exception):
-    """Base class. `retry_after_s` hints clients when trying again makes sense."""
+    """Base class. `retry_after_s` hints clients when trying again makes sense; `decision_id` names the
+    decision-log row of the request that failed, when the door should hand it to the app."""
 
     retry_after_s: float | None = None
-    kind: ClassVar[ErrorKind] = ErrorKind.INTERNAL
+    decision_id: str | None = None
+    kind: ClassVar[ErrorKind]  # every subclass declares or inherits one (checked below)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if not isinstance(getattr(cls, "kind", None), ErrorKind):
+            raise TypeError(
+                f"{cls.__name__} has no error kind: set `kind = ErrorKind.<...>` on it, so that every door "
+                "maps it to a status"
+            )
 
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
@@ -114,6 +129,12 @@ class CallerGone(Cancelled):
     status CANCELLED, as when it goes away between writes."""
 
 
+class DeadlineExceeded(RouterError):
+    """The call ran past its deadline (the caller's, or the daemon's default for calls that set none)."""
+
+    kind = ErrorKind.TIMEOUT
+
+
 class BackendError(RouterError):
     kind = ErrorKind.INTERNAL
 
@@ -155,3 +176,13 @@ class ConfigError(RouterError):
 
 class PrivacyError(RouterError):
     kind = ErrorKind.FAILED_PRECONDITION
+
+
+class Unexpected(RouterError):
+    """What a door answers for an error that is not a RouterError (a bug): a fixed message, never the
+    original one (it could quote the prompt); the daemon logs the original's type."""
+
+    kind = ErrorKind.INTERNAL
+
+    def __init__(self) -> None:
+        super().__init__("internal error in the router; the daemon log has details")

@@ -15,6 +15,9 @@ is bounded as at the gRPC door: connections (`max_connections`), the request hea
 (`handshake_timeout_s` to send them, `max_body_bytes`), idle keep-alive connections (`idle_timeout_s`),
 calls without a deadline (`default_deadline_s`), and a stream whose client stops reading (`stall_s`: its
 generation stops and the decision row records why). A client that disconnects mid-request cancels it.
+
+`create_http_door(app)` binds --http-socket / --http-listen (TLS as for --listen) and returns the
+door's `HttpListeners`, which the app (router.app) starts and stops like any other door.
 """
 
 from __future__ import annotations
@@ -22,22 +25,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import ssl
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import h11
 import orjson
 import structlog
 
 from router import errors
+from router.app import connection_limit
 from router.auth import AppTokens
+from router.config import Settings, parse_host_port
 from router.engine import Answer, EndEvent, Engine, Outcome
-from router.errors import ErrorKind
+from router.errors import ConfigError, ErrorKind
 from router.outcomes import decision_dict
 from router.requests import Limits, build_request
+from router.sockets import born_with_mode, prepare_unix_socket, remove_socket, set_socket_mode
 from router.types import Request
+
+if TYPE_CHECKING:
+    from router.app import App
 
 log = structlog.get_logger("router.http")
 
@@ -49,19 +60,19 @@ COMPLETIONS = "/v1/chat/completions"
 MODELS = "/v1/models"
 PATHS = {COMPLETIONS: b"POST", MODELS: b"GET"}
 
-# The HTTP door's error table: the core's error kinds -> (HTTP status, OpenAI error type).
-HTTP_STATUS: dict[ErrorKind, tuple[int, str]] = {
-    ErrorKind.INVALID_REQUEST: (400, "invalid_request_error"),
-    ErrorKind.NOT_FOUND: (404, "not_found_error"),
-    ErrorKind.UNAUTHENTICATED: (401, "authentication_error"),
-    ErrorKind.PERMISSION_DENIED: (403, "permission_error"),
-    ErrorKind.DENIED: (403, "permission_error"),
-    ErrorKind.OVERLOADED: (429, "rate_limit_error"),
-    ErrorKind.CANCELLED: (499, "cancelled"),
-    ErrorKind.TIMEOUT: (504, "timeout_error"),
-    ErrorKind.UNAVAILABLE: (503, "api_error"),
-    ErrorKind.FAILED_PRECONDITION: (503, "api_error"),
-    ErrorKind.INTERNAL: (500, "api_error"),
+# The HTTP door's error table: the core's error kinds -> (HTTP status, OpenAI error type, error code).
+HTTP_STATUS: dict[ErrorKind, tuple[int, str, str]] = {
+    ErrorKind.INVALID_REQUEST: (400, "invalid_request_error", "invalid_request"),
+    ErrorKind.NOT_FOUND: (404, "not_found_error", "not_found"),
+    ErrorKind.UNAUTHENTICATED: (401, "authentication_error", "unauthenticated"),
+    ErrorKind.PERMISSION_DENIED: (403, "permission_error", "permission_denied"),
+    ErrorKind.DENIED: (403, "permission_error", "policy_denied"),
+    ErrorKind.OVERLOADED: (429, "rate_limit_error", "overloaded"),
+    ErrorKind.CANCELLED: (499, "cancelled", "cancelled"),
+    ErrorKind.TIMEOUT: (504, "timeout_error", "timeout"),
+    ErrorKind.UNAVAILABLE: (503, "api_error", "unavailable"),
+    ErrorKind.FAILED_PRECONDITION: (503, "api_error", "failed_precondition"),
+    ErrorKind.INTERNAL: (500, "api_error", "internal"),
 }
 
 # finish_reason values OpenAI clients know; the router's own ("repetition": a loop was cut) become
@@ -95,14 +106,15 @@ class HttpError(Exception):
 
     @classmethod
     def from_router_error(cls, exc: errors.RouterError) -> HttpError:
-        status, type_ = HTTP_STATUS.get(exc.kind, (500, "api_error"))
+        status, type_, code = HTTP_STATUS[exc.kind]
         headers: list[tuple[str, str]] = []
         if exc.retry_after_s is not None:
             headers.append(("retry-after", str(max(1, math.ceil(exc.retry_after_s)))))
             headers.append(("retry-after-ms", str(int(exc.retry_after_s * 1000))))
-        if isinstance(exc, errors.Denied):
-            headers += [("x-router-decision-id", exc.decision_id), ("x-router-route", "deny")]
-        code = "policy_denied" if isinstance(exc, errors.Denied) else exc.kind.value
+        if exc.decision_id:
+            headers.append(("x-router-decision-id", exc.decision_id))
+            if exc.kind is ErrorKind.DENIED:
+                headers.append(("x-router-route", "deny"))
         return cls(status, exc.message, type=type_, code=code, headers=headers)
 
     def body(self) -> dict[str, Any]:
@@ -490,12 +502,11 @@ class _Connection:
         return time.monotonic() + self.door.default_deadline_s
 
     def _past_deadline(self) -> HttpError:
-        return HttpError(
-            504,
-            f"the call ran past the daemon's default deadline of {self.door.default_deadline_s:g} s "
-            "(--default-deadline-s on the daemon)",
-            type="timeout_error",
-            code="timeout",
+        return HttpError.from_router_error(
+            errors.DeadlineExceeded(
+                f"the call ran past the daemon's default deadline of {self.door.default_deadline_s:g} s "
+                "(--default-deadline-s on the daemon)"
+            )
         )
 
     def _model(self, outcome: Outcome) -> str:
@@ -664,9 +675,106 @@ def _internal(exc: Exception) -> HttpError:
     """Unexpected errors become 500 without their message (it could quote the prompt); the log has
     the type."""
     log.error("internal_error", error_type=type(exc).__name__, door="http")
-    return HttpError(
-        500, "internal error in the router; the daemon log has details", type="api_error", code="internal"
+    return HttpError.from_router_error(errors.Unexpected())
+
+
+# --- listeners ---------------------------------------------------------------------------------------
+
+
+class HttpListeners:
+    """The HTTP door as the app starts and stops it: its listeners, and the door serving them."""
+
+    name = "http"
+
+    def __init__(
+        self, door: HttpDoor, servers: list[asyncio.Server], addresses: list[str], socket_path: Path | None
+    ) -> None:
+        self.door = door
+        self.servers = servers
+        self.addresses = addresses
+        self._socket_path = socket_path
+
+    async def start(self) -> None:
+        for server in self.servers:
+            await server.start_serving()
+
+    async def stop(self, grace: float) -> None:
+        for server in self.servers:
+            server.close()
+        await self.door.drain(grace)
+        remove_socket(self._socket_path, self.addresses)
+
+
+def _tls(settings: Settings) -> ssl.SSLContext | None:
+    """The same TLS as --listen (certificate, key, optional client CA for mutual TLS), or None for
+    plaintext, which Settings only allows with --insecure."""
+    if not (settings.tls_cert and settings.tls_key):
+        if settings.app_tokens is None:
+            log.warning(
+                "insecure_tcp_without_tokens",
+                listen=settings.http_listen,
+                why="plaintext TCP and no --app-tokens: anyone who can reach this address can use the "
+                "router as any app; add --app-tokens FILE or use TLS with --tls-client-ca",
+            )
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    if settings.tls_client_ca:
+        context.load_verify_locations(settings.tls_client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+async def create_http_door(app: App) -> HttpListeners:
+    """The HTTP door over `app`, its listeners (--http-socket, --http-listen) bound, not yet serving
+    (`App.start` starts it)."""
+    settings = app.settings
+    door = HttpDoor(
+        app.engine,
+        limits=app.limits,
+        tokens=app.tokens,
+        default_deadline_s=settings.default_deadline_s,
+        stall_s=settings.stream_stall_s,
+        idle_timeout_s=settings.idle_timeout_s,
+        head_timeout_s=settings.handshake_timeout_s,
+        max_connections=connection_limit(settings),
     )
+    servers: list[asyncio.Server] = []
+    addresses: list[str] = []
+    if settings.http_socket is not None:
+        path = settings.http_socket
+        prepare_unix_socket(path)
+        with born_with_mode(settings.socket_mode):  # the socket file is born with its mode
+            servers.append(
+                await asyncio.start_unix_server(door.serve_connection, path=str(path), start_serving=False)
+            )
+        set_socket_mode(path, settings)
+        addresses.append(f"unix:{path}")
+    if settings.http_listen is not None:
+        host, port = parse_host_port(settings.http_listen)
+        context = _tls(settings)
+        try:
+            server = await asyncio.start_server(
+                door.serve_connection, host.strip("[]"), port, ssl=context, start_serving=False
+            )
+        except OSError as e:
+            for bound in servers:
+                bound.close()
+            raise ConfigError(
+                f"cannot listen on {settings.http_listen} ({e.strerror}); is the address in use?"
+            ) from None
+        servers.append(server)
+        bound_port = server.sockets[0].getsockname()[1]
+        addresses.append(f"{'https' if context else 'http'}://{host}:{bound_port}")
+    return HttpListeners(door, servers, addresses, settings.http_socket)
 
 
-__all__ = ["HTTP_STATUS", "CompletionCall", "HttpDoor", "HttpError", "parse_completion"]
+__all__ = [
+    "HTTP_STATUS",
+    "CompletionCall",
+    "HttpDoor",
+    "HttpError",
+    "HttpListeners",
+    "create_http_door",
+    "parse_completion",
+]

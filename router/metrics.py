@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
     from router.decisions import DecisionRow
+    from router.prices import PriceTable
 
 STAGES = ("queue", "scoring", "generation", "cloud", "total")
 CIRCUIT_STATES = ("closed", "open", "half_open", "disabled")
@@ -109,9 +110,15 @@ class Metrics:
 
     # --- recording -------------------------------------------------------------------------------------
 
+    def observe_rows(self, rows: Sequence[DecisionRow], prices: PriceTable) -> None:
+        """Count a batch of finished requests, each cloud row's cost estimated with `prices` (the
+        budget's, by the one price rule of router.prices)."""
+        for row in rows:
+            self.observe(row, cost=prices.row_cost(row.route, row.model, row.tokens_in, row.tokens_out))
+
     def observe(self, row: DecisionRow, cost: float = 0.0) -> None:
         """Count one finished request (the same row the decision log gets). `cost`: its estimated cloud
-        cost, e.g. `analytics.PriceTable.cost(row.model, row.tokens_in, row.tokens_out)` for cloud rows."""
+        cost, `PriceTable.row_cost(...)` of the budget's prices (router.prices)."""
         route = row.route
         child = self._child
         child("requests", route, self._app_label(row.app), row.rule, row.status).inc()

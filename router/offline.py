@@ -41,7 +41,7 @@ class Classifier:
         cls, *, policy: Path | None = None, model: Path | None = None, engine: Engine | None = None
     ) -> AsyncIterator[Classifier]:
         """A classifier over the configured (or given) policy and model; frees the model on exit."""
-        from router.server import build_engine, load_local_backend
+        from router.app import build_engine, load_local_backend
 
         if engine is not None:
             yield cls(engine)

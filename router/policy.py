@@ -5,8 +5,9 @@
     Policy.decide(ctx) -> Decision       pure function of the context and today's budget; fail-closed
     Policy.explain(ctx) -> [RuleTrace]   every rule tried, each condition with its values
     render_explanation(ctx, decision, traces) -> str
-    PolicyStore(path)                    the active policy, hot reload on SIGHUP / file change
-                                         (router.policy_store)
+
+The active policy with hot reload on SIGHUP / file change is `router.policy_store.PolicyStore`, which
+imports this module; this module never imports it back.
 
 How a decision is made (the file format is documented in policies/default.yaml):
 1. The request's app section (or the top level) gives the rules: the app's own rules first, then the
@@ -29,11 +30,10 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from router.budget import Budget, BudgetLimits, BudgetState, Limits, Price
+from router.budget import Budget, BudgetLimits, BudgetState, Limits
 from router.checks import CheckSettings
 from router.errors import ConfigError
 from router.policy_schema import (
@@ -48,10 +48,8 @@ from router.policy_schema import (
     When,
 )
 from router.policy_validate import validate_text
+from router.prices import Price
 from router.types import ComplexityReport, Decision, DecisionContext, Route
-
-if TYPE_CHECKING:
-    from router.policy_store import PolicyStore
 
 log = structlog.get_logger("router.policy")
 
@@ -790,22 +788,12 @@ def render_explanation(ctx: DecisionContext, decision: Decision, traces: Sequenc
     return "\n".join(lines)
 
 
-def __getattr__(name: str) -> Any:
-    # PolicyStore lives in router.policy_store (it imports this module); re-exported lazily here.
-    if name == "PolicyStore":
-        from router.policy_store import PolicyStore
-
-        return PolicyStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "DEFAULT_RULE",
     "FAIL_CLOSED_RULE",
     "Budget",
     "ConditionTrace",
     "Policy",
-    "PolicyStore",
     "RuleTrace",
     "check_policy",
     "content_version",

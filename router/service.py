@@ -22,6 +22,7 @@ from router import errors
 from router.engine import EndEvent, Engine, Outcome
 from router.feedback import parse_feedback
 from router.grpc_status import GRPC_CODES, status_for
+from router.outcomes import DECISION_FIELDS, ROUTE_FIELDS, TIMING_FIELDS
 from router.requests import Limits, build_request
 from router.types import Request, Route
 from router.v1 import router_pb2 as pb
@@ -40,18 +41,19 @@ ROUTE_TO_PB = {
 async def fail(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
     """End the call with the status for `exc`. Unexpected errors become INTERNAL without their message
     (it could quote the prompt); the daemon logs their type."""
-    if isinstance(exc, errors.RouterError):
-        await abort(context, exc)
-    log.error("internal_error", error_type=type(exc).__name__)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error in the router; the daemon log has details")
-    raise AssertionError("unreachable")
+    if not isinstance(exc, errors.RouterError):
+        log.error("internal_error", error_type=type(exc).__name__)
+        exc = errors.Unexpected()
+    await abort(context, exc)
 
 
 async def abort(context: grpc.aio.ServicerContext, exc: errors.RouterError) -> NoReturn:
+    """End the call with the status of `exc`'s kind (GRPC_CODES), its message, and its retry hint and
+    decision id as trailing metadata."""
     metadata: list[tuple[str, str]] = []
     if exc.retry_after_s is not None:
         metadata.append(("retry-after-ms", str(int(exc.retry_after_s * 1000))))
-    if isinstance(exc, errors.Denied):
+    if exc.decision_id:
         metadata.append(("decision-id", exc.decision_id))
     await context.abort(status_for(exc), exc.message, trailing_metadata=tuple(metadata))
     raise AssertionError("unreachable")
@@ -72,32 +74,18 @@ def to_request(msg: pb.RouteRequest, limits: Limits, app_id: str | None = None) 
 
 
 def to_pb_decision(o: Outcome) -> pb.Decision:
-    t = o.timings
-    return pb.Decision(
-        id=o.id,
-        route=ROUTE_TO_PB[o.route],
-        decided_route=ROUTE_TO_PB[o.decided_route],
-        rule=o.rule,
-        reason=o.reason,
-        complexity=o.complexity,
-        privacy=o.privacy,
-        findings=[pb.FindingCount(category=c, count=n) for c, n in o.findings.items()],
-        model=o.model,
-        timings=pb.Timings(
-            queue_ms=t.queue_ms,
-            scoring_ms=t.scoring_ms,
-            generation_ms=t.generation_ms,
-            cloud_ms=t.cloud_ms,
-            total_ms=t.total_ms,
-        ),
-        stage=o.stage,
-        policy_version=o.policy_version,
-        fallback=o.fallback,
-        fallback_reason=o.fallback_reason,
-        answer_check=o.answer_check,
-        answer_check_value=o.answer_check_value,
-        summary=o.summary,
-    )
+    """The proto form of the one decision shape (router.outcomes.DECISION_FIELDS)."""
+    values: dict[str, Any] = {}
+    for name in DECISION_FIELDS:
+        value = getattr(o, name)
+        if name in ROUTE_FIELDS:
+            value = ROUTE_TO_PB[value]
+        elif name == "findings":
+            value = [pb.FindingCount(category=c, count=n) for c, n in value.items()]
+        elif name == "timings":
+            value = pb.Timings(**{t: getattr(value, t) for t in TIMING_FIELDS})
+        values[name] = value
+    return pb.Decision(**values)
 
 
 # Resolves the caller's app id from its metadata (bearer tokens); None means "trust the request".
@@ -146,10 +134,12 @@ def _tolerant(parse: Callable[[bytes], Any], message_type: str) -> Callable[[byt
 
 async def _refuse_undecodable(context: grpc.aio.ServicerContext, request: object) -> None:
     if isinstance(request, _Undecodable):
-        await context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"the request is not a valid {request.message_type} (bad protobuf or a string that is not "
-            "UTF-8); send it with the stubs generated from protos/router/v1/router.proto",
+        await abort(
+            context,
+            errors.InvalidRequest(
+                f"the request is not a valid {request.message_type} (bad protobuf or a string that is "
+                "not UTF-8); send it with the stubs generated from protos/router/v1/router.proto"
+            ),
         )
 
 
@@ -240,12 +230,13 @@ class RouterService(pb_grpc.RouterServicer):
         return time.monotonic() + remaining, False
 
     async def _past_default_deadline(self, context: grpc.aio.ServicerContext) -> NoReturn:
-        await context.abort(
-            grpc.StatusCode.DEADLINE_EXCEEDED,
-            f"the call ran past the daemon's default deadline of {self.default_deadline_s:g} s "
-            "(set a deadline on the call, or --default-deadline-s on the daemon)",
+        await abort(
+            context,
+            errors.DeadlineExceeded(
+                f"the call ran past the daemon's default deadline of {self.default_deadline_s:g} s "
+                "(set a deadline on the call, or --default-deadline-s on the daemon)"
+            ),
         )
-        raise AssertionError("unreachable")
 
     async def Route(self, request: pb.RouteRequest, context: grpc.aio.ServicerContext) -> pb.RouteResponse:
         await _refuse_undecodable(context, request)
@@ -279,8 +270,11 @@ class RouterService(pb_grpc.RouterServicer):
             await asyncio.wait_for(context.write(pb.RouteStreamResponse()), self.stall_s)
         except TimeoutError:
             log.warning("stream_stalled", decision_id="", stall_s=self.stall_s, app=request.app_id[:64])
-            context.set_code(grpc.StatusCode.CANCELLED)
-            context.set_details(f"the client read nothing for {self.stall_s:g} s; the stream was stopped")
+            stalled = errors.Cancelled(
+                f"the client read nothing for {self.stall_s:g} s; the stream was stopped"
+            )
+            context.set_code(status_for(stalled))
+            context.set_details(stalled.message)
             return
         try:
             events = cast(
@@ -295,7 +289,7 @@ class RouterService(pb_grpc.RouterServicer):
             # A write is still pending (and was cancelled): abort() would fail on it. Set the status;
             # gRPC sends it behind the pending message, i.e. if the client ever reads again. The
             # daemon's own work on the call (scoring, generation) has stopped already.
-            context.set_code(grpc.StatusCode.CANCELLED)
+            context.set_code(status_for(e.error))
             context.set_details(e.error.message)
         except TimeoutError:
             await self._past_default_deadline(context)

@@ -106,7 +106,7 @@ class DaemonRunner:
         self.daemon: Any = None
 
     def start(self) -> DaemonRunner:
-        from router.server import create_daemon
+        from router.daemon import create_daemon
 
         self._thread.start()
         self.daemon = self.call(create_daemon(self.settings, backend=self._backend))

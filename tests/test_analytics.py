@@ -19,9 +19,9 @@ import sqlite_utils
 from click.testing import CliRunner
 
 from router import analytics
-from router.analytics import Price, PriceTable
 from router.cli.decisions import decisions
 from router.decisions import DecisionLog, DecisionRow, reader
+from router.prices import Price, PriceTable
 
 NOW = time.time()
 HOUR = 3600.0
@@ -75,7 +75,7 @@ def db(state_dir: Path) -> Iterator[sqlite_utils.Database]:
         yield database
 
 
-PRICES = PriceTable(models={"gpt-4o-mini": Price(1.0, 2.0)})
+PRICES = PriceTable(models={"gpt-4o-mini": Price(1000.0, 2000.0)})  # 1 and 2 per 1k tokens
 
 
 # --- parsing -----------------------------------------------------------------------------------------
@@ -139,8 +139,15 @@ def test_stats_of_an_empty_window(db: sqlite_utils.Database) -> None:
     assert s["cost"]["cloud"] == 0.0
 
 
-def test_unpriced_cloud_models_are_listed_not_guessed(db: sqlite_utils.Database) -> None:
-    s = analytics.stats(db, since=NOW - 24 * HOUR, prices=PriceTable(models={"other": Price(1, 1)}))
+def test_unlisted_cloud_models_are_priced_as_budgets_price_them(db: sqlite_utils.Database) -> None:
+    # One price rule (router.prices): a model the table does not list costs the highest listed price,
+    # as the budget counts it, and is named; only a table without prices leaves it unpriced.
+    listed = PriceTable(models={"other": Price(1000, 1000), "cheaper": Price(10, 10)})
+    s = analytics.stats(db, since=NOW - 24 * HOUR, prices=listed)
+    assert s["cost"]["cloud"] == pytest.approx(2.2 + 1.1)
+    assert s["cost"]["assumed_price_models"] == ["gpt-4o-mini"]
+    assert s["cost"]["unpriced_models"] == []
+    s = analytics.stats(db, since=NOW - 24 * HOUR, prices=PriceTable())
     assert s["cost"]["cloud"] == 0.0
     assert s["cost"]["unpriced_models"] == ["gpt-4o-mini"]
 
@@ -153,11 +160,11 @@ def test_price_table_from_policy_and_reference_order(tmp_path: Path) -> None:
         "default_price: {input_per_mtok: 1000, output_per_mtok: 2000}\n"
     )
     table = PriceTable.from_policy(policy)
-    assert table.models["big"] == Price(2.5, 10.0)
+    assert table.models["big"] == Price(2500, 10_000)
     assert table.cost("gpt-4o-mini", 2000, 1000) == pytest.approx(0.3 + 0.6)
     assert table.cost("unknown", 1000, 1000) == pytest.approx(3.0)  # default
-    assert table.reference() == ("default", Price(1.0, 2.0))
-    assert table.reference("big") == ("big", Price(2.5, 10.0))
+    assert table.reference() == ("default", Price(1000, 2000))
+    assert table.reference("big") == ("big", Price(2500, 10_000))
     two = PriceTable(models={"a": Price(1, 1), "b": Price(2, 2)})
     assert two.reference(used=["b", "a"]) == ("b", Price(2, 2))
     assert two.reference() is None

@@ -457,8 +457,8 @@ def test_a_caller_that_does_not_take_its_decision_does_not_hold_the_model(
     import asyncio
 
     from router import engine as engine_module
+    from router.app import build_engine
     from router.config import build_settings
-    from router.server import build_engine
     from tests.conftest import _KeepOpen
 
     streams: list[float] = []  # when generation started

@@ -4,6 +4,7 @@ are the ones the servicer used before the tables (issue #19)."""
 from __future__ import annotations
 
 import grpc
+import pytest
 
 from router import errors
 from router.errors import ErrorKind
@@ -27,6 +28,32 @@ EXPECTED_GRPC = {
     errors.ConfigError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.BackendError: grpc.StatusCode.INTERNAL,
     errors.ModelError: grpc.StatusCode.INTERNAL,
+}
+
+
+# The kind of every error type. A new error type fails `test_every_error_type_is_listed` until it is
+# listed here with the kind it should have (an inherited kind is a choice, not an accident).
+EXPECTED_KIND: dict[type[errors.RouterError], ErrorKind] = {
+    errors.InvalidRequest: ErrorKind.INVALID_REQUEST,
+    errors.ContextOverflow: ErrorKind.INVALID_REQUEST,
+    errors.NotFound: ErrorKind.NOT_FOUND,
+    errors.Unauthenticated: ErrorKind.UNAUTHENTICATED,
+    errors.PermissionDenied: ErrorKind.PERMISSION_DENIED,
+    errors.Denied: ErrorKind.DENIED,
+    errors.Overloaded: ErrorKind.OVERLOADED,
+    errors.Cancelled: ErrorKind.CANCELLED,
+    errors.CallerGone: ErrorKind.CANCELLED,
+    errors.DeadlineExceeded: ErrorKind.TIMEOUT,
+    errors.BackendError: ErrorKind.INTERNAL,
+    errors.CloudError: ErrorKind.UNAVAILABLE,
+    errors.CloudNotConfigured: ErrorKind.UNAVAILABLE,
+    errors.CloudUnavailable: ErrorKind.UNAVAILABLE,
+    errors.CloudTimeout: ErrorKind.TIMEOUT,
+    errors.CloudProtocolError: ErrorKind.UNAVAILABLE,
+    errors.ModelError: ErrorKind.INTERNAL,
+    errors.ConfigError: ErrorKind.FAILED_PRECONDITION,
+    errors.PrivacyError: ErrorKind.FAILED_PRECONDITION,
+    errors.Unexpected: ErrorKind.INTERNAL,
 }
 
 
@@ -55,7 +82,35 @@ def test_grpc_codes_are_unchanged() -> None:
 
 def test_every_error_type_has_a_kind() -> None:
     for cls in all_error_types():
-        assert isinstance(cls.kind, ErrorKind), cls.__name__
+        if cls is not errors.RouterError:
+            assert isinstance(cls.kind, ErrorKind), cls.__name__
+
+
+def test_every_error_type_is_listed() -> None:
+    # Error types are defined in router.errors only (test-made subclasses are left out).
+    defined = {cls for cls in all_error_types() if cls is not errors.RouterError}
+    defined = {cls for cls in defined if cls.__module__.startswith("router.")}
+    assert defined == set(EXPECTED_KIND)
+    for cls, kind in EXPECTED_KIND.items():
+        assert cls.kind is kind, cls.__name__
+
+
+def test_an_error_type_without_a_kind_cannot_be_defined() -> None:
+    with pytest.raises(TypeError, match="has no error kind"):
+
+        class Kindless(errors.RouterError):
+            pass
+
+    class Inherits(errors.CloudError):  # a subclass of a kinded error has its parent's kind
+        pass
+
+    assert Inherits.kind is ErrorKind.UNAVAILABLE
+
+
+def test_unexpected_errors_never_carry_their_message() -> None:
+    assert "internal error" in errors.Unexpected().message
+    assert status_for(errors.Unexpected()) == grpc.StatusCode.INTERNAL
+    assert status_for(errors.DeadlineExceeded("late")) == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 def test_http_errors_in_openais_shape() -> None:
@@ -75,3 +130,12 @@ def test_http_errors_in_openais_shape() -> None:
     assert ("x-router-decision-id", "abc") in denied.headers
     assert HttpError.from_router_error(errors.CloudTimeout("slow")).status == 504
     assert HttpError.from_router_error(errors.CloudUnavailable("down")).status == 503
+    late = HttpError.from_router_error(errors.DeadlineExceeded("late"))
+    assert (late.status, late.type, late.code) == (504, "timeout_error", "timeout")
+    internal = HttpError.from_router_error(errors.Unexpected())
+    assert (internal.status, internal.type, internal.code) == (500, "api_error", "internal")
+
+
+def test_http_codes_are_the_kinds_except_a_policy_denial() -> None:
+    for kind, (_status, _type, code) in HTTP_STATUS.items():
+        assert code == ("policy_denied" if kind is ErrorKind.DENIED else kind.value)

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
+from router.app import RESERVED_FDS, connection_limit, raise_fd_limit
 from router.client import ClientError, RouterClient
 from router.config import build_settings
-from router.server import RESERVED_FDS, connection_limit, raise_fd_limit
 from tests.slowreader import NonReader
 
 LIMIT = 256
@@ -128,7 +128,7 @@ def test_connections_are_capped_below_the_descriptor_limit() -> None:
 
 def test_the_soft_descriptor_limit_is_raised_to_the_hard_one() -> None:
     code = (
-        "import resource; from router.server import raise_fd_limit;"
+        "import resource; from router.app import raise_fd_limit;"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (128, 512));"
         "print(raise_fd_limit(), resource.getrlimit(resource.RLIMIT_NOFILE))"
     )

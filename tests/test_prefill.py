@@ -151,8 +151,8 @@ def test_engine_answers_a_model_scored_request_from_the_prefill(backend: Backend
     the same greedy text as a plain stream."""
     import asyncio
 
+    from router.app import build_engine
     from router.config import build_settings
-    from router.server import build_engine
     from router.types import Request
     from tests.conftest import _KeepOpen
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from router.app import build_engine
 from router.backends import Backend
 from router.config import build_settings
-from router.server import build_engine
 from router.types import Message, PromptTokens, Request, Route
 from tests.conftest import _KeepOpen
 

@@ -51,7 +51,7 @@ def test_public_surface_is_exported() -> None:
 
 def test_import_has_no_heavy_side_effects() -> None:
     code = (
-        "import sys, router, router.engine, router.server, router.cli; "
+        "import sys, router, router.engine, router.app, router.daemon, router.server, router.cli; "
         "print(sorted(m for m in ('llama_cpp', 'mlx', 'mlx_lm', 'sklearn') if m in sys.modules))"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -50,7 +50,7 @@ def test_configured_only_by_the_standard_variables() -> None:
 def test_opentelemetry_is_not_imported_when_unconfigured() -> None:
     code = (
         "import sys\n"
-        "import router.cli, router.server, router.http_door\n"
+        "import router.cli, router.app, router.daemon, router.server, router.http_door\n"
         "from router.telemetry import Telemetry\n"
         "assert Telemetry.from_env() is None\n"
         "loaded = [m for m in sys.modules if m.startswith('opentelemetry')]\n"

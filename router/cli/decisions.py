@@ -16,6 +16,7 @@ import sqlite_utils
 from router import analytics
 from router.config import default_state_dir
 from router.decisions import reader, tail
+from router.prices import PriceTable
 
 F = TypeVar("F", bound=Callable[..., Any])
 _META_KEY = "router.decisions.db"  # the group's --db/--state-dir, for its subcommands
@@ -172,14 +173,14 @@ def stats_command(
     as_json: bool,
 ) -> None:
     """Route shares, fallbacks, denials, latency, top rules, tokens and estimated cloud cost/saving."""
-    prices: analytics.PriceTable | None = None
+    prices: PriceTable | None = None
     if price_in is not None or price_out is not None:
         if price_in is None or price_out is None:
             raise click.UsageError("give both --price-in and --price-out (per 1k tokens), or --policy")
-        prices = analytics.PriceTable.single(price_in, price_out)
+        prices = PriceTable.single(price_in * 1000, price_out * 1000)  # per 1k -> per million
     elif policy is not None:
         try:
-            prices = analytics.PriceTable.from_policy(policy)
+            prices = PriceTable.from_policy(policy)
         except ValueError as e:
             raise click.ClickException(str(e)) from None
     with _open(_db_path(ctx, state_dir, db_file)) as db:
@@ -262,6 +263,11 @@ def _render_stats(s: dict[str, Any]) -> str:
             out.append("saving: no reference price (add prices.default or pass --price-model)")
         if c["unpriced_models"]:
             out.append("no price for: " + ", ".join(m or "(unknown model)" for m in c["unpriced_models"]))
+        if c["assumed_price_models"]:
+            out.append(
+                "not listed, priced at the default or the highest listed price (as budgets count them): "
+                + ", ".join(m or "(unknown model)" for m in c["assumed_price_models"])
+            )
     return "\n".join(out)
 
 

@@ -72,7 +72,7 @@ def serve(**flags: Any) -> None:
 
     Every flag can also be set by an environment variable ROUTER_<FLAG>, e.g. ROUTER_CLOUD_URL.
     """
-    from router.server import serve as run
+    from router.daemon import serve as run
 
     flags["backend_options"] = parse_backend_options(flags["backend_options"])
     settings = build_settings(**flags)
