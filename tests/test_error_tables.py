@@ -45,6 +45,7 @@ EXPECTED_KIND: dict[type[errors.RouterError], ErrorKind] = {
     errors.CallerGone: ErrorKind.CANCELLED,
     errors.DeadlineExceeded: ErrorKind.TIMEOUT,
     errors.BackendError: ErrorKind.INTERNAL,
+    errors.LocalUnavailable: ErrorKind.UNAVAILABLE,
     errors.CloudError: ErrorKind.UNAVAILABLE,
     errors.CloudNotConfigured: ErrorKind.UNAVAILABLE,
     errors.CloudUnavailable: ErrorKind.UNAVAILABLE,
