@@ -11,11 +11,14 @@ under --state-dir, the same cache `router calibrate` fills and resumes):
 * an ablation of the head's inputs (hidden state, next-token signals, stage-1 logit);
 * a PNG of the call-performance curves (cloud share vs quality) with the oracle's.
 
-The head is fitted on the training split only, exactly as `router calibrate` does. With --shared N, N
-prompts each of nq_open and GSM8K from /work/shared/data/complexity are answered and graded too, as an
-out-of-suite check (never trained on; skipped when the folder is absent).
+The head is fitted on the training split only, exactly as `router calibrate` does. With
+--out-of-suite N, N prompts of each out-of-suite family (`bench.ood_tasks`: nq_open and GSM8K from
+the shared data folder when it is there, arithmetic of growing size and mechanical edits written in
+other words than the suite's) are answered, graded and routed by that head beside stage 1, prompt length
+and random: whether what the head learned carries over to prompts it never saw.
 
-    python -m bench.routing [--models A.gguf B.gguf] [--profile full] [--shared 0] [--plot docs/routing.png]
+    python -m bench.routing [--models A.gguf B.gguf] [--profile full] [--out-of-suite 0]
+        [--plot docs/routing.png]
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +33,6 @@ from typing import Any
 
 from bench.complexity_data import SHARED
 
-DEFAULT_STATE = Path("/tmp/hr-calib-state")
 ABLATIONS: tuple[tuple[str, ...], ...] = (
     ("stage1",),
     ("signals",),
@@ -185,111 +186,53 @@ def evaluate_model(path: Path, outcomes: Sequence[Any], seed: int) -> dict[str, 
     result["cv_all"] = metrics.summary(all_fails, cv.oof, all_fams, cv.oof)
     result["cv_all"]["auc_within_family_min5"] = metrics.family_auc(all_fails, cv.oof, all_fams, 5)["mean"]
     result["heldout_auc_within_family_min5"] = metrics.family_auc(fails, calibrated, fams, 5)["mean"]
+    result["_head"] = head  # for the out-of-suite check; not part of the JSON
     return result
 
 
-_NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-def shared_check(
-    path: Path,
-    head_outcomes: Sequence[Any],
-    n: int,
-    seed: int,
-    threads: int | None,
-    state: Path | None = None,
-) -> Any:
-    """nq_open and GSM8K prompts answered by the model with the daemon defaults, graded, and routed by
-    the head fitted on the suite's training split (out of suite: labelled as such). With `state`, the
-    graded answers are cached per model under it (`shared-check.jsonl`), so heads can be compared on
-    the same answers without answering again."""
-    if n <= 0 or not SHARED.is_dir():
+def out_of_suite(path: Path, head: Any, n: int, threads: int | None, state: Path) -> dict[str, Any] | None:
+    """Prompts the suite never saw (`bench.ood_tasks`: nq_open and GSM8K from the shared data, arithmetic
+    of growing size and mechanical edits in other words), answered by the model with the daemon
+    defaults, graded, and routed by `head` (fitted on the suite's training split) beside the baselines.
+    Answers are cached per model under the state dir (`ood-answers.jsonl`)."""
+    if n <= 0:
         return None
-    import threading
-
-    from router import backends
-    from router.calibration import calibrate as lib
-    from router.calibration import fit, grade, metrics
-    from router.scoring.complexity import model_fingerprint
-    from router.types import GenerationOptions, Message
-
-    sha = model_fingerprint(path)
-    head, _ = lib.fit_outcomes(
-        head_outcomes, model_sha256=sha, model_file=path.name, seed=seed, profile="bench"
-    )
-    nq = [json.loads(line) for line in (SHARED / "nq_open.dev.jsonl").open(encoding="utf-8")][:n]
-    gsm = [json.loads(line) for line in (SHARED / "gsm8k.dev.jsonl").open(encoding="utf-8")][:n]
-    from router.backends.base import Prefill
-    from router.scoring.complexity import CALIBRATION_DIR
-
-    cache_path = None if state is None else state / CALIBRATION_DIR / sha / "shared-check.jsonl"
-    cached: dict[str, Any] = {}
-    if cache_path is not None and cache_path.exists():
-        for line in cache_path.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            cached[row["text"]] = row
-    backend: Any = None
-    rows = []
-    try:
-        for fam, text, check in [
-            *[("nq_open", r["question"] + "?", r["answers"]) for r in nq],
-            *[("gsm8k", r["question"], r["final_answer"]) for r in gsm],
-        ]:
-            if text in cached:
-                c = cached[text]
-                pre = Prefill(c["hidden"], c["entropy"], c["top_prob"], c["n_tokens"])
-                rows.append((fam, text, pre, bool(c["ok"])))
-                continue
-            if backend is None:
-                backend = backends.load_backend("auto", path, n_ctx=4096, n_threads=threads)
-            prompt = backend.format_prompt([Message("user", text)])
-            pre = backend.prefill(prompt)
-            cancel = threading.Event()
-            answer = ""
-            for piece in backend.stream(prompt, GenerationOptions(), cancel):
-                answer += piece.text
-                if len(answer) >= grade.READ_CHARS * 2:
-                    cancel.set()
-            if fam == "nq_open":
-                norm = " ".join(re.sub(r"[^a-z0-9 ]", " ", answer.lower()).split())
-                ok = any(
-                    (a2 := " ".join(re.sub(r"[^a-z0-9 ]", " ", a.lower()).split())) and a2 in norm
-                    for a in check
-                )
-            else:
-                nums = [x.replace(",", "").rstrip(".") for x in _NUM.findall(answer)]
-                ok = bool(nums) and nums[-1] == str(check).replace(",", "")
-            rows.append((fam, text, pre, ok))
-            if cache_path is not None:
-                cache_path.parent.mkdir(parents=True, exist_ok=True)
-                record = {"fam": fam, "text": text, "ok": ok, "answer": answer, "hidden": pre.hidden}
-                record |= {"entropy": pre.entropy, "top_prob": pre.top_prob, "n_tokens": pre.n_tokens}
-                with cache_path.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    finally:
-        if backend is not None:
-            backend.close()
-    s1 = fit.stage1_scores([r[1] for r in rows])
     import math
 
-    from router.scoring.complexity import model_inputs
+    from bench import ood_tasks
+    from router.backends.base import Prefill
+    from router.calibration import fit, metrics
+    from router.scoring.complexity import CALIBRATION_DIR, model_fingerprint, model_inputs
 
-    probs = [
-        1 / (1 + math.exp(-head.logit(model_inputs(head.inputs, r[2], s))))
-        for r, s in zip(rows, s1, strict=True)
-    ]
-    fails = [0 if r[3] else 1 for r in rows]
-    fams = [r[0] for r in rows]
+    sha = model_fingerprint(path)
+    items = ood_tasks.tasks(SHARED if SHARED.is_dir() else None, n)
+    rows = ood_tasks.answer(path, items, state / CALIBRATION_DIR / sha / "ood-answers.jsonl", threads)
+    texts = [str(r["text"]) for r in rows]
+    s1 = fit.stage1_scores(texts)
+    probs = []
+    for r, s in zip(rows, s1, strict=True):
+        pre = Prefill(r["hidden"], r["entropy"], r["top_prob"], r["n_tokens"])  # type: ignore[arg-type]
+        z = head.logit(model_inputs(head.inputs, pre, s))
+        probs.append(1 / (1 + math.exp(-z)) if z > -700 else 0.0)
+    fails = [0 if r["ok"] else 1 for r in rows]
+    fams = [str(r["family"]) for r in rows]
     if len(set(fails)) < 2:
         return {
             "n": len(rows),
             "local_accuracy": round(1 - sum(fails) / len(rows), 4),
             "note": "one class only",
         }
-    out = {
-        "calibrated": metrics.summary(fails, probs, fams, probs),
-        "stage 1 only": metrics.summary(fails, s1, fams),
+    routers = {
+        "calibrated": (probs, probs),
+        "stage 1 only": (s1, s1),
+        "prompt length": ([float(len(t)) for t in texts], None),
+        "random (expected)": ([0.5] * len(rows), None),
     }
+    out: dict[str, Any] = {}
+    for name, (scores, p) in routers.items():
+        summary = metrics.summary(fails, scores, fams, p)
+        summary["auc_within_family_min5"] = metrics.family_auc(fails, scores, fams, 5)["mean"]
+        out[name] = summary
     return out
 
 
@@ -366,8 +309,19 @@ def render(r: dict[str, Any]) -> str:
             for k, v in r["ablation"].items()
         )
     )
-    if r.get("shared"):
-        lines.append(f"out of suite (nq_open + GSM8K, shared data): {json.dumps(_strip(r['shared']))}")
+    ood = r.get("out_of_suite")
+    if ood:
+        if "note" in ood:
+            lines.append(f"out of suite: {json.dumps(ood)}")
+        else:
+            first = next(iter(ood.values()))
+            per = ", ".join(f"{k} {v['right']}/{v['n']}" for k, v in first["per_family"].items())
+            lines.append(f"out of suite (n={first['n']}: {per}; never trained on)")
+            for name, s in ood.items():
+                lines.append(
+                    f"  {name:40} AUC {_f(s['auc'])}  AUC/fam(>=5/5) {_f(s['auc_within_family_min5'])}  "
+                    f"ECE {_f(s.get('ece'))}  gain {_f(s['gain_captured'])}  CPT80 {s['cpt80']:.0%}"
+                )
     return "\n".join(lines)
 
 
@@ -384,16 +338,34 @@ def _f(v: float | None, w: int = 6) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, nargs="*", default=None)
-    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE)
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="Where graded answers are cached: the daemon's state dir by default, the cache `router "
+        "calibrate` fills.",
+    )
     parser.add_argument("--profile", default="full", choices=["quick", "full"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--shared", type=int, default=0, help="nq_open and GSM8K prompts each (0: none).")
+    parser.add_argument(
+        "--out-of-suite",
+        type=int,
+        default=0,
+        help="Prompts of each out-of-suite family (bench.ood_tasks) to answer and route (0: none).",
+    )
     parser.add_argument(
         "--exclude-family",
         action="append",
         default=[],
         help="Leave this suite family out (repeatable): e.g. the head as fitted before a family was added.",
+    )
+    parser.add_argument(
+        "--head",
+        type=Path,
+        default=None,
+        help="Route the out-of-suite prompts with this head file (e.g. the one shipped for the default "
+        "model) instead of the one fitted here.",
     )
     parser.add_argument("--plot", type=Path, default=Path("docs/routing.png"))
     parser.add_argument("--json", type=Path, default=None, help="Write the results here.")
@@ -403,6 +375,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if os.environ.get("BENCH_QUICK") == "1":
         args.cached_only = True  # `python -m bench --quick`: what `router calibrate` already graded
+    if args.state_dir is None:
+        from router.config import default_state_dir
+
+        args.state_dir = default_state_dir()
     models = args.models or _default_models()
     if not models:
         print("skipped: no model files found", file=sys.stderr)
@@ -412,7 +388,13 @@ def main(argv: list[str] | None = None) -> None:
         outcomes = _outcomes(path, args.state_dir, args.profile, args.threads, args.cached_only)
         outcomes = [o for o in outcomes if o.family not in args.exclude_family]
         r = evaluate_model(path, outcomes, args.seed)
-        r["shared"] = shared_check(path, outcomes, args.shared, args.seed, args.threads, args.state_dir)
+        if args.head is not None:
+            from router.scoring.complexity import load_head, model_fingerprint
+
+            r["_head"] = load_head(args.head, model_sha256=model_fingerprint(path))
+        r["out_of_suite"] = out_of_suite(
+            path, r.pop("_head"), args.out_of_suite, args.threads, args.state_dir
+        )
         print(render(r), flush=True)
         results.append(r)
     if args.plot:

@@ -49,6 +49,21 @@ def test_shipped_suite_is_what_the_generator_writes() -> None:
         (suite.Item("a", "arithmetic", "What is 9 + 9?", "number", {"number": 18}), "It is 19.", False),
         (suite.Item("a", "arithmetic", "What is 9 + 9?", "number", {"number": 18}), "1,8", False),
         (suite.Item("e", "extraction", "Year? In 1990 ...", "number", {"number": 1990}), "1990", True),
+        (
+            suite.Item("m", "multi_step", "3 packs of 12, give 5 away", "final_number", {"number": 31}),
+            "3 x 12 = 36 pencils. 36 - 5 = 31.",
+            True,
+        ),
+        (
+            suite.Item("m", "multi_step", "3 packs of 12, give 5 away", "final_number", {"number": 31}),
+            "31, because 3 x 12 = 36 and 36 - 5 = 30.",
+            False,
+        ),
+        (
+            suite.Item("m", "multi_step", "3 packs of 12, give 5 away", "final_number", {"number": 31}),
+            "I cannot work that out.",
+            False,
+        ),
         (suite.Item("c", "capital", "Capital of Peru?", "contains", {"any": ["Lima"]}), "It's Lima.", True),
         (suite.Item("c", "capital", "Capital of Peru?", "contains", {"any": ["Lima"]}), "Limassol", False),
         (suite.Item("t", "translation", "x", "contains", {"any": ["adiós"]}), "Adios!", True),

@@ -1,6 +1,7 @@
 """Deterministic graders for the calibration suite, and the sandbox that runs code answers.
 
-A grader reads at most `READ_CHARS` characters of an answer (`CODE_READ_CHARS` for code): a short task's
+A grader reads at most `READ_CHARS` characters of an answer (`CODE_READ_CHARS` for code and worked
+solutions): a short task's
 answer is judged by how it starts, as a user reading it would. The runner stops generating once that much
 text is there, so an answer that rambles costs no more than that.
 
@@ -9,6 +10,8 @@ Graders:
 * number:   the first number of the answer that is not already in the question equals the expected one
             ("9 + 9 = 18" counts; "1,200" and "1200.0" are 1200); when the expected number is itself in
             the question (extraction), simply the answer's first number.
+* final_number: the last number of the answer equals the expected one (a worked solution ends with
+            its result).
 * contains: one of the accepted answers occurs as a whole word or phrase (case, accents and punctuation
             ignored; `exact`: the literal string, e.g. an e-mail address).
 * choice:   the first standalone option letter is the right one, or, with no letter, only the right
@@ -43,7 +46,8 @@ _CODE_BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.S)
 
 
 def read_limit(item: Item) -> int:
-    return CODE_READ_CHARS if item.grader == "code" else READ_CHARS
+    """Code and worked solutions (`final_number`) are read further: their result comes at the end."""
+    return CODE_READ_CHARS if item.grader in ("code", "final_number") else READ_CHARS
 
 
 def _fold(text: str) -> str:
@@ -87,6 +91,9 @@ def grade(item: Item, answer: str) -> bool:
         if want not in asked:
             found = [v for v in found if v not in asked]
         return bool(found) and abs(found[0] - want) < 1e-9
+    if kind == "final_number":  # worked solutions: the last number stated is the result
+        found = [v for v in (_as_number(n) for n in _NUMBER.findall(answer)) if v is not None]
+        return bool(found) and abs(found[-1] - float(e["number"])) < 1e-9
     if kind == "contains":
         if e.get("exact"):
             return any(a in answer for a in e["any"])

@@ -35,7 +35,7 @@ from router.errors import ConfigError
     type=click.Choice(["quick", "full"]),
     default="quick",
     show_default=True,
-    help="quick: every third item of each family (317 prompts); full: the whole suite (939 prompts).",
+    help="quick: every third item of each family (353 prompts); full: the whole suite (1,047 prompts).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the cross-validation.")
 @click.option(
