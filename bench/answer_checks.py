@@ -1,6 +1,7 @@
 """Answer checks on real answers: what they catch, what they wrongly reject, what they cost.
 
     python -m bench.answer_checks [--quick] [--show N] [--skip-daemons] [--cache DIR | --no-cache]
+                                  [--sets smollm2,smollm2-no-penalty,gemma] [--cached-only]
 
 1. **Detection.** Two real models (the default SmolLM2 135M Instruct, and Gemma 3 270M, a base model)
    answer prompts from /work/shared/data/complexity (chit-chat, nq_open questions, GSM8K problems,
@@ -10,9 +11,9 @@
    loops, a phrase list over short answers for refusals, no letters or digits for empty), then checked
    by router.checks. The table gives recall per degenerate kind, the share of good answers rejected, and
    the disagreements (`--show N` prints them, for reading by eye).
-2. **Hold-back cost.** A daemon streams 40 of the same prompts, ten from each source in turn, with the
-   answer checks on and off (policy `answer_checks.enabled`), alternating; time to the first delta at
-   p50, and the ratio, overall and by source.
+2. **Hold-back cost.** Three daemons stream 40 of the same prompts, ten from each source in turn: answer
+   checks off (no hold-back), on, and on with `holdback_refusals: false`, in rotating order; time to the
+   first delta at p50, the ratio to no hold-back, and p50 by source.
 3. **Private answers that fail.** A daemon running Gemma 3 270M (which echoes) with the shipped
    default policy and a cloud stand-in on 127.0.0.1 answers private prompts; for every rejected answer
    the route must be local or cloud_redacted, and the stand-in must never have received the private
@@ -21,6 +22,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
@@ -143,6 +145,7 @@ def generate(
     items: list[tuple[str, str]],
     repeat_penalty: float | None,
     cache: Path | None,
+    cached_only: bool = False,
 ) -> list[Sample]:
     """Each prompt's answer from `path`, generated in process as the daemon would, or read back from
     `cache` (keyed by the model's sha256, prompt format, sampling options and prompt text)."""
@@ -168,6 +171,8 @@ def generate(
 
     try:
         for source, prompt in items:
+            if prompt not in stored and cached_only:
+                continue
             if prompt not in stored:
                 messages = [Message("user", prompt)]
                 pieces = list(
@@ -179,7 +184,7 @@ def generate(
                     "logprobs": [lp for p in pieces for lp in p.logprobs],
                 }
                 fresh += 1
-                if fresh % 25 == 0:
+                if fresh % 10 == 0:
                     save()  # an interrupted run keeps what it generated
             got = stored[prompt]
             out.append(Sample(model_name, source, prompt, got["text"], got["finish"], got["logprobs"]))
@@ -276,8 +281,16 @@ format: 1
 description: bench - everything local; answer checks {state}
 default: local
 on_local_answer_rejected: local
-answer_checks: {{enabled: {enabled}}}
+answer_checks: {checks}
 """
+
+# The daemons compared: no checks (no hold-back), the default hold-back, and the hold-back that does not
+# wait on refusal openings (`holdback_refusals: false`).
+CONFIGS = {
+    "off": "{enabled: false}",
+    "on": "{enabled: true}",
+    "on, refusal openings not held": "{enabled: true, holdback_refusals: false}",
+}
 
 
 def first_delta_ms(target: str, prompt: str) -> float:
@@ -304,45 +317,49 @@ def spread(items: list[tuple[str, str]], n: int) -> list[tuple[str, str]]:
 
 def holdback_section(items: list[tuple[str, str]], targets: Targets) -> str:
     work = Path(tempfile.mkdtemp(prefix="hr-bench-checks-"))
-    on, off = work / "on.yaml", work / "off.yaml"
-    on.write_text(POLICY.format(state="on", enabled="true"))
-    off.write_text(POLICY.format(state="off", enabled="false"))
-    times: dict[str, list[float]] = {"on": [], "off": []}
+    names = list(CONFIGS)
+    times: dict[str, list[float]] = {name: [] for name in names}
     by_source: dict[str, dict[str, list[float]]] = {}
-    with Daemon(policy=on) as d_on, Daemon(policy=off) as d_off:
-        for _, prompt in items[:3]:  # warm both
-            first_delta_ms(d_on.target, prompt)
-            first_delta_ms(d_off.target, prompt)
+    with contextlib.ExitStack() as stack:
+        daemons = {}
+        for i, (name, checks) in enumerate(CONFIGS.items()):
+            policy = work / f"policy-{i}.yaml"
+            policy.write_text(POLICY.format(state=name, checks=checks), encoding="utf-8")
+            daemons[name] = stack.enter_context(Daemon(policy=policy))
+        for _, prompt in items[:3]:  # warm every daemon
+            for daemon in daemons.values():
+                first_delta_ms(daemon.target, prompt)
         for i, (source, prompt) in enumerate(items):
-            order = [("on", d_on), ("off", d_off)] if i % 2 == 0 else [("off", d_off), ("on", d_on)]
-            for name, daemon in order:
-                ms = first_delta_ms(daemon.target, prompt)
+            for name in names[i % len(names) :] + names[: i % len(names)]:  # the order rotates
+                ms = first_delta_ms(daemons[name].target, prompt)
                 if ms == ms:
                     times[name].append(ms)
-                    by_source.setdefault(source, {"on": [], "off": []})[name].append(ms)
-    p50_on, p50_off = statistics.median(times["on"]), statistics.median(times["off"])
-    ratio = p50_on / p50_off
+                    by_source.setdefault(source, {n: [] for n in names})[name].append(ms)
+    p50 = {name: statistics.median(t) for name, t in times.items()}
+    ratio = p50["on"] / p50["off"]
     targets.check("time to first delta, hold-back / none, p50", ratio, "<=", 1.15)
+    rows = [
+        [
+            name,
+            len(times[name]),
+            fmt(p50[name]),
+            fmt(percentile(times[name], 90)),
+            f"{p50[name] / p50['off']:.3f}",
+        ]
+        for name in names
+    ]
+    per_source = "; ".join(
+        f"{source}: " + ", ".join(f"{name} {fmt(statistics.median(t[name]))}" for name in names if t[name])
+        for source, t in by_source.items()
+    )
     return "\n".join(
         [
-            "### Hold-back cost (default model, streaming, 32 tokens)",
+            f"### Hold-back cost (default model, streaming, 32 tokens, {len(items)} prompts, "
+            "from each source in turn)",
             "",
-            table(
-                ["answer checks", "streams", "first delta p50 ms", "p90 ms"],
-                [
-                    ["on (hold-back)", len(times["on"]), fmt(p50_on), fmt(percentile(times["on"], 90))],
-                    ["off", len(times["off"]), fmt(p50_off), fmt(percentile(times["off"], 90))],
-                ],
-            ),
+            table(["answer checks", "streams", "first delta p50 ms", "p90 ms", "p50 / off"], rows),
             "",
-            f"Ratio at p50: {ratio:.3f}. By source (p50 on / off, ms): "
-            + ", ".join(
-                f"{source} {fmt(statistics.median(t['on']))} / {fmt(statistics.median(t['off']))} "
-                f"({statistics.median(t['on']) / statistics.median(t['off']):.2f})"
-                for source, t in by_source.items()
-                if t["on"] and t["off"]
-            )
-            + ".",
+            f"First delta p50 by source (ms): {per_source}.",
         ]
     )
 
@@ -429,6 +446,16 @@ def main() -> None:
         help="where generated answers are kept between runs (default: %(default)s)",
     )
     p.add_argument("--no-cache", action="store_true", help="generate every answer afresh, keep none")
+    p.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="judge only the answers already in the cache (a partial set; the counts say how many)",
+    )
+    p.add_argument(
+        "--sets",
+        default="smollm2,smollm2-no-penalty,gemma",
+        help="which answer sets to judge, comma-separated (default: all three: %(default)s)",
+    )
     args = p.parse_args()
     from router.model import DEFAULT, GEMMA3_270M, known_path
 
@@ -439,10 +466,14 @@ def main() -> None:
     default, gemma = known_path(DEFAULT), known_path(GEMMA3_270M)
     targets = Targets()
     cache = None if args.no_cache else args.cache
-    samples = generate("smollm2-135m-instruct", default, items, None, cache)
-    samples += generate("smollm2, repetition control off", default, items, 1.0, cache)
-    if gemma.is_file():
-        samples += generate("gemma-3-270m (base)", gemma, items, None, cache)
+    sets = set(args.sets.split(","))
+    samples: list[Sample] = []
+    if "smollm2" in sets:
+        samples += generate("smollm2-135m-instruct", default, items, None, cache, args.cached_only)
+    if "smollm2-no-penalty" in sets:
+        samples += generate("smollm2, repetition control off", default, items, 1.0, cache, args.cached_only)
+    if "gemma" in sets and gemma.is_file():
+        samples += generate("gemma-3-270m (base)", gemma, items, None, cache, args.cached_only)
     judge(samples)
     sections = [
         "## Answer checks (`python -m bench.answer_checks`)",
