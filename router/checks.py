@@ -59,7 +59,7 @@ class CheckSettings:
     # repeated_sentences: at least `repeat_copies` sentences or lines that are near copies of earlier
     # ones, holding at least `repeat_share` of the answer's words.
     repeat_copies: int = 2
-    repeat_share: float = 0.4
+    repeat_share: float = 0.5
     # low_confidence: None switches a bound off.
     min_mean_logprob: float | None = None
     min_token_logprob: float | None = None

@@ -173,7 +173,7 @@ class AnswerChecks(_Strict):
     loop_repeats: int = Field(default=3, ge=2)
     loop_min_tokens: int = Field(default=12, ge=2)
     repeat_copies: int = Field(default=2, ge=1)
-    repeat_share: float = Field(default=0.4, gt=0, le=1)
+    repeat_share: float = Field(default=0.5, gt=0, le=1)
     refusal: bool = True
     min_mean_logprob: float | None = Field(default=None, le=0)
     min_token_logprob: float | None = Field(default=None, le=0)
