@@ -1,6 +1,7 @@
 """Answer checks on real answers: what they catch, what they wrongly reject, what they cost.
 
-    python -m bench.answer_checks [--quick] [--show N]
+    python -m bench.answer_checks [--quick] [--show N] [--skip-daemons] [--cache DIR | --no-cache]
+                                  [--sets smollm2,smollm2-no-penalty,gemma] [--cached-only]
 
 1. **Detection.** Two real models (the default SmolLM2 135M Instruct, and Gemma 3 270M, a base model)
    answer prompts from /work/shared/data/complexity (chit-chat, nq_open questions, GSM8K problems,
@@ -10,8 +11,9 @@
    loops, a phrase list over short answers for refusals, no letters or digits for empty), then checked
    by router.checks. The table gives recall per degenerate kind, the share of good answers rejected, and
    the disagreements (`--show N` prints them, for reading by eye).
-2. **Hold-back cost.** A daemon streams the same prompts with the answer checks on and off (policy
-   `answer_checks.enabled`), alternating; time to the first delta at p50, and the ratio.
+2. **Hold-back cost.** Three daemons stream 40 of the same prompts, ten from each source in turn: answer
+   checks off (no hold-back), on, and on with `holdback_refusals: false`, in rotating order; time to the
+   first delta at p50, the ratio to no hold-back, and p50 by source.
 3. **Private answers that fail.** A daemon running Gemma 3 270M (which echoes) with the shipped
    default policy and a cloud stand-in on 127.0.0.1 answers private prompts; for every rejected answer
    the route must be local or cloud_redacted, and the stand-in must never have received the private
@@ -20,8 +22,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import hashlib
 import json
+import os
 import re
 import statistics
 import tempfile
@@ -118,34 +123,74 @@ def label(prompt: str, text: str, finish: str = "stop") -> str:
 # --- part 1: detection ---------------------------------------------------------------------------
 
 
+def cache_dir() -> Path:
+    """$XDG_CACHE_HOME/hybrid-router/bench (or ~/.cache/...): generated answers, reused by reruns."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hybrid-router" / "bench"
+
+
+def _cache_file(root: Path, path: Path, prompt_format: str, sampling: object) -> Path:
+    """One JSON file per (model file's sha256, prompt format, sampling options, token limit): a change
+    to any of them, or to the model file, generates afresh."""
+    from router.model import identity
+
+    key = json.dumps([repr(sampling), prompt_format, MAX_TOKENS], sort_keys=True)
+    options = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return root / f"answers-{(identity(path) or 'unknown')[:16]}-{options}.json"
+
+
 def generate(
-    model_name: str, path: Path, items: list[tuple[str, str]], repeat_penalty: float | None
+    model_name: str,
+    path: Path,
+    items: list[tuple[str, str]],
+    repeat_penalty: float | None,
+    cache: Path | None,
+    cached_only: bool = False,
 ) -> list[Sample]:
+    """Each prompt's answer from `path`, generated in process as the daemon would, or read back from
+    `cache` (keyed by the model's sha256, prompt format, sampling options and prompt text)."""
     from router import backends
     from router.types import GenerationOptions, Message
 
     backend: Any = backends.load_backend("llama_cpp", path, n_ctx=2048, default_max_tokens=MAX_TOKENS)
     if repeat_penalty is not None:
         backend.sampling = replace(backend.sampling, repeat_penalty=repeat_penalty)
-    out = []
+    probe = backend.format_prompt([Message("user", "{prompt}")])
+    file = _cache_file(cache, path, probe, backend.sampling) if cache is not None else None
+    stored: dict[str, Any] = {}
+    if file is not None and file.is_file():
+        stored = json.loads(file.read_text(encoding="utf-8"))
+    out, fresh = [], 0
+
+    def save() -> None:
+        if file is not None and fresh:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(stored), encoding="utf-8")
+            tmp.replace(file)
+
     try:
         for source, prompt in items:
-            messages = [Message("user", prompt)]
-            pieces = list(
-                backend.stream(backend.format_prompt(messages), GenerationOptions(), threading.Event())
-            )
-            out.append(
-                Sample(
-                    model_name,
-                    source,
-                    prompt,
-                    "".join(p.text for p in pieces),
-                    pieces[-1].finish_reason or "",
-                    [lp for p in pieces for lp in p.logprobs],
+            if prompt not in stored and cached_only:
+                continue
+            if prompt not in stored:
+                messages = [Message("user", prompt)]
+                pieces = list(
+                    backend.stream(backend.format_prompt(messages), GenerationOptions(), threading.Event())
                 )
-            )
+                stored[prompt] = {
+                    "text": "".join(p.text for p in pieces),
+                    "finish": pieces[-1].finish_reason or "",
+                    "logprobs": [lp for p in pieces for lp in p.logprobs],
+                }
+                fresh += 1
+                if fresh % 10 == 0:
+                    save()  # an interrupted run keeps what it generated
+            got = stored[prompt]
+            out.append(Sample(model_name, source, prompt, got["text"], got["finish"], got["logprobs"]))
     finally:
         backend.close()
+        save()
     return out
 
 
@@ -236,8 +281,16 @@ format: 1
 description: bench - everything local; answer checks {state}
 default: local
 on_local_answer_rejected: local
-answer_checks: {{enabled: {enabled}}}
+answer_checks: {checks}
 """
+
+# The daemons compared: no checks (no hold-back), the default hold-back, and the hold-back that does not
+# wait on refusal openings (`holdback_refusals: false`).
+CONFIGS = {
+    "off": "{enabled: false}",
+    "on": "{enabled: true}",
+    "on, refusal openings not held": "{enabled: true, holdback_refusals: false}",
+}
 
 
 def first_delta_ms(target: str, prompt: str) -> float:
@@ -251,38 +304,62 @@ def first_delta_ms(target: str, prompt: str) -> float:
     return float("nan")
 
 
+def spread(items: list[tuple[str, str]], n: int) -> list[tuple[str, str]]:
+    """`n` prompts taken in turn from each source (the first `n` alone would be chit-chat only)."""
+    by_source: dict[str, list[tuple[str, str]]] = {}
+    for item in items:
+        by_source.setdefault(item[0], []).append(item)
+    out: list[tuple[str, str]] = []
+    for row in zip(*by_source.values(), strict=False):
+        out += row
+    return out[:n]
+
+
 def holdback_section(items: list[tuple[str, str]], targets: Targets) -> str:
     work = Path(tempfile.mkdtemp(prefix="hr-bench-checks-"))
-    on, off = work / "on.yaml", work / "off.yaml"
-    on.write_text(POLICY.format(state="on", enabled="true"))
-    off.write_text(POLICY.format(state="off", enabled="false"))
-    times: dict[str, list[float]] = {"on": [], "off": []}
-    with Daemon(policy=on) as d_on, Daemon(policy=off) as d_off:
-        for _, prompt in items[:3]:  # warm both
-            first_delta_ms(d_on.target, prompt)
-            first_delta_ms(d_off.target, prompt)
-        for i, (_, prompt) in enumerate(items):
-            order = [("on", d_on), ("off", d_off)] if i % 2 == 0 else [("off", d_off), ("on", d_on)]
-            for name, daemon in order:
-                ms = first_delta_ms(daemon.target, prompt)
+    names = list(CONFIGS)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    by_source: dict[str, dict[str, list[float]]] = {}
+    with contextlib.ExitStack() as stack:
+        daemons = {}
+        for i, (name, checks) in enumerate(CONFIGS.items()):
+            policy = work / f"policy-{i}.yaml"
+            policy.write_text(POLICY.format(state=name, checks=checks), encoding="utf-8")
+            daemons[name] = stack.enter_context(Daemon(policy=policy))
+        for _, prompt in items[:3]:  # warm every daemon
+            for daemon in daemons.values():
+                first_delta_ms(daemon.target, prompt)
+        for i, (source, prompt) in enumerate(items):
+            for name in names[i % len(names) :] + names[: i % len(names)]:  # the order rotates
+                ms = first_delta_ms(daemons[name].target, prompt)
                 if ms == ms:
                     times[name].append(ms)
-    p50_on, p50_off = statistics.median(times["on"]), statistics.median(times["off"])
-    ratio = p50_on / p50_off
+                    by_source.setdefault(source, {n: [] for n in names})[name].append(ms)
+    p50 = {name: statistics.median(t) for name, t in times.items()}
+    ratio = p50["on"] / p50["off"]
     targets.check("time to first delta, hold-back / none, p50", ratio, "<=", 1.15)
+    rows = [
+        [
+            name,
+            len(times[name]),
+            fmt(p50[name]),
+            fmt(percentile(times[name], 90)),
+            f"{p50[name] / p50['off']:.3f}",
+        ]
+        for name in names
+    ]
+    per_source = "; ".join(
+        f"{source}: " + ", ".join(f"{name} {fmt(statistics.median(t[name]))}" for name in names if t[name])
+        for source, t in by_source.items()
+    )
     return "\n".join(
         [
-            "### Hold-back cost (default model, streaming, 32 tokens)",
+            f"### Hold-back cost (default model, streaming, 32 tokens, {len(items)} prompts, "
+            "from each source in turn)",
             "",
-            table(
-                ["answer checks", "streams", "first delta p50 ms", "p90 ms"],
-                [
-                    ["on (hold-back)", len(times["on"]), fmt(p50_on), fmt(percentile(times["on"], 90))],
-                    ["off", len(times["off"]), fmt(p50_off), fmt(percentile(times["off"], 90))],
-                ],
-            ),
+            table(["answer checks", "streams", "first delta p50 ms", "p90 ms", "p50 / off"], rows),
             "",
-            f"Ratio at p50: {ratio:.3f}.",
+            f"First delta p50 by source (ms): {per_source}.",
         ]
     )
 
@@ -362,6 +439,23 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--show", type=int, default=0, help="print up to N disagreements of each kind")
     p.add_argument("--skip-daemons", action="store_true", help="only the detection part")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=cache_dir(),
+        help="where generated answers are kept between runs (default: %(default)s)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="generate every answer afresh, keep none")
+    p.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="judge only the answers already in the cache (a partial set; the counts say how many)",
+    )
+    p.add_argument(
+        "--sets",
+        default="smollm2,smollm2-no-penalty,gemma",
+        help="which answer sets to judge, comma-separated (default: all three: %(default)s)",
+    )
     args = p.parse_args()
     from router.model import DEFAULT, GEMMA3_270M, known_path
 
@@ -371,10 +465,15 @@ def main() -> None:
         return
     default, gemma = known_path(DEFAULT), known_path(GEMMA3_270M)
     targets = Targets()
-    samples = generate("smollm2-135m-instruct", default, items, None)
-    samples += generate("smollm2, repetition control off", default, items, 1.0)
-    if gemma.is_file():
-        samples += generate("gemma-3-270m (base)", gemma, items, None)
+    cache = None if args.no_cache else args.cache
+    sets = set(args.sets.split(","))
+    samples: list[Sample] = []
+    if "smollm2" in sets:
+        samples += generate("smollm2-135m-instruct", default, items, None, cache, args.cached_only)
+    if "smollm2-no-penalty" in sets:
+        samples += generate("smollm2, repetition control off", default, items, 1.0, cache, args.cached_only)
+    if "gemma" in sets and gemma.is_file():
+        samples += generate("gemma-3-270m (base)", gemma, items, None, cache, args.cached_only)
     judge(samples)
     sections = [
         "## Answer checks (`python -m bench.answer_checks`)",
@@ -384,7 +483,7 @@ def main() -> None:
         detection_section(samples, args.show, targets),
     ]
     if not args.skip_daemons:
-        sections += ["", holdback_section(items[: 12 if args.quick else 40], targets)]
+        sections += ["", holdback_section(spread(items, 12 if args.quick else 40), targets)]
         if gemma.is_file():
             sections += ["", private_section(gemma, targets)]
     sections += ["", "### Targets", "", targets.markdown()]

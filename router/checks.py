@@ -10,6 +10,7 @@ scan, no model calls.
     echo             the answer repeats the prompt (or the system message) instead of answering it
     repetition       the answer ends in a loop: one span repeated again and again
     truncated_loop   the answer hit the token limit while repeating itself (a weaker loop test)
+    repeated_sentences  near copies of the same sentence or list item again and again
     refusal          "I'm not sure." / "I cannot answer that" where nothing asked for a refusal
     low_confidence   the answer's tokens were improbable to the model itself (mean or minimum log-prob)
 
@@ -23,6 +24,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from router.types import Message
 
@@ -54,6 +56,10 @@ class CheckSettings:
     # answer, covering at least `loop_min_tokens` tokens.
     loop_repeats: int = 3
     loop_min_tokens: int = 12
+    # repeated_sentences: at least `repeat_copies` sentences or lines that are near copies of earlier
+    # ones, holding at least `repeat_share` of the answer's words.
+    repeat_copies: int = 2
+    repeat_share: float = 0.5
     # low_confidence: None switches a bound off.
     min_mean_logprob: float | None = None
     min_token_logprob: float | None = None
@@ -61,6 +67,10 @@ class CheckSettings:
     # Streaming hold-back: at most this many tokens / milliseconds are held before the first delta.
     holdback_tokens: int = 24
     holdback_ms: float = 1500.0
+    # Hold a streamed answer back while it opens like a refusal ("I'm ..." costs two or three tokens
+    # before the first delta). Off: streams wait for echoes and loops only, and a streamed refusal is
+    # delivered as it is (unary answers are still checked whole, refusal included).
+    holdback_refusals: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +236,64 @@ def check_repetition(answer: Answer, settings: CheckSettings) -> Rejection | Non
     )
 
 
+# Sentence-level repetition: units are sentences and lines (split at . ! ? ; : and newlines), outside
+# code fences and table rows, as normalised words (lower case, numbers as one symbol).
+_UNIT_SPLIT = re.compile(r"[.!?;:\n]+")
+UNIT_MIN_WORDS = 4  # shorter units ("Step 1", "Yes.") are not compared
+UNIT_OVERLAP = 0.6  # a unit is a near copy when this share of its word pairs occur in one earlier unit
+MAX_UNITS = 64  # the last units only: the check stays well under a millisecond
+
+
+def _units(text: str) -> list[list[str]]:
+    out: list[list[str]] = []
+    fenced = False
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        if stripped.startswith("```"):
+            fenced = not fenced
+            continue
+        if fenced or stripped.startswith("|"):  # code and table rows repeat their shape by nature
+            continue
+        for piece in _UNIT_SPLIT.split(line):
+            w = words(piece)
+            if len(w) >= UNIT_MIN_WORDS:
+                out.append(w)
+    return out[-MAX_UNITS:]
+
+
+def near_repeats(text: str) -> tuple[int, float]:
+    """(copies, share): how many sentences or lines are near copies of an earlier one (at least
+    `UNIT_OVERLAP` of their word pairs occur in that one unit), and the share of the compared words
+    that those copies hold. "The cat sat on the mat. The dog sat on the rug." shares two of five pairs:
+    not a copy; the same sentence with one word or number changed is."""
+    seen: list[set[tuple[str, str]]] = []
+    copies, copied_words, total = 0, 0, 0
+    for unit in _units(text):
+        pairs = set(pairwise(unit))
+        total += len(unit)
+        need = UNIT_OVERLAP * len(pairs)
+        if any(len(pairs & earlier) >= need for earlier in seen):
+            copies += 1
+            copied_words += len(unit)
+        seen.append(pairs)
+    return copies, (copied_words / total if total else 0.0)
+
+
+def check_repeated_sentences(answer: Answer, settings: CheckSettings) -> Rejection | None:
+    """The answer says the same thing again and again in near copies: sentences or list items repeated
+    with a word or a number changed, which the token-periodic loop test does not see. Both the count of
+    copies and their share of the answer must be high, so a list whose items share a template ("X is
+    rich in A. Y is rich in B.") or an answer that restates its point once is not rejected."""
+    copies, share = near_repeats(answer.text[-4000:])
+    if copies >= settings.repeat_copies and share >= settings.repeat_share:
+        return Rejection(
+            "repeated_sentences",
+            round(share, 3),
+            f"{copies} sentences repeat earlier ones ({share:.0%} of the answer)",
+        )
+    return None
+
+
 def check_truncated_loop(answer: Answer, settings: CheckSettings) -> Rejection | None:
     """Cut at the token limit while repeating itself: two repeats are enough when the limit was hit."""
     if answer.finish_reason != "length":
@@ -307,6 +375,7 @@ CHECKS: dict[str, Check] = {
     "echo": check_echo,
     "repetition": check_repetition,
     "truncated_loop": check_truncated_loop,
+    "repeated_sentences": check_repeated_sentences,
     "refusal": check_refusal,
     "low_confidence": check_low_confidence,
 }
@@ -358,8 +427,10 @@ def undecided(text: str, messages: Sequence[Message], settings: CheckSettings) -
     for m in messages:
         if m.role in ("user", "system") and _is_prefix(a, words(m.content)):
             return True
-    if settings.refusal and (
-        any(_is_prefix(a, opening) for opening in _REFUSAL_OPENINGS) or _refusal_words(text) is not None
+    if (
+        settings.refusal
+        and settings.holdback_refusals
+        and (any(_is_prefix(a, opening) for opening in _REFUSAL_OPENINGS) or _refusal_words(text) is not None)
     ):
         return True
     tokens = loop_tokens(text)

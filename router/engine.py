@@ -612,9 +612,9 @@ class Engine:
 
         Unary calls: the whole answer is checked. Streams: the first tokens are held back until the
         answer can no longer be an echo, a refusal or an early loop (most answers show it within a token
-        or two), or until `holdback_tokens` / `holdback_ms`; they are checked then, so a failed start
-        escalates with nothing shown. After text was sent a loop cannot escalate any more: generation
-        stops and the stream ends with finish_reason "repetition"."""
+        or two), or until `holdback_tokens` / `holdback_ms` from the first token; they are checked then,
+        so a failed start escalates with nothing shown. After text was sent a loop cannot escalate any
+        more: generation stops and the stream ends with finish_reason "repetition"."""
         if outcome.rule == FAIL_CLOSED:
             # Scoring or the policy failed: the answer stays here whatever it is, unchecked.
             async for event in self._run_local(request, outcome, local_job):
@@ -630,8 +630,10 @@ class Engine:
         logprobs: list[float] = []
         released, sent, loop_checked = buffered, 0, 0
         end: EndEvent | None = None
-        t0 = time.monotonic()
+        t0: float | None = None  # the first token's arrival: queueing and prefill do not use up the window
         async for piece in pieces:
+            if t0 is None:
+                t0 = time.monotonic()
             text += piece.text
             logprobs.extend(piece.logprobs)
             if piece.finish_reason is not None:

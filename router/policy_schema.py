@@ -172,6 +172,8 @@ class AnswerChecks(_Strict):
     echo_copied: float = Field(default=0.75, gt=0, le=1)
     loop_repeats: int = Field(default=3, ge=2)
     loop_min_tokens: int = Field(default=12, ge=2)
+    repeat_copies: int = Field(default=2, ge=1)
+    repeat_share: float = Field(default=0.5, gt=0, le=1)
     refusal: bool = True
     min_mean_logprob: float | None = Field(default=None, le=0)
     min_token_logprob: float | None = Field(default=None, le=0)
@@ -179,6 +181,7 @@ class AnswerChecks(_Strict):
     # can no longer be an echo, a refusal or an early loop, or these limits are reached.
     holdback_tokens: int = Field(default=24, ge=0, le=256)
     holdback_ms: float = Field(default=1500.0, ge=0)
+    holdback_refusals: bool = True
 
 
 class Shadow(_Strict):

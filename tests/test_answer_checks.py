@@ -28,6 +28,7 @@ from router.checks import (
     check_low_confidence,
     check_partial,
     check_refusal,
+    check_repeated_sentences,
     check_repetition,
     check_truncated_loop,
     undecided,
@@ -133,6 +134,71 @@ def test_repetition_passes_ordinary_answers(text: str) -> None:
     assert check_repetition(answer(text), S) is None
 
 
+# Recorded: SmolLM2 135M Instruct, repetition control off, greedy, "Are you trained by Meta?".
+SMOLLM_NEAR_LOOP = (
+    "I'm designed to assist with any kind of AI-powered assistance, including language processing, data "
+    "analysis, and even assisting with your personal preferences. I'm designed to provide assistance with "
+    "any kind of AI-powered assistance, including language processing, data analysis, and even assisting "
+    "with your personal preferences. I'm designed to provide assistance with any kind of AI-powered "
+    "assistance, including language processing, data analysis, and even assisting with your personal needs."
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        SMOLLM_NEAR_LOOP,
+        # the same sentence with a number and a word changed each time (not periodic token for token)
+        " ".join(
+            f"To solve this problem, we need to find the {w} of {i} apples and {i + 2} pears."
+            for i, w in zip(range(3, 8), ["sum", "total", "sum", "number", "total"], strict=True)
+        ),
+        # list items repeating with a counter and a word changed
+        "Here are some tips:\n"
+        + "\n".join(
+            f"{i}. Make sure to drink plenty of {w} every day to stay healthy."
+            for i, w in enumerate(["water", "fluids", "water", "tea", "water"], start=1)
+        ),
+    ],
+)
+def test_repeated_sentences_rejects_near_copies(text: str) -> None:
+    r = check_repeated_sentences(answer(text), S)
+    assert r is not None and r.check == "repeated_sentences" and r.value >= S.repeat_share
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1. Apples are rich in fiber and vitamin C.\n2. Bananas are rich in potassium and vitamin B6.\n"
+        "3. Oranges are rich in vitamin C and folate.\n4. Spinach is rich in iron and vitamin K.",
+        "The cat sat on the mat. The dog sat on the rug. The bird sat on the branch.",
+        "Step 1: Janet's ducks lay 16 eggs per day. Step 2: She eats 3 for breakfast and bakes with 4. "
+        "Step 3: She sells 16 - 3 - 4 = 9 eggs. Step 4: She makes 9 * 2 = 18 dollars every day.",
+        "Paris is the capital of France. It is known for the Eiffel Tower. Again: Paris is the capital of "
+        "France.",
+        "```python\nparser.add_argument('--name', type=str, default='x')\n"
+        "parser.add_argument('--size', type=int, default=0)\nparser.add_argument('--rate', type=float, "
+        "default=0.5)\nparser.add_argument('--mode', type=str, default='a')\n```",
+        "| name | type | default |\n| size | int | 0 |\n| rate | float | 0.5 |\n| mode | str | a |",
+    ],
+)
+def test_repeated_sentences_passes_lists_templates_and_code(text: str) -> None:
+    assert check_repeated_sentences(answer(text), S) is None
+
+
+def test_repeated_sentences_stays_under_a_millisecond() -> None:
+    text = " ".join(f"Sentence number {i} says something about topic {i % 7} and more." for i in range(400))
+    check_repeated_sentences(answer(text), S)  # warm
+    best = min(_cpu_us(lambda: check_repeated_sentences(answer(text), S)) for _ in range(5))
+    assert best < 1000, best
+
+
+def _cpu_us(fn: Any) -> float:
+    t0 = time.thread_time_ns()
+    fn()
+    return (time.thread_time_ns() - t0) / 1000
+
+
 def test_truncated_loop_needs_the_token_limit() -> None:
     text = "The answer is simple: go left, go right, go left, go right, go left"
     assert check_truncated_loop(answer(text, finish_reason="stop"), S) is None
@@ -199,6 +265,15 @@ def test_undecided_holds_an_echo_in_progress_and_releases_a_real_answer() -> Non
     assert not undecided("Who knows? Shakespeare", messages, S)
     r = check_partial(Answer("Who wrote the play Hamlet", messages), S)
     assert r is not None and r.check == "echo"
+
+
+def test_undecided_can_stop_waiting_on_refusal_openings_but_not_on_echoes() -> None:
+    messages = (Message("user", "Who wrote the play Hamlet?"),)
+    quick = replace(S, holdback_refusals=False)
+    assert undecided("I", messages, S) and not undecided("I", messages, quick)
+    assert not undecided("I'm not sure.", messages, quick)
+    assert undecided("Who wrote the", messages, quick)  # an echo in progress is still held
+    assert undecided("la la la", messages, quick)
 
 
 # --- on real model output -------------------------------------------------------------------------------
