@@ -1,6 +1,6 @@
 """Local answer: the daemon vs llama-cpp-python in process vs llama-cpp-python's own OpenAI server.
 
-    python -m bench.local_answer [--quick] [--rounds N] [--systems a,b,c,d,e,f,g]
+    python -m bench.local_answer [--quick] [--rounds N] [--systems a,b,c,d,e,f,g,h]
 
 The same 8 short prompts, the default model file, max_tokens 32, greedy decoding (temperature 0,
 top_p 1, repeat penalty 1), the same n_ctx and thread count, through:
@@ -13,20 +13,25 @@ top_p 1, repeat penalty 1), the same n_ctx and thread count, through:
   (e) daemon over HTTP  `router serve --local-url <(c)'s URL>` over gRPC: the runtime is the local tier
   (f) instant runtime  bench/fast_cloud.py as the runtime, called directly: it answers at once
   (g) daemon over (f)  `router serve --local-url <(f)'s URL>`: (g) - (f) is the daemon's own cost
+  (h) daemon, HTTP door  the daemon of (b)'s kind through its OpenAI-compatible HTTP door
+               (--http-socket, a Unix socket; httpx, /v1/chat/completions, SSE for time to first token)
 
 (a) to (c) get the identical prompt text (the daemon's plain prompt format, as the default model has
 no chat template) and stop strings. Requests are never concurrent: each round runs every system in
 turn (the order rotates per round) so that machine noise hits all three alike; one warm-up round per
 system comes first. (d) and (e) send the same chat messages to the same server with the same
 max_tokens and greedy sampling, leaving the rest (repeat penalty) to the server's defaults: (e) - (d) is
-what the daemon adds to a local runtime over HTTP. End-to-end latency is taken from non-streaming
-calls, time to first token from streaming calls; tokens/s = completion tokens / end-to-end seconds.
+what the daemon adds to a local runtime over HTTP. (h) sends (b)'s request (one user message,
+max_tokens, temperature 0, top_p 1) as OpenAI JSON, so it gets (b)'s prompt text and answers: (h) - (b)
+is the HTTP door against gRPC. End-to-end latency is taken from non-streaming calls, time to first
+token from streaming calls; tokens/s = completion tokens / end-to-end seconds.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -244,6 +249,63 @@ def llama_server_system(path: Path, n_threads: int) -> System:
     )
 
 
+def http_door_system(n_threads: int) -> System:
+    """(h): a daemon like (b)'s, asked through its OpenAI-compatible HTTP door on a Unix socket."""
+    import httpx
+
+    socket = Path(tempfile.mkdtemp(prefix="hr-bench-http-", dir="/tmp")) / "http.sock"
+    daemon = Daemon(n_ctx=N_CTX, n_threads=n_threads, extra_env={"ROUTER_HTTP_SOCKET": str(socket)})
+    try:
+        http = httpx.Client(
+            base_url="http://router/v1",
+            transport=httpx.HTTPTransport(uds=str(socket)),
+            timeout=120,
+            trust_env=False,
+        )
+    except Exception:
+        daemon.cleanup()
+        raise
+    params: dict[str, Any] = dict(model="router", max_tokens=MAX_TOKENS, temperature=0.0, top_p=1.0)
+
+    def body(prompt: str, **extra: Any) -> dict[str, Any]:
+        return {"messages": [{"role": "user", "content": prompt}], **params, **extra}
+
+    def local(r: httpx.Response) -> None:
+        r.raise_for_status()
+        if r.headers.get("x-router-route") != "local":
+            raise RuntimeError(f"the daemon routed a benchmark prompt to {r.headers.get('x-router-route')}")
+
+    def complete(prompt: str) -> tuple[float, int, str]:
+        t0 = time.perf_counter()
+        r = http.post("/chat/completions", json=body(prompt))
+        answer = r.json()
+        ms = (time.perf_counter() - t0) * 1000
+        local(r)
+        return ms, int(answer["usage"]["completion_tokens"]), str(answer["choices"][0]["message"]["content"])
+
+    def first_token(prompt: str) -> float:
+        t0 = time.perf_counter()
+        ttft = float("nan")
+        with http.stream("POST", "/chat/completions", json=body(prompt, stream=True)) as r:
+            local(r)
+            for line in r.iter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                event = json.loads(line[6:])
+                delta = event["choices"][0].get("delta", {}) if event.get("choices") else {}
+                if delta.get("content") and ttft != ttft:
+                    ttft = (time.perf_counter() - t0) * 1000
+        return ttft
+
+    def close() -> None:
+        http.close()
+        daemon.cleanup()
+        shutil.rmtree(socket.parent, ignore_errors=True)
+
+    name = "(h) hybrid-router daemon (OpenAI HTTP door, Unix socket)"
+    return System(name, complete, first_token, close, pid=daemon.proc.pid)
+
+
 def runtime_chat_system(
     base_url: str,
     model: str,
@@ -357,6 +419,7 @@ def run(quick: bool, rounds: int | None = None, threads: int | None = None, only
         ("(e)", lambda: daemon_over_http_system(server[0], n_threads, str(path), E_NAME)),
         ("(f)", instant_runtime_system),
         ("(g)", lambda: daemon_over_http_system(instant[0], n_threads, "standin", G_NAME)),
+        ("(h)", lambda: http_door_system(n_threads)),
     ]
     for label, build in builders:
         if label[1] not in only and not (label == "(c)" and {"d", "e"} & set(only)):
@@ -409,7 +472,7 @@ def run(quick: bool, rounds: int | None = None, threads: int | None = None, only
                 fmt(percentile(res.ttft_ms, 50)),
                 fmt(percentile(res.ttft_ms, 95)),
                 # (d) and (e) answer chat messages (another prompt): their own count.
-                fmt(res.tokens_per_s(reference if s.name[:3] in ("(a)", "(b)", "(c)") else None)),
+                fmt(res.tokens_per_s(reference if s.name[:3] in ("(a)", "(b)", "(c)", "(h)") else None)),
                 fmt(sum(res.tokens) / max(1, len(res.tokens))),
             ]
         )
@@ -470,7 +533,30 @@ def run(quick: bool, rounds: int | None = None, threads: int | None = None, only
             )
         elif {direct_label[1], daemon_label[1]} <= set(only):
             targets.check(name, None, "<=", 5.0, " ms")
-    plain = [s for s in systems if s.name[:3] in ("(a)", "(b)", "(c)")]  # the same prompt text
+    h = by.get("(h)")
+    if a and h:
+        h50, a50 = percentile(h.e2e_ms, 50), percentile(a.e2e_ms, 50)
+        targets.check("e2e p50 (h)/(a), local answers through the HTTP door", h50 / a50, "<=", 1.05)
+        targets.note(
+            f"e2e p95 (h)/(a) = {percentile(h.e2e_ms, 95) / percentile(a.e2e_ms, 95):.3f}; "
+            f"TTFT p50 (h)/(a) = {percentile(h.ttft_ms, 50) / percentile(a.ttft_ms, 50):.3f}"
+        )
+    elif {"a", "h"} <= set(only):
+        targets.check("e2e p50 (h)/(a), local answers through the HTTP door", None, "<=", 1.05)
+    if b and h:
+        # Same prompts, same round, one after the other in the rotation: the paired differences
+        # cancel most of the machine's drift.
+        paired = [y - x for x, y in zip(b.e2e_ms, h.e2e_ms, strict=True)]
+        same = sum(h.texts.get(p) == t for p, t in b.texts.items())
+        h50b, b50 = percentile(h.e2e_ms, 50), percentile(b.e2e_ms, 50)
+        targets.note(
+            f"(h) HTTP door vs (b) gRPC: e2e p50 {h50b:.1f} vs {b50:.1f} ms (ratio {h50b / b50:.3f}); "
+            f"median of the paired differences {percentile(paired, 50):.1f} ms; TTFT p50 "
+            f"{percentile(h.ttft_ms, 50):.1f} vs {percentile(b.ttft_ms, 50):.1f} ms; identical answers "
+            f"{same}/{len(b.texts)} prompts"
+        )
+    # the same prompt text ((h) as (b): the daemon formats the one user message)
+    plain = [s for s in systems if s.name[:3] in ("(a)", "(b)", "(c)", "(h)")]
     if len(plain) > 1:
         ref = plain[0].result.texts
         same = sum(all(s.result.texts.get(p) == ref.get(p) for s in plain) for p in ref)
@@ -490,7 +576,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=None, help="llama.cpp threads, every system [nproc]")
     p.add_argument(
         "--systems",
-        default="a,b,c,d,e,f,g",
+        default="a,b,c,d,e,f,g,h",
         help="which systems to run, e.g. d,e,f,g (d and e start c's server)",
     )
     args = p.parse_args(argv)
@@ -498,7 +584,7 @@ def main(argv: list[str] | None = None) -> None:
     cmd = "python -m bench.local_answer" + (" --quick" if args.quick else "")
     cmd += f" --threads {args.threads}" if args.threads else ""
     cmd += f" --rounds {args.rounds}" if args.rounds else ""
-    cmd += f" --systems {args.systems}" if args.systems != "a,b,c,d,e,f,g" else ""
+    cmd += f" --systems {args.systems}" if args.systems != "a,b,c,d,e,f,g,h" else ""
     report = run(args.quick, args.rounds, args.threads, only)
     print(section("Local answer", cmd, report, args.quick), flush=True)
 
