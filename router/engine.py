@@ -91,7 +91,18 @@ class PolicyLike(Protocol):
 
     def decide(self, ctx: DecisionContext) -> Decision: ...
 
+    def decide_without_complexity(self, ctx: DecisionContext) -> Decision | None: ...
+
     def on_answer_rejected(self, ctx: DecisionContext, check: str) -> Decision: ...
+
+
+def _decided_early(policy: PolicyLike, ctx: DecisionContext) -> Decision | None:
+    """The policy's decision if it does not depend on the complexity score; None when it does or when
+    the policy cannot tell (deciding then goes the usual way, which fails closed)."""
+    try:
+        return policy.decide_without_complexity(ctx)
+    except Exception:
+        return None
 
 
 class BudgetLike(Protocol):
@@ -399,14 +410,18 @@ class Engine:
                 )
 
         local_job = None
+        early = None
         if (
             privacy_failed
             or first.stage == "failed"
             or not self.capabilities.hidden_state
             or self.complexity.settled(first)
             or tokens.more_than(room)
+            # the rules decide without reading the score (a metadata route, a privacy rule...): no
+            # prefill, so a request bound for the cloud never waits for the local model
+            or (early := _decided_early(policy, self._context(request, privacy, first, tokens)))
         ):
-            complexity, decision = first, decide(first)
+            complexity, decision = first, early or decide(first)
             scoring_ms, queue_ms = _ms_since(started), 0.0
             prefill = None
         else:

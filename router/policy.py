@@ -94,6 +94,9 @@ class Facts:
         self.thresholds = thresholds
         self.budget = budget
         self._budget_state: BudgetState | None = None
+        # Set when a condition on the complexity score (or the local success read from it) is tested:
+        # a decision reached without one stands whatever the score.
+        self.complexity_read = False
         for name, value in (("complexity", ctx.complexity.score), ("privacy", ctx.privacy.score)):
             if not (math.isfinite(value) and 0.0 <= value <= 1.0):
                 raise ValueError(f"{name} score {value!r} is not a number in [0, 1]")
@@ -154,13 +157,23 @@ _OPS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
 
 
 class RangeCondition(Condition):
-    def __init__(self, name: str, getter: Callable[[DecisionContext], float], rng: Range) -> None:
+    def __init__(
+        self,
+        name: str,
+        getter: Callable[[DecisionContext], float],
+        rng: Range,
+        *,
+        of_complexity: bool = False,
+    ) -> None:
         self.name = name
         self.getter = getter
         self.bounds = rng.bounds()
         self._tests = tuple((_OPS[op][1], bound) for op, bound in self.bounds)
+        self.of_complexity = of_complexity
 
     def check(self, facts: Facts) -> bool:
+        if self.of_complexity:
+            facts.complexity_read = True
         value = self.getter(facts.ctx)
         # A plain loop, not all(<generator>): run for every rule of every request, it is a third faster.
         for test, bound in self._tests:  # noqa: SIM110
@@ -277,9 +290,13 @@ def expected_local_success(ctx: DecisionContext) -> float:
 def compile_when(when: When) -> tuple[Condition, ...]:
     conds: list[Condition] = []
     if when.complexity is not None:
-        conds.append(RangeCondition("complexity", lambda c: c.complexity.score, when.complexity))
+        conds.append(
+            RangeCondition("complexity", lambda c: c.complexity.score, when.complexity, of_complexity=True)
+        )
     if when.local_success is not None:
-        conds.append(RangeCondition("local_success", expected_local_success, when.local_success))
+        conds.append(
+            RangeCondition("local_success", expected_local_success, when.local_success, of_complexity=True)
+        )
     if when.privacy is not None:
         conds.append(RangeCondition("privacy", lambda c: c.privacy.score, when.privacy))
     if when.findings is not None:
@@ -471,6 +488,19 @@ class Policy:
             )
             return fail_closed(self.version, type(e).__name__)
 
+    def decide_without_complexity(self, ctx: DecisionContext) -> Decision | None:
+        """The decision when the rules reach it without testing the complexity score or the expected
+        local success (a metadata route, a privacy rule, an app's pinned action...): then the model
+        stage need not run. None when a condition on either was tested, or on any error (the caller
+        scores fully and decides as usual)."""
+        try:
+            view = self.view(ctx.request.app_id)
+            facts = Facts(ctx, view.thresholds, self.budget)
+            decision = self._evaluate(ctx, None, facts)
+        except Exception:
+            return None
+        return None if facts.complexity_read else decision
+
     def explain(self, ctx: DecisionContext) -> list[RuleTrace]:
         """Every rule in the order tried, with each condition's values; rules after the one that
         fired are listed with `reached=False`."""
@@ -478,9 +508,11 @@ class Policy:
         self._evaluate(ctx, traces)
         return traces
 
-    def _evaluate(self, ctx: DecisionContext, traces: list[RuleTrace] | None) -> Decision:
+    def _evaluate(
+        self, ctx: DecisionContext, traces: list[RuleTrace] | None, facts: Facts | None = None
+    ) -> Decision:
         view = self.view(ctx.request.app_id)
-        facts = Facts(ctx, view.thresholds, self.budget)
+        facts = facts or Facts(ctx, view.thresholds, self.budget)
         fired: CompiledRule | None = None
         for rule in view.rules:
             if traces is not None:

@@ -929,3 +929,38 @@ def test_cli_explain_with_a_context_builder(tmp_path: Path) -> None:
     res = CliRunner().invoke(group, ["explain", "x", "--policy", str(bad)])
     assert res.exit_code == 1
     assert f"{bad}:1:27: rules[0].action" in res.output
+
+
+# --- deciding without the complexity score ------------------------------------------------------------
+
+EARLY = """
+thresholds: {hard: 0.6}
+rules:
+  - {name: pinned, when: {metadata: {route: cloud}}, action: cloud}
+  - {name: secrets, when: {findings: {categories: [secret]}}, action: local}
+  - {name: hard, when: {complexity: {gte: hard}}, action: cloud}
+  - {name: sure, when: {local_success: {gte: 0.8}, app: notes}, action: local}
+apps:
+  kiosk:
+    inherit_rules: false
+    default: {action: deny, message: "this kiosk answers nothing"}
+"""
+
+
+def test_decide_without_complexity_only_where_no_score_was_read(tmp_path: Path) -> None:
+    p = policy(tmp_path, EARLY)
+    # reached before any condition on the score: the same decision whatever the score
+    for c in (0.0, 0.5, 1.0):
+        early = p.decide_without_complexity(ctx(complexity=c, metadata={"route": "cloud"}))
+        assert early is not None and (early.rule, early.route) == ("pinned", Route.CLOUD)
+        secret = p.decide_without_complexity(ctx(complexity=c, findings=(finding("secret"),)))
+        assert secret is not None and secret.rule == "secrets"
+        assert p.decide_without_complexity(ctx(complexity=c, app="kiosk")).rule == "default"  # type: ignore[union-attr]
+    # a rule on the score was tested (matched or not): the model stage must decide
+    assert p.decide_without_complexity(ctx(complexity=0.9)) is None
+    assert p.decide_without_complexity(ctx(complexity=0.1)) is None
+    # local_success is read from the score too
+    assert p.decide_without_complexity(ctx(complexity=0.1, app="notes")) is None
+    # and where it decides, it decides as decide() does
+    c = ctx(metadata={"route": "cloud"}, complexity=0.3)
+    assert p.decide_without_complexity(c) == p.decide(c)

@@ -221,3 +221,39 @@ def test_tokens_match_llama_cpp_python_tokenize(backend: Backend) -> None:
                 assert list(buf[:n]) == list(llm.tokenize(data, add_bos=add_bos, special=special))
     prompt = _prompt(backend, "Name three primary colours.")
     assert backend.count_tokens(prompt) == len(backend._tokens(prompt))  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_a_decision_that_needs_no_score_runs_no_prefill(backend: Backend, tmp_path: Any) -> None:
+    """A rule that decides before any condition on the score (here a metadata route) leaves the model
+    stage out: the prompt is evaluated once, by the answer, and the request never queues for a
+    prefill it does not need (a cloud-bound request would otherwise wait for the local model)."""
+    import asyncio
+    from pathlib import Path
+
+    from router.app import build_engine
+    from router.config import build_settings
+    from router.types import Request
+    from tests.conftest import _KeepOpen
+
+    text = 'How do you say "good night" in Italian?'
+    llm = backend._llm  # type: ignore[attr-defined]
+    _ensure_model_stage(backend, tmp_path)
+    policy = Path(__file__).parent / "policies" / "by-metadata.yaml"
+    engine = build_engine(build_settings(state_dir=tmp_path, policy=policy), _KeepOpen(backend), None, None)
+    assert not engine.complexity.settled(engine.complexity.score_text(text))  # stage 1 alone would not do
+    request = Request((Message("user", text),), options=GREEDY, metadata={"route": "cloud"})
+    try:
+        with DecodeCounter(llm) as counter:
+            answer = asyncio.run(engine.route(request))
+    finally:
+        engine.worker.close()
+    # no cloud configured: the pinned cloud rule falls back to local, decided without the model stage
+    assert (answer.outcome.rule, answer.outcome.route, answer.outcome.stage) == (
+        "force-cloud",
+        "local",
+        "features",
+    )
+    n_prompt = len(backend._tokens(_prompt(backend, text)))  # type: ignore[attr-defined]
+    assert counter.calls[0] == n_prompt  # the whole prompt in one evaluation: no prefill before it
+    assert set(counter.calls[1:]) == {1}
