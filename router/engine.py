@@ -98,9 +98,13 @@ class PolicyLike(Protocol):
 
 def _decided_early(policy: PolicyLike, ctx: DecisionContext) -> Decision | None:
     """The policy's decision if it does not depend on the complexity score; None when it does or when
-    the policy cannot tell (deciding then goes the usual way, which fails closed)."""
+    the policy cannot tell (deciding then goes the usual way, which fails closed). A local answer whose
+    model-stage inputs the policy keeps for learning (`shadow.keep_features`) still gets its prefill."""
     try:
-        return policy.decide_without_complexity(ctx)
+        decision = policy.decide_without_complexity(ctx)
+        if decision is not None and decision.route is Route.LOCAL and policy.shadow.keep_features:
+            return None
+        return decision
     except Exception:
         return None
 
