@@ -16,10 +16,12 @@ top_p 1, repeat penalty 1), the same n_ctx and thread count, through:
   (h) daemon, HTTP door  the daemon of (b)'s kind through its OpenAI-compatible HTTP door
                (--http-socket, a Unix socket; httpx, /v1/chat/completions, SSE for time to first token)
 
-(a) to (c) get the identical prompt text (the daemon's plain prompt format, as the default model has
-no chat template) and stop strings. Requests are never concurrent: each round runs every system in
-turn (the order rotates per round) so that machine noise hits all three alike; one warm-up round per
-system comes first. (d) and (e) send the same chat messages to the same server with the same
+(a) answers exactly what the daemon answers: the same tokens (the model's chat template, formatted by
+the router's backend) and the same sampling defaults (greedy, repeat penalty 1.1 over the last 64
+tokens). (c) gets the plain prompt format with stop strings and no repeat penalty, as before: its
+answers differ, so compare it on time per token. Requests are never concurrent: each round runs
+every system in turn (the order rotates per round) so that machine noise hits all three alike; one
+warm-up round per system comes first. (d) and (e) send the same chat messages to the same server with the same
 max_tokens and greedy sampling, leaving the rest (repeat penalty) to the server's defaults: (e) - (d) is
 what the daemon adds to a local runtime over HTTP. (h) sends (b)'s request (one user message,
 max_tokens, temperature 0, top_p 1) as OpenAI JSON, so it gets (b)'s prompt text and answers: (h) - (b)
@@ -112,34 +114,47 @@ def _stops() -> list[str]:
 
 
 def direct_system(path: Path, n_threads: int) -> System:
-    import llama_cpp
+    """(a): the same model file through the router's own llama.cpp backend object, but called straight
+    through llama-cpp-python's `create_completion`: the daemon's prompt (the model's chat template),
+    its tokens and its sampling defaults (greedy, repeat penalty over the last 64 tokens), so (a) and
+    the daemon answer the same prompt the same way."""
+    from router import backends, sampling
+    from router.types import GenerationOptions, Message
 
-    from router.backends.llama_cpp import _silence_llama_logs
-
-    _silence_llama_logs(llama_cpp)
-    llm: Any = llama_cpp.Llama(
-        model_path=str(path), n_ctx=N_CTX, n_threads=n_threads, n_threads_batch=n_threads, verbose=False
-    )
+    backend: Any = backends.load_backend("llama_cpp", path, n_ctx=N_CTX, n_threads=n_threads)
+    llm = backend._llm
+    s = sampling.resolve(GenerationOptions(temperature=0.0, top_p=1.0), backend.sampling)
+    llm.last_n_tokens_size = s.repeat_last_n
     params: dict[str, Any] = dict(
-        max_tokens=MAX_TOKENS, temperature=0.0, top_p=1.0, repeat_penalty=1.0, stop=_stops()
+        max_tokens=MAX_TOKENS,
+        temperature=s.temperature,
+        top_p=s.top_p,
+        top_k=s.top_k,
+        min_p=s.min_p,
+        repeat_penalty=s.repeat_penalty,
     )
+    if not backend.capabilities.chat_template:
+        params["stop"] = _stops()
+
+    def tokens(prompt: str) -> list[int]:
+        return list(backend._tokens(backend.format_prompt([Message("user", prompt)])))
 
     def complete(prompt: str) -> tuple[float, int, str]:
         t0 = time.perf_counter()
-        r = llm.create_completion(prompt=_plain(prompt), **params)
+        r = llm.create_completion(prompt=tokens(prompt), **params)
         ms = (time.perf_counter() - t0) * 1000
         return ms, int(r["usage"]["completion_tokens"]), str(r["choices"][0]["text"])
 
     def first_token(prompt: str) -> float:
         t0 = time.perf_counter()
         ttft = float("nan")
-        chunks = llm.create_completion(prompt=_plain(prompt), stream=True, **params)
+        chunks = llm.create_completion(prompt=tokens(prompt), stream=True, **params)
         for chunk in chunks:
             if chunk["choices"][0].get("text") and ttft != ttft:
                 ttft = (time.perf_counter() - t0) * 1000
         return ttft
 
-    return System("(a) direct llama-cpp-python (in process)", complete, first_token, llm.close)
+    return System("(a) direct llama-cpp-python (in process)", complete, first_token, backend.close)
 
 
 def daemon_system(n_threads: int, **daemon_options: Any) -> System:
