@@ -35,7 +35,7 @@ class Item:
     id: str
     family: str
     prompt: str
-    grader: str  # number | contains | choice | exact | yesno | code
+    grader: str  # number | final_number | contains | choice | exact | yesno | code | conversational
     expected: dict[str, Any] = field(default_factory=dict)
     fixed_split: str | None = None  # for suites of one's own (tests): the split, instead of the hash
 
