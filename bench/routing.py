@@ -92,14 +92,91 @@ def _cached(cache: Any, item: Any) -> Any:
     """A cached outcome by item id (the prompt is the model's format of the item; one row per item)."""
     from router.backends.base import Prefill
     from router.calibration import grade
-    from router.calibration.run import Outcome
+    from router.calibration.run import Outcome, row_logprobs
 
     row = cache.by_id(item.id)
     if row is None:
         return None
     pre = Prefill(row["hidden"], row["entropy"], row["top_prob"], row["n_tokens"])
     ok = grade.grade(item, row["answer"])
-    return Outcome(item.id, item.family, item.split, item.prompt, "", ok, row["answer"], pre)
+    return Outcome(
+        item.id, item.family, item.split, item.prompt, "", ok, row["answer"], pre, row_logprobs(row)
+    )
+
+
+# After the answer: how much the answer's own token log-probabilities add to the prompt-side score.
+ANSWER_TOKENS = 16
+
+
+def answer_confidence(logprobs: Sequence[float]) -> list[float] | None:
+    """[-mean, -min] of the first ANSWER_TOKENS log-probabilities (None: none recorded)."""
+    import math
+
+    lp = [v for v in logprobs[:ANSWER_TOKENS] if math.isfinite(v)]
+    if not lp:
+        return None
+    return [-sum(lp) / len(lp), -min(lp)]
+
+
+def after_answer(outcomes: Sequence[Any], seed: int) -> dict[str, Any] | None:
+    """The held-out figures of three scores on the prompts whose answer log-probabilities are cached:
+    the model stage alone (before generating, as served), the answer's log-probabilities alone, and a
+    logistic stack of both (fitted on the training split, with the model stage's out-of-fold score).
+    Not a served router: it needs the answer, so it measures what a check after generating could add."""
+    import math
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from router.calibration import calibrate as lib
+    from router.calibration import fit, metrics
+
+    rows = [o for o in outcomes if answer_confidence(o.logprobs) is not None]
+    train = [o for o in rows if o.split == "train"]
+    held = [o for o in rows if o.split == "heldout"]
+    if len(held) < 20 or len({o.correct for o in train}) < 2 or len({o.correct for o in held}) < 2:
+        return None
+    fitted = fit.fit_head(
+        train,
+        fit.stage1_scores([o.text for o in train]),
+        inputs=lib.DEFAULT_INPUTS,
+        model_sha256="bench",
+        model_file="bench",
+        seed=seed,
+        training={},
+    )
+    p_held = fit.score_with(fitted.head, held, fit.stage1_scores([o.text for o in held]))
+
+    def logit(p: float) -> float:
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        return math.log(p / (1 - p))
+
+    def design(os: Sequence[Any], pre: Sequence[float]) -> Any:
+        return np.array(
+            [[logit(p), *(answer_confidence(o.logprobs) or [])] for o, p in zip(os, pre, strict=True)]
+        )
+
+    x_tr, x_he = design(train, fitted.oof), design(held, p_held)
+    y_tr = np.array([0 if o.correct else 1 for o in train])
+    mean, scale = x_tr.mean(axis=0), x_tr.std(axis=0) + 1e-9
+    stack = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit((x_tr - mean) / scale, y_tr)
+    p_stack = stack.predict_proba((x_he - mean) / scale)[:, 1].tolist()
+    alone = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(
+        (x_tr[:, 1:] - mean[1:]) / scale[1:], y_tr
+    )
+    p_alone = alone.predict_proba((x_he[:, 1:] - mean[1:]) / scale[1:])[:, 1].tolist()
+    fails = [0 if o.correct else 1 for o in held]
+    fams = [o.family for o in held]
+    out: dict[str, Any] = {"train_n": len(train), "heldout_n": len(held), "answer_tokens": ANSWER_TOKENS}
+    for name, p in (
+        ("model stage (before generating, as served)", p_held),
+        ("answer log-probabilities alone", p_alone),
+        ("model stage + answer log-probabilities", p_stack),
+    ):
+        out[name] = metrics.summary(fails, p, fams, p) | {
+            "auc_within_family_min5": metrics.family_auc(fails, p, fams, 5)["mean"]
+        }
+    return out
 
 
 def evaluate_model(path: Path, outcomes: Sequence[Any], seed: int) -> dict[str, Any]:
@@ -186,6 +263,9 @@ def evaluate_model(path: Path, outcomes: Sequence[Any], seed: int) -> dict[str, 
     result["cv_all"] = metrics.summary(all_fails, cv.oof, all_fams, cv.oof)
     result["cv_all"]["auc_within_family_min5"] = metrics.family_auc(all_fails, cv.oof, all_fams, 5)["mean"]
     result["heldout_auc_within_family_min5"] = metrics.family_auc(fails, calibrated, fams, 5)["mean"]
+    after = after_answer(outcomes, seed)
+    if after is not None:
+        result["after_answer"] = after
     result["_head"] = head  # for the out-of-suite check; not part of the JSON
     return result
 
@@ -309,6 +389,19 @@ def render(r: dict[str, Any]) -> str:
             for k, v in r["ablation"].items()
         )
     )
+    after = r.get("after_answer")
+    if after:
+        lines.append(
+            f"after the answer (held-out n={after['heldout_n']} with the first {after['answer_tokens']} "
+            f"answer tokens' log-probabilities cached; not a served router):"
+        )
+        for name, s in after.items():
+            if isinstance(s, dict):
+                lines.append(
+                    f"  {name:44} AUC {_f(s['auc'])}  AUC/fam {_f(s['auc_within_family'])} "
+                    f"(>=5/5 {_f(s['auc_within_family_min5'])})  ECE {_f(s.get('ece'))}  "
+                    f"gain {_f(s['gain_captured'])}  CPT80 {s['cpt80']:.0%}"
+                )
     ood = r.get("out_of_suite")
     if ood:
         if "note" in ood:

@@ -23,7 +23,7 @@ from router.scoring.complexity import (
     load_scorer,
     model_fingerprint,
 )
-from router.types import ComplexityReport
+from router.types import ComplexityReport, Message
 
 # --- the suite -------------------------------------------------------------------------------------
 
@@ -243,7 +243,9 @@ def calibrated(llama_backend: Backend, model_path: Path, tmp_path_factory: pytes
     return state, result
 
 
-def test_calibrate_end_to_end_with_the_real_model(calibrated: Any, model_path: Path) -> None:
+def test_calibrate_end_to_end_with_the_real_model(
+    calibrated: Any, model_path: Path, llama_backend: Backend
+) -> None:
     state, result = calibrated
     sha = model_fingerprint(model_path)
     assert result.path == calibrated_head_path(state, sha) and result.path.exists()
@@ -252,6 +254,11 @@ def test_calibrate_end_to_end_with_the_real_model(calibrated: Any, model_path: P
     assert head.calibration and all(0.0 <= p <= 1.0 for _, p in head.calibration)
     outcomes = run.OutcomeCache(state, sha)
     assert outcomes.path.exists() and len(outcomes.path.read_text().splitlines()) == len(TINY_ITEMS)
+    # Each outcome keeps the answer tokens' log-probabilities as read (what a check after generating
+    # can use; bench.routing measures it), and the cache gives them back.
+    for item in TINY_ITEMS:
+        got = outcomes.get(item, llama_backend.format_prompt([Message("user", item.prompt)]))
+        assert got is not None and got.logprobs and all(v <= 0.0 for v in got.logprobs)
     # The daemon's loader finds it in the state dir.
     scorer = load_scorer(sha, state_dir=state)
     assert scorer.model_head is not None and scorer.model_head.model_sha256 == sha

@@ -4,7 +4,8 @@ For each item: `prompt = backend.format_prompt([user message])`, `backend.prefil
 inputs), then `backend.stream(prompt, GenerationOptions(), cancel)` with the backend's default options,
 continuing from that prefill exactly as a LOCAL decision does. The answer is read until the grader's
 limit (`grade.read_limit`), then generation is cancelled. The outcome (grade, the answer's start, the
-prefill's hidden state and signals) is appended to a JSONL cache per model fingerprint, so an interrupted
+prefill's hidden state and signals, the answer tokens' log-probabilities where the backend gives them)
+is appended to a JSONL cache per model fingerprint, so an interrupted
 run resumes where it stopped and a second run costs nothing.
 """
 
@@ -38,6 +39,9 @@ class Outcome:
     correct: bool
     answer: str
     prefill: Prefill
+    # The answer's token log-probabilities as read (empty where the backend gives none, or in rows
+    # cached before they were recorded).
+    logprobs: tuple[float, ...] = ()
 
 
 class OutcomeCache:
@@ -76,7 +80,17 @@ class OutcomeCache:
         pre = Prefill(row["hidden"], row["entropy"], row["top_prob"], row["n_tokens"])
         # Graded again from the stored answer: a grader fix needs no new answers.
         correct = grade.grade(item, row["answer"])
-        return Outcome(item.id, item.family, item.split, item.prompt, prompt, correct, row["answer"], pre)
+        return Outcome(
+            item.id,
+            item.family,
+            item.split,
+            item.prompt,
+            prompt,
+            correct,
+            row["answer"],
+            pre,
+            row_logprobs(row),
+        )
 
     def put(self, item: Item, outcome: Outcome) -> None:
         p = outcome.prefill
@@ -91,6 +105,8 @@ class OutcomeCache:
             "n_tokens": p.n_tokens,
             "hidden": p.hidden,
         }
+        if outcome.logprobs:
+            row["logprobs"] = [round(v, 4) for v in outcome.logprobs]
         self._rows[key] = row
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -103,10 +119,12 @@ def answer_item(backend: Backend, item: Item) -> Outcome:
     limit = grade.read_limit(item)
     cancel = threading.Event()
     parts: list[str] = []
+    logprobs: list[float] = []
     size = 0
     stream = backend.stream(prompt, GenerationOptions(), cancel)
     try:
         for piece in stream:
+            logprobs.extend(piece.logprobs)
             if piece.text:
                 parts.append(piece.text)
                 size += len(piece.text)
@@ -119,8 +137,21 @@ def answer_item(backend: Backend, item: Item) -> Outcome:
             close()
     answer = "".join(parts)[:limit]
     return Outcome(
-        item.id, item.family, item.split, item.prompt, prompt, grade.grade(item, answer), answer, pre
+        item.id,
+        item.family,
+        item.split,
+        item.prompt,
+        prompt,
+        grade.grade(item, answer),
+        answer,
+        pre,
+        tuple(logprobs),
     )
+
+
+def row_logprobs(row: dict[str, Any]) -> tuple[float, ...]:
+    """A cached row's answer log-probabilities (rows written before they were recorded have none)."""
+    return tuple(float(v) for v in row.get("logprobs", ()))
 
 
 class Progress:
@@ -196,4 +227,12 @@ def run_items(
     return out
 
 
-__all__ = ["Outcome", "OutcomeCache", "Progress", "answer_item", "model_fingerprint", "run_items"]
+__all__ = [
+    "Outcome",
+    "OutcomeCache",
+    "Progress",
+    "answer_item",
+    "model_fingerprint",
+    "row_logprobs",
+    "run_items",
+]
