@@ -304,6 +304,43 @@ def score_table(samples: list[Sample], truth: str) -> str:
     )
 
 
+# Settings other than the defaults whose effect the detection part prints (read labels, each half).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "repeated_phrases on (phrase_share 0.25, chosen on dev)": {"phrase_share": 0.25}
+}
+
+
+def variant_table(samples: list[Sample]) -> str:
+    """Degenerate answers caught and good answers rejected (read labels where there are), per half, with
+    the default settings and with each of VARIANTS."""
+    from router.checks import Answer, CheckSettings, check_answer
+    from router.types import Message
+
+    rows = []
+    variants: dict[str, dict[str, Any]] = {"defaults": {}, **VARIANTS}
+    for name, changes in variants.items():
+        settings = replace(CheckSettings(), **changes)
+        verdict = {
+            id(s): check_answer(Answer(s.text, (Message("user", s.prompt),), s.finish, s.logprobs), settings)
+            is not None
+            for s in samples
+        }
+        cells = []
+        for part in (*HALVES, "all"):
+            group = [s for s in samples if part == "all" or s.half == part]
+            bad = [s for s in group if s.label != "good"]
+            good = [s for s in group if s.label == "good"]
+            cells += [
+                _pct(sum(verdict[id(s)] for s in bad), len(bad)),
+                _pct(sum(verdict[id(s)] for s in good), len(good)),
+            ]
+        rows.append([name, *cells])
+    headers = ["settings"]
+    for part in (*HALVES, "all"):
+        headers += [f"{part}: caught", f"{part}: good rejected"]
+    return table(headers, rows)
+
+
 def detection_section(samples: list[Sample], show: int, targets: Targets) -> str:
     n_read = sum(1 for s in samples if s.read is not None)
     verdicts: dict[str, int] = {}
@@ -335,6 +372,10 @@ def detection_section(samples: list[Sample], show: int, targets: Targets) -> str
         f"Read and automatic labels agree on {agree} of {n_read} read answers"
         + (": " + ", ".join(f"{k} {v}" for k, v in sorted(confusion.items())) if confusion else "")
         + ".",
+        "Other settings (read labels):",
+        "",
+        variant_table(samples),
+        "",
         "Good answers (read labels) rejected, by check: "
         f"{', '.join(f'{k} {v}' for k, v in sorted(verdicts.items())) or 'none'}.",
         f"Check time per answer: p50 {fmt(percentile(us, 50))} µs, p99 {fmt(percentile(us, 99))} µs, "
