@@ -372,6 +372,7 @@ def detection_section(samples: list[Sample], show: int, targets: Targets) -> str
         f"Read and automatic labels agree on {agree} of {n_read} read answers"
         + (": " + ", ".join(f"{k} {v}" for k, v in sorted(confusion.items())) if confusion else "")
         + ".",
+        "",
         "Other settings (read labels):",
         "",
         variant_table(samples),
