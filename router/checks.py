@@ -383,9 +383,10 @@ def phrase_repeats(text: str) -> float:
 def check_repeated_phrases(answer: Answer, settings: CheckSettings) -> Rejection | None:
     """The answer keeps saying the same few-word phrases: at least `phrase_share` of its words lie in
     4-word phrases said 4 times or more. Off unless `phrase_share` is set. On the dev half of the read
-    labels the loops the other checks missed scored 0.31-0.43 and all but one good answer at most 0.19,
-    hence 0.25; on the held-out half that share also rejected four good step-by-step answers that name
-    the same quantities again and again ("the number of cups of coffee ..."), so it is not a default."""
+    labels, four of the five loops the other checks missed scored 0.31-0.43 and the good answers no
+    other check rejects at most 0.19 but one, hence 0.25; on the held-out half that share also rejected
+    four good answers, three of them step-by-step arithmetic that names the same quantities again and
+    again ("the number of cups of coffee ..."), so it is not a default."""
     if settings.phrase_share is None:
         return None
     share = phrase_repeats(answer.text[-4000:])
