@@ -6,8 +6,9 @@ request's messages, the finish reason and the tokens' log-probabilities) that re
 when the answer is not fit to deliver, else None. They cost microseconds: word n-gram sets and a tail
 scan, no model calls.
 
-The thresholds chosen from real answers were chosen on the dev half of bench/answer_checks.py's labelled
-answers only (split by prompt); its held-out half is reported, not tuned on (docs/benchmarks.md).
+Thresholds added since the read labels (bench/data/answer_labels.jsonl) were chosen on the dev half of
+bench/answer_checks.py's answers only (split by prompt); the held-out half is reported, not tuned on.
+Older thresholds were set before the split (docs/benchmarks.md, "Fourth run").
 
     empty            nothing but whitespace or punctuation
     echo             the answer repeats the prompt (or the system message) instead of answering it, word for
