@@ -1,15 +1,18 @@
 """Answer checks on real answers: what they catch, what they wrongly reject, what they cost.
 
     python -m bench.answer_checks [--quick] [--show N] [--skip-daemons] [--cache DIR | --no-cache]
-                                  [--sets smollm2,smollm2-no-penalty,gemma] [--cached-only]
+                                  [--sets smollm2,smollm2-no-penalty,gemma] [--cached-only] [--labels FILE]
 
 1. **Detection.** Two real models (the default SmolLM2 135M Instruct, and Gemma 3 270M, a base model)
    answer prompts from /work/shared/data/complexity (chit-chat, nq_open questions, GSM8K problems,
    Vicuna-bench) with the daemon's own prompt format, sampling and stop rules, in process. SmolLM2 also
-   answers once with its repetition control off, so that loops appear. Every answer is labelled by a
-   second, independent labeller (difflib similarity to the prompt for echoes, zlib compressibility for
-   loops, a phrase list over short answers for refusals, no letters or digits for empty), then checked
-   by router.checks. The table gives recall per degenerate kind, the share of good answers rejected, and
+   answers once with its repetition control off, so that loops appear. Every answer has two labels:
+   the one a person gave it by reading it (bench/data/answer_labels.jsonl, rubric in
+   bench/data/answer_labels.md; the ground truth where there is one) and an automatic one (difflib
+   similarity to the prompt for echoes, zlib compressibility for loops, a phrase list over short answers
+   for refusals, no letters or digits for empty). Answers are split by prompt into a dev half, on which
+   the checks' thresholds are chosen, and a held-out half, which is only reported. The tables give recall
+   per degenerate kind, the share of good answers rejected, per set and half, for both labellings, and
    the disagreements (`--show N` prints them, for reading by eye).
 2. **Hold-back cost.** Three daemons stream 40 of the same prompts, ten from each source in turn: answer
    checks off (no hold-back), on, and on with `holdback_refusals: false`, in rotating order; time to the
@@ -41,19 +44,57 @@ from bench._common import Daemon, Targets, fmt, machine_markdown, parser, percen
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "complexity"
 MAX_TOKENS = 128
+# Labels read by a person, one JSON object a line: set, prompt_sha256, label (echo, loop, empty, refusal,
+# good), also (other kinds the answer shows), note. The rubric is answer_labels.md beside it.
+READ_LABELS = Path(__file__).resolve().parent / "data" / "answer_labels.jsonl"
+KINDS = ("echo", "loop", "empty", "refusal")
+HALVES = ("dev", "held-out")
 
 
 @dataclass
 class Sample:
-    model: str
+    model: str  # the answer set: gemma-3-270m, smollm2 or smollm2-no-penalty (as the read labels name it)
     source: str
     prompt: str
     text: str
     finish: str
     logprobs: list[float]
-    label: str = "good"
+    label: str = "good"  # the ground truth: the read label where there is one, else the automatic one
+    auto: str = "good"  # the automatic labeller's
+    read: str | None = None  # the person's, None where the file has no label for this answer
     verdict: str = ""
     check_us: float = 0.0
+
+    @property
+    def sha(self) -> str:
+        return prompt_sha256(self.prompt)
+
+    @property
+    def half(self) -> str:
+        return half(self.prompt)
+
+
+def prompt_sha256(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def half(prompt: str) -> str:
+    """The half a prompt falls in, "dev" or "held-out", by its sha256: every set's answer to one prompt
+    falls in the same half. Thresholds and checks are chosen on dev answers only; held-out answers are
+    only reported."""
+    return "dev" if int(prompt_sha256(prompt), 16) % 2 == 0 else "held-out"
+
+
+def read_labels(path: Path = READ_LABELS) -> dict[tuple[str, str], str]:
+    """(set, prompt sha256) -> the label a person read, from `path` (empty when it is not there)."""
+    if not path.is_file():
+        return {}
+    out: dict[tuple[str, str], str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            out[(row["set"], row["prompt_sha256"])] = row["label"]
+    return out
 
 
 # --- prompts ------------------------------------------------------------------------------------
@@ -194,13 +235,15 @@ def generate(
     return out
 
 
-def judge(samples: list[Sample]) -> None:
+def judge(samples: list[Sample], labels: dict[tuple[str, str], str]) -> None:
     from router.checks import Answer, CheckSettings, check_answer
     from router.types import Message
 
     settings = CheckSettings()
     for s in samples:
-        s.label = label(s.prompt, s.text, s.finish)
+        s.auto = label(s.prompt, s.text, s.finish)
+        s.read = labels.get((s.model, s.sha))
+        s.label = s.read or s.auto
         answer = Answer(s.text, (Message("user", s.prompt),), s.finish, s.logprobs)
         # CPU time of this thread, the least of three runs: the machine's other load is not the checks'.
         runs = []
@@ -212,65 +255,154 @@ def judge(samples: list[Sample]) -> None:
         s.verdict = r.check if r else ""
 
 
-def detection_section(samples: list[Sample], show: int, targets: Targets) -> str:
-    kinds = ("echo", "loop", "empty", "refusal")
+def _pct(part: int, whole: int) -> str:
+    return f"{part}/{whole} = {part / whole:.1%}" if whole else "0/0"
+
+
+def _rates(group: list[Sample], truth: str) -> tuple[float, float]:
+    """(share of degenerate answers caught, share of good answers rejected) under one labelling."""
+    bad = [s for s in group if getattr(s, truth) not in (None, "good")]
+    good = [s for s in group if getattr(s, truth) == "good"]
+    caught = sum(1 for s in bad if s.verdict) / len(bad) if bad else float("nan")
+    rejected = sum(1 for s in good if s.verdict) / len(good) if good else float("nan")
+    return caught, rejected
+
+
+def score_table(samples: list[Sample], truth: str) -> str:
+    """Per set and for all sets, per half and both: each kind caught/labelled, all degenerate answers
+    caught, good answers rejected, under the labels in the Sample field `truth` ("label": read labels
+    where there is one, else automatic; "auto": automatic only)."""
     rows = []
-    for model in sorted({s.model for s in samples}):
-        mine = [s for s in samples if s.model == model]
-        counts = {k: sum(1 for s in mine if s.label == k) for k in (*kinds, "good")}
-        caught = sum(1 for s in mine if s.label != "good" and s.verdict)
-        bad = sum(1 for s in mine if s.label != "good")
-        good_rejected = sum(1 for s in mine if s.label == "good" and s.verdict)
-        rows.append([model, len(mine), *(counts[k] for k in kinds), counts["good"],
-                     f"{caught}/{bad}", f"{good_rejected}/{counts['good']}"])  # fmt: skip
-    bad_all = [s for s in samples if s.label != "good"]
-    good_all = [s for s in samples if s.label == "good"]
-    recall = sum(1 for s in bad_all if s.verdict) / len(bad_all) if bad_all else float("nan")
-    false_rej = sum(1 for s in good_all if s.verdict) / len(good_all) if good_all else float("nan")
-    per_kind = []
-    for k in kinds:
-        group = [s for s in bad_all if s.label == k]
-        if group:
-            per_kind.append(f"{k} {sum(1 for s in group if s.verdict)}/{len(group)}")
+    for model in [*sorted({s.model for s in samples}), "all sets"]:
+        for part in (*HALVES, "all"):
+            group = [
+                s
+                for s in samples
+                if (model == "all sets" or s.model == model)
+                and (part == "all" or s.half == part)
+                and getattr(s, truth) is not None
+            ]
+            kinds = []
+            for k in KINDS:
+                mine = [s for s in group if getattr(s, truth) == k]
+                kinds.append(f"{sum(1 for s in mine if s.verdict)}/{len(mine)}")
+            bad = [s for s in group if getattr(s, truth) != "good"]
+            good = [s for s in group if getattr(s, truth) == "good"]
+            rows.append(
+                [
+                    model,
+                    part,
+                    len(group),
+                    *kinds,
+                    _pct(sum(1 for s in bad if s.verdict), len(bad)),
+                    _pct(sum(1 for s in good if s.verdict), len(good)),
+                ]
+            )
+    return table(
+        ["set", "half", "answers", *(f"{k} caught" for k in KINDS), "degenerate caught", "good rejected"],
+        rows,
+    )
+
+
+# Settings other than the defaults whose effect the detection part prints (read labels, each half).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "repeated_phrases on (phrase_share 0.25, chosen on dev)": {"phrase_share": 0.25}
+}
+
+
+def variant_table(samples: list[Sample]) -> str:
+    """Degenerate answers caught and good answers rejected (read labels where there are), per half, with
+    the default settings and with each of VARIANTS."""
+    from router.checks import Answer, CheckSettings, check_answer
+    from router.types import Message
+
+    rows = []
+    variants: dict[str, dict[str, Any]] = {"defaults": {}, **VARIANTS}
+    for name, changes in variants.items():
+        settings = replace(CheckSettings(), **changes)
+        verdict = {
+            id(s): check_answer(Answer(s.text, (Message("user", s.prompt),), s.finish, s.logprobs), settings)
+            is not None
+            for s in samples
+        }
+        cells = []
+        for part in (*HALVES, "all"):
+            group = [s for s in samples if part == "all" or s.half == part]
+            bad = [s for s in group if s.label != "good"]
+            good = [s for s in group if s.label == "good"]
+            cells += [
+                _pct(sum(verdict[id(s)] for s in bad), len(bad)),
+                _pct(sum(verdict[id(s)] for s in good), len(good)),
+            ]
+        rows.append([name, *cells])
+    headers = ["settings"]
+    for part in (*HALVES, "all"):
+        headers += [f"{part}: caught", f"{part}: good rejected"]
+    return table(headers, rows)
+
+
+def detection_section(samples: list[Sample], show: int, targets: Targets) -> str:
+    n_read = sum(1 for s in samples if s.read is not None)
     verdicts: dict[str, int] = {}
-    for s in good_all:
-        if s.verdict:
+    for s in samples:
+        if s.label == "good" and s.verdict:
             verdicts[s.verdict] = verdicts.get(s.verdict, 0) + 1
+    agree = sum(1 for s in samples if s.read is not None and s.read == s.auto)
+    confusion: dict[str, int] = {}
+    for s in samples:
+        if s.read is not None and s.read != s.auto:
+            key = f"read {s.read} / automatic {s.auto}"
+            confusion[key] = confusion.get(key, 0) + 1
     us = [s.check_us for s in samples]
     lines = [
         "### Detection",
         "",
-        table(
-            [
-                "model",
-                "answers",
-                "echo",
-                "loop",
-                "empty",
-                "refusal",
-                "good",
-                "degenerate caught",
-                "good rejected",
-            ],
-            rows,
-        ),
+        f"Read labels (bench/data/answer_labels.jsonl): {n_read} of {len(samples)} answers"
+        + ("" if n_read == len(samples) else "; the others take the automatic label")
+        + ". Dev and held-out halves split by prompt sha256; thresholds are chosen on dev answers only.",
         "",
-        f"Caught by kind: {', '.join(per_kind) or 'none'}. Good answers rejected, by check: "
+        "**Read labels** (the ground truth):",
+        "",
+        score_table(samples, "label"),
+        "",
+        "**Automatic labels** (bench.answer_checks `label`, for comparison):",
+        "",
+        score_table(samples, "auto"),
+        "",
+        f"Read and automatic labels agree on {agree} of {n_read} read answers"
+        + (": " + ", ".join(f"{k} {v}" for k, v in sorted(confusion.items())) if confusion else "")
+        + ".",
+        "",
+        "Other settings (read labels):",
+        "",
+        variant_table(samples),
+        "",
+        "Good answers (read labels) rejected, by check: "
         f"{', '.join(f'{k} {v}' for k, v in sorted(verdicts.items())) or 'none'}.",
         f"Check time per answer: p50 {fmt(percentile(us, 50))} µs, p99 {fmt(percentile(us, 99))} µs, "
         f"max {fmt(max(us) if us else None)} µs.",
     ]
-    targets.check("degenerate answers caught", recall * 100, ">=", 95, "%")
-    targets.check("good answers rejected", false_rej * 100, "<=", 2, "%")
+    for part, group in (("all", samples), ("held-out", [s for s in samples if s.half == "held-out"])):
+        recall, false_rej = _rates(group, "label")
+        targets.check(f"degenerate answers caught ({part}, read labels)", recall * 100, ">=", 95, "%")
+        targets.check(f"good answers rejected ({part}, read labels)", false_rej * 100, "<=", 2, "%")
     targets.check("answer check time p99", percentile(us, 99) / 1000, "<=", 1, " ms")
     if show:
+        bad_all = [s for s in samples if s.label != "good"]
+        good_all = [s for s in samples if s.label == "good"]
         missed = [s for s in bad_all if not s.verdict][:show]
         wrong = [s for s in good_all if s.verdict][:show]
-        lines += ["", "Disagreements (labeller vs checks):", ""]
+        lines += ["", "Disagreements (labels vs checks; the label's source in brackets):", ""]
+
+        def where(s: Sample) -> str:
+            return f"{s.model}, {s.half}, {'read' if s.read is not None else 'automatic'}"
+
         for s in missed:
-            lines.append(f"- missed {s.label} ({s.model}): {s.prompt[:60]!r} -> {s.text[:120]!r}")
+            lines.append(f"- missed {s.label} ({where(s)}): {s.prompt[:60]!r} -> {s.text[:120]!r}")
         for s in wrong:
-            lines.append(f"- rejected good as {s.verdict} ({s.model}): {s.prompt[:60]!r} -> {s.text[:120]!r}")
+            lines.append(
+                f"- rejected good as {s.verdict} ({where(s)}): {s.prompt[:60]!r} -> {s.text[:120]!r}"
+            )
     return "\n".join(lines)
 
 
@@ -447,6 +579,12 @@ def main() -> None:
     )
     p.add_argument("--no-cache", action="store_true", help="generate every answer afresh, keep none")
     p.add_argument(
+        "--labels",
+        type=Path,
+        default=READ_LABELS,
+        help="labels read by a person, the ground truth where present (default: %(default)s)",
+    )
+    p.add_argument(
         "--cached-only",
         action="store_true",
         help="judge only the answers already in the cache (a partial set; the counts say how many)",
@@ -468,13 +606,15 @@ def main() -> None:
     cache = None if args.no_cache else args.cache
     sets = set(args.sets.split(","))
     samples: list[Sample] = []
+    # Set names as the read labels give them: the default SmolLM2 135M Instruct as served, the same model
+    # with its repetition control off, Gemma 3 270M (a base model).
     if "smollm2" in sets:
-        samples += generate("smollm2-135m-instruct", default, items, None, cache, args.cached_only)
+        samples += generate("smollm2", default, items, None, cache, args.cached_only)
     if "smollm2-no-penalty" in sets:
-        samples += generate("smollm2, repetition control off", default, items, 1.0, cache, args.cached_only)
+        samples += generate("smollm2-no-penalty", default, items, 1.0, cache, args.cached_only)
     if "gemma" in sets and gemma.is_file():
-        samples += generate("gemma-3-270m (base)", gemma, items, None, cache, args.cached_only)
-    judge(samples)
+        samples += generate("gemma-3-270m", gemma, items, None, cache, args.cached_only)
+    judge(samples, read_labels(args.labels))
     sections = [
         "## Answer checks (`python -m bench.answer_checks`)",
         "",

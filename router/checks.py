@@ -6,11 +6,17 @@ request's messages, the finish reason and the tokens' log-probabilities) that re
 when the answer is not fit to deliver, else None. They cost microseconds: word n-gram sets and a tail
 scan, no model calls.
 
+Thresholds added since the read labels (bench/data/answer_labels.jsonl) were chosen on the dev half of
+bench/answer_checks.py's answers only (split by prompt); the held-out half is reported, not tuned on.
+Older thresholds were set before the split (docs/benchmarks.md, "Fourth run").
+
     empty            nothing but whitespace or punctuation
-    echo             the answer repeats the prompt (or the system message) instead of answering it
+    echo             the answer repeats the prompt (or the system message) instead of answering it, word for
+                     word or with a word or two changed or dropped
     repetition       the answer ends in a loop: one span repeated again and again
     truncated_loop   the answer hit the token limit while repeating itself (a weaker loop test)
     repeated_sentences  near copies of the same sentence or list item again and again
+    repeated_phrases    the same few-word phrases said again and again inside long sentences
     refusal          "I'm not sure." / "I cannot answer that" where nothing asked for a refusal
     low_confidence   the answer's tokens were improbable to the model itself (mean or minimum log-prob)
 
@@ -20,8 +26,10 @@ module only says whether and why.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -60,6 +68,10 @@ class CheckSettings:
     # ones, holding at least `repeat_share` of the answer's words.
     repeat_copies: int = 2
     repeat_share: float = 0.5
+    # repeated_phrases: at least `phrase_share` of the answer's words lie inside 4-word phrases that
+    # occur 4 times or more. None (the default) switches it off: 0.25, chosen on the dev half of the
+    # read labels, rejected 4 good answers on the held-out half for 5 loops caught (docs/benchmarks.md).
+    phrase_share: float | None = None
     # low_confidence: None switches a bound off.
     min_mean_logprob: float | None = None
     min_token_logprob: float | None = None
@@ -167,16 +179,44 @@ def _opens_with(answer_text: str, source: str) -> bool:
     )
 
 
+# Edited echoes: the prompt said again with a word or two changed or dropped ("who plays matthew on anne
+# with an e" -> "who plays matthew on anne with a e"), which breaks too many word trigrams for the
+# n-gram test. Judged on word sequences (difflib's ratio, 2 * matched words / all words), only where the
+# answer opens with the prompt's first word (it still asks, or still instructs: "What is the capital of
+# France?" is answered by "Paris is the capital of France.", its question word replaced by the answer),
+# is no longer than the prompt (one that adds words may be adding the answer), the prompt has at least
+# `EDIT_MIN_WORDS` words, and the answer at most `EDIT_MAX_WORDS` (the cost stays small).
+# EDIT_SIMILARITY was chosen on the dev half of bench/answer_checks.py's read labels: its edited echoes
+# scored 0.88 and 0.93, its good answers at most 0.62.
+EDIT_SIMILARITY = 0.8
+EDIT_MIN_WORDS = 5
+EDIT_MAX_WORDS = 64
+
+
+def edited_echo(answer_text: str, source: str) -> float:
+    """How close the answer's words are to the source's, as a sequence (0..1), where the answer could
+    be an edited echo of it (see above), else 0."""
+    a, s = words(answer_text), words(source)
+    if not a or len(a) > min(len(s), EDIT_MAX_WORDS) or len(s) < EDIT_MIN_WORDS or a[0] != s[0]:
+        return 0.0
+    matcher = difflib.SequenceMatcher(None, a, s, autojunk=False)
+    if matcher.real_quick_ratio() < EDIT_SIMILARITY:  # the lengths alone rule it out
+        return 0.0
+    return matcher.ratio()
+
+
 def check_echo(answer: Answer, settings: CheckSettings, *, partial: bool = False) -> Rejection | None:
     """The answer is (mostly) a copy of the last user message or of the system message.
 
     Both conditions must hold, so an answer that quotes the question and then answers it, or an edit of
-    text given in the prompt (the instruction itself is not repeated), is not an echo."""
+    text given in the prompt (the instruction itself is not repeated), is not an echo. A whole answer no
+    longer than the prompt that is the prompt with a word or two changed is an echo too (`edited_echo`)."""
     sources: list[tuple[str, str]] = [(m.role, m.content) for m in answer.messages if m.role == "system"]
     users = [m.content for m in answer.messages if m.role == "user"]
     if users:
         sources.append(("user", users[-1]))
     for role, source in sources:
+        what = "prompt" if role == "user" else "system message"
         coverage, copied = echo_overlap(answer.text, source, partial=partial)
         # An answer that opens with the prompt's own first words needs less coverage: a restated
         # question with one word changed ("... on the moon" -> "... on Mars") is still no answer.
@@ -184,10 +224,17 @@ def check_echo(answer: Answer, settings: CheckSettings, *, partial: bool = False
         if _opens_with(answer.text, source):
             needed = min(needed, ECHO_PREFIX_COVERAGE)
         if coverage >= needed and copied >= settings.echo_copied:
-            what = "prompt" if role == "user" else "system message"
             return Rejection(
                 "echo", round(coverage, 3), f"the answer repeats the {what} ({coverage:.0%} of it)"
             )
+        if not partial:
+            similarity = edited_echo(answer.text, source)
+            if similarity >= EDIT_SIMILARITY:
+                return Rejection(
+                    "echo",
+                    round(similarity, 3),
+                    f"the answer is the {what} with a few words changed ({similarity:.0%} alike)",
+                )
     return None
 
 
@@ -294,6 +341,65 @@ def check_repeated_sentences(answer: Answer, settings: CheckSettings) -> Rejecti
     return None
 
 
+# Phrase-level repetition: loops inside long sentences ("... they had been playing in the 2014 World Cup,
+# and they had been playing in the 2016 World Cup, and ..."), where no sentence is a near copy of another
+# and the tail is not periodic token for token. Words are lower-cased, numbers kept as they are (a list
+# of "2 cups of ..., 1 cup of ..." is not one phrase), code fences and table rows left out.
+PHRASE_WORDS = 4  # a phrase is this many words
+PHRASE_REPEATS = 4  # and counts when it occurs this many times or more
+PHRASE_MIN_WORDS = 40  # shorter answers are not judged: four repeats are most of a short list
+
+
+def _prose_words(text: str) -> list[str]:
+    out: list[str] = []
+    fenced = False
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        if stripped.startswith("```"):
+            fenced = not fenced
+            continue
+        if not fenced and not stripped.startswith("|"):
+            out += [w.lower() for w in _WORD.findall(line)]
+    return out
+
+
+def phrase_repeats(text: str) -> float:
+    """The share of the answer's words that lie inside a `PHRASE_WORDS`-word phrase occurring at least
+    `PHRASE_REPEATS` times in it (0 for answers under `PHRASE_MIN_WORDS` words). One pass to count the
+    phrases and one to mark their words: linear in the answer's length."""
+    w = _prose_words(text)
+    if len(w) < PHRASE_MIN_WORDS:
+        return 0.0
+    grams = [tuple(w[i : i + PHRASE_WORDS]) for i in range(len(w) - PHRASE_WORDS + 1)]
+    counts = Counter(grams)
+    covered = 0
+    until = 0  # words before this index are already counted
+    for i, g in enumerate(grams):
+        if counts[g] >= PHRASE_REPEATS:
+            covered += i + PHRASE_WORDS - max(i, until)
+            until = i + PHRASE_WORDS
+    return covered / len(w)
+
+
+def check_repeated_phrases(answer: Answer, settings: CheckSettings) -> Rejection | None:
+    """The answer keeps saying the same few-word phrases: at least `phrase_share` of its words lie in
+    4-word phrases said 4 times or more. Off unless `phrase_share` is set. On the dev half of the read
+    labels, four of the five loops the other checks missed scored 0.31-0.43 and the good answers no
+    other check rejects at most 0.19 but one, hence 0.25; on the held-out half that share also rejected
+    four good answers, three of them step-by-step arithmetic that names the same quantities again and
+    again ("the number of cups of coffee ..."), so it is not a default."""
+    if settings.phrase_share is None:
+        return None
+    share = phrase_repeats(answer.text[-4000:])
+    if share >= settings.phrase_share:
+        return Rejection(
+            "repeated_phrases",
+            round(share, 3),
+            f"{share:.0%} of the answer is phrases said {PHRASE_REPEATS} times or more",
+        )
+    return None
+
+
 def check_truncated_loop(answer: Answer, settings: CheckSettings) -> Rejection | None:
     """Cut at the token limit while repeating itself: two repeats are enough when the limit was hit."""
     if answer.finish_reason != "length":
@@ -319,6 +425,7 @@ _REFUSAL = re.compile(
     r"|i can(?:not|'t| not) (?:help|answer|assist|provide|do that|say|tell|determine)"
     r"|i(?:'| a)?m (?:unable|sorry,? but i can)"
     r"|(?:i(?:'| a)?m )?sorry,? (?:but )?i (?:can|don|do not|am not|'m not)"
+    r"|(?:i(?:'| a)?m )?sorry,? but (?:you|we) (?:can(?:not|'t| not)|don't|do not|won't)"
     r"|as an ai\b|i(?:'| a)?m (?:just |only )?an? (?:ai|language model)"
     r"|i apologi[sz]e,? but"
     r"|no (?:idea|answer)\b"
@@ -330,21 +437,48 @@ REFUSAL_MAX_REST = 12  # nor one that says more than this after its first senten
 _SENTENCE_END = re.compile(r"[.!?\n]")
 
 
-def _refusal_words(text: str) -> int | None:
-    """The answer's word count when it reads as a refusal (opens like one, says little more), else None."""
+# "I'm not sure if/whether <clause>": a refusal when the clause is the question again ("I'm not sure if
+# you are GPT-2." to "Are you GPT-2?"), a short pointer to it ("... if you are.", "... if that's right.")
+# or about the speaker ("... if I can help"); a statement of doubt about something else ("I'm not sure if
+# this is a good idea.") is an odd answer, not a decline.
+_UNSURE_IF = re.compile(r"^\W*i(?:'| a)?m not (?:sure|certain) (?:if|whether)\b", re.IGNORECASE)
+UNSURE_CLAUSE_WORDS = 3  # a clause this short points back at the question
+UNSURE_FROM_PROMPT = 0.5  # a clause with at least this share of its words from the prompt restates it
+
+
+def _declines_with_doubt(text: str, prompt: Sequence[str]) -> bool:
+    opening = _UNSURE_IF.match(text)
+    if opening is None:
+        return True  # not this form: the opening alone decides
+    end = _SENTENCE_END.search(text, opening.end())
+    clause = words(text[opening.end() : end.start() if end else len(text)])
+    if len(clause) <= UNSURE_CLAUSE_WORDS or clause[0] == "i":
+        return True
+    known = set(prompt)
+    return sum(1 for w in clause if w in known) >= UNSURE_FROM_PROMPT * len(clause)
+
+
+def _refusal_words(text: str, prompt: Sequence[str] | None = None) -> int | None:
+    """The answer's word count when it reads as a refusal (opens like one, says little more), else None.
+    With the prompt's words, "I'm not sure if ..." counts only when it doubts the question itself."""
     text = text.strip().replace("\u2019", "'")  # typographic apostrophes as plain ones
     n = len(_WORD.findall(text))
     if n > REFUSAL_MAX_WORDS or not _REFUSAL.match(text):
         return None
     end = _SENTENCE_END.search(text)
     rest = len(_WORD.findall(text[end.end() :])) if end else 0
-    return None if rest > REFUSAL_MAX_REST else n
+    if rest > REFUSAL_MAX_REST:
+        return None
+    if prompt is not None and not _declines_with_doubt(text, prompt):
+        return None
+    return n
 
 
 def check_refusal(answer: Answer, settings: CheckSettings) -> Rejection | None:
     if not settings.refusal:
         return None
-    n = _refusal_words(answer.text)
+    users = [m.content for m in answer.messages if m.role == "user"]
+    n = _refusal_words(answer.text, words(users[-1]) if users else [])
     if n is None:
         return None
     return Rejection("refusal", float(n), "the answer declines to answer")
@@ -376,6 +510,7 @@ CHECKS: dict[str, Check] = {
     "repetition": check_repetition,
     "truncated_loop": check_truncated_loop,
     "repeated_sentences": check_repeated_sentences,
+    "repeated_phrases": check_repeated_phrases,
     "refusal": check_refusal,
     "low_confidence": check_low_confidence,
 }

@@ -174,6 +174,7 @@ class AnswerChecks(_Strict):
     loop_min_tokens: int = Field(default=12, ge=2)
     repeat_copies: int = Field(default=2, ge=1)
     repeat_share: float = Field(default=0.5, gt=0, le=1)
+    phrase_share: float | None = Field(default=None, gt=0, le=1)  # repeated_phrases; None: off
     refusal: bool = True
     min_mean_logprob: float | None = Field(default=None, le=0)
     min_token_logprob: float | None = Field(default=None, le=0)

@@ -28,9 +28,12 @@ from router.checks import (
     check_low_confidence,
     check_partial,
     check_refusal,
+    check_repeated_phrases,
     check_repeated_sentences,
     check_repetition,
     check_truncated_loop,
+    edited_echo,
+    phrase_repeats,
     undecided,
 )
 from router.client import ClientError, DecisionInfo, RouterClient, StreamEnd
@@ -87,6 +90,41 @@ def test_echo_rejects_a_restated_question_with_a_word_changed() -> None:
     prompt = "when was the last time anyone was on the moon"
     r = check_echo(answer(" when was the last time anyone was on Mars", prompt), S)
     assert r is not None and r.check == "echo"
+
+
+# Recorded: Gemma 3 270M (base), the daemon's prompt format, greedy.
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        ("who plays matthew on anne with an e", " who plays matthew on anne with a e"),  # a word changed
+        ("who did bette midler portray in the rose", " who did bette portray in the rose"),  # one dropped
+    ],
+)
+def test_echo_rejects_the_prompt_with_a_word_changed_or_dropped(prompt: str, text: str) -> None:
+    r = check_echo(answer(text, prompt), S)
+    assert r is not None and r.check == "echo" and "words changed" in r.detail
+    assert check_partial(answer(text, prompt), S) is None  # judged on whole answers only
+
+
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        # a question answered by restating it, the question word replaced by the answer
+        ("What is the capital of France?", "Paris is the capital of France."),
+        ("Is Paris the capital of France?", "Paris is the capital of France."),
+        ("Was Hamlet written by William Shakespeare?", "Hamlet was written by William Shakespeare."),
+        ("Who wrote the novel Pride and Prejudice?", "Jane Austen wrote the novel Pride and Prejudice."),
+        # an answer longer than the question may be adding the answer
+        ("who plays matthew on anne with an e", "R. H. Thomson plays Matthew on Anne with an E."),
+        # a short answer that shares some words
+        ("what is the name of the main artery which takes blood from the heart to the body",
+         "The main artery that carries blood from the heart to the body is the aorta."),
+        ("Who wrote Hamlet?", "Shakespeare wrote Hamlet."),  # too short a prompt to judge edits on
+    ],
+)  # fmt: skip
+def test_edited_echo_passes_answers_that_reuse_the_question(prompt: str, text: str) -> None:
+    assert edited_echo(text, prompt) < 0.8
+    assert check_echo(answer(text, prompt), S) is None
 
 
 @pytest.mark.parametrize(
@@ -186,6 +224,62 @@ def test_repeated_sentences_passes_lists_templates_and_code(text: str) -> None:
     assert check_repeated_sentences(answer(text), S) is None
 
 
+# Recorded: SmolLM2 135M Instruct, repetition control off, greedy, cut at the token limit: a phrase said
+# again and again inside long sentences (no two sentences near copies, no token period at the end).
+SMOLLM_PHRASE_LOOP = (
+    "The final seconds of a championship game are always a highlight of any sports team's performance. "
+    "In this particular game, the team that won the championship was a team that had been playing for a "
+    "long time and had been consistently improving. They had been playing in the World Cup in 2010, and "
+    "they had been playing in the 2014 World Cup, and they had been playing in the 2016 World Cup. They "
+    "had been playing in the 2018 World Cup, and they had been playing in the 2019 World Cup.\n\nThe team "
+    "had been playing in"
+)
+PHRASES = replace(S, phrase_share=0.25)
+
+
+def test_repeated_phrases_rejects_a_phrase_said_again_and_again_when_switched_on() -> None:
+    assert check_repeated_sentences(answer(SMOLLM_PHRASE_LOOP, finish_reason="length"), S) is None
+    assert check_repeated_phrases(answer(SMOLLM_PHRASE_LOOP), S) is None  # off by default
+    r = check_repeated_phrases(answer(SMOLLM_PHRASE_LOOP), PHRASES)
+    assert r is not None and r.check == "repeated_phrases" and r.value >= 0.25
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a short list: four repeats are most of it (under 40 words is not judged)
+        "You need 1 cup of flour, 1 cup of sugar, 1 cup of milk and 1 cup of water.",
+        # a long answer that names its subject often, in different phrases
+        "Natural selection is the process by which organisms better adapted to their environment tend to "
+        "survive and produce more offspring. Over many generations, traits that help survival become more "
+        "common in a population. Natural selection acts on variation that already exists; mutation and "
+        "recombination supply that variation. Over time, natural selection can lead to new species when "
+        "populations are separated and adapt to different environments.",
+        # code repeats its shape by nature
+        "Here is the parser:\n```python\n"
+        + "\n".join(f"parser.add_argument('--opt{i}', type=str, default='x')" for i in range(12))
+        + "\n```\nEach option is a string.",
+    ],
+)
+def test_repeated_phrases_passes_lists_prose_and_code(text: str) -> None:
+    assert phrase_repeats(text) < 0.25
+    assert check_repeated_phrases(answer(text), PHRASES) is None
+
+
+def test_repeated_phrases_is_switched_on_by_the_policy(tmp_path: Path) -> None:
+    path = tmp_path / "phrases.yaml"
+    path.write_text("format: 1\ndefault: local\nanswer_checks: {phrase_share: 0.25}\n")
+    assert load_policy(path).answer_checks.phrase_share == 0.25
+    assert load_policy(POLICY).answer_checks.phrase_share is None
+
+
+def test_repeated_phrases_stays_under_a_millisecond() -> None:
+    text = " ".join(f"Sentence number {i} says something about topic {i % 7} and more." for i in range(400))
+    check_repeated_phrases(answer(text), PHRASES)  # warm
+    best = min(_cpu_us(lambda: check_repeated_phrases(answer(text), PHRASES)) for _ in range(5))
+    assert best < 1000, best
+
+
 def test_repeated_sentences_stays_under_a_millisecond() -> None:
     text = " ".join(f"Sentence number {i} says something about topic {i % 7} and more." for i in range(400))
     check_repeated_sentences(answer(text), S)  # warm
@@ -214,6 +308,36 @@ def test_truncated_loop_needs_the_token_limit() -> None:
 def test_refusal_rejects_non_answers(text: str) -> None:
     r = check_refusal(answer(text), S)
     assert r is not None and r.check == "refusal"
+
+
+# Recorded: Gemma 3 270M (base), greedy. "I'm not sure if ..." declines when it doubts the question itself
+# (its words, a short pointer back, or the speaker's own ability), not when it doubts something else.
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        ("Are you GPT-2?", " I'm not sure if you are GPT-2."),
+        ("Are you trained by OpenAI?", " I'm not sure if you are."),
+        ("what is the oath that new citizens take", " I'm not sure if I can tell you."),
+        ("coldplay song i will try to fix you", " I'm sorry, but you can't play this song."),
+    ],
+)
+def test_refusal_rejects_doubt_about_the_question(prompt: str, text: str) -> None:
+    r = check_refusal(answer(text, prompt), S)
+    assert r is not None and r.check == "refusal"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        ("Have you been finetuned with Microsoft data?", " I'm not sure if this is a good idea."),
+        ("where does the path train stop in newark", " I'm not sure if this is the right place to ask."),
+        ("Are you GPT-4?", " I'm not sure if GPT-4 is a good option for me."),
+    ],
+)
+def test_refusal_passes_doubt_about_something_else(prompt: str, text: str) -> None:
+    assert check_refusal(answer(text, prompt), S) is None
+    # a stream still holds such an opening back until it is whole (a refusal is judged on whole answers)
+    assert undecided(text[:15], (Message("user", prompt),), S)
 
 
 @pytest.mark.parametrize(
