@@ -108,6 +108,35 @@ _LIFE_EVENT_AFTER = re.compile(
     r"|^\s+(?:graduated|married|divorced|retired|resigned|grew up|moved to|passed away)\b",
     _I,
 )
+# What a particular person did, after their full name: "James Talbot listed his top 20 songs", "Ana Lund
+# spent a year at ...". Acts of one's own life, not the verbs of argument ("argues", "claims", "believes")
+# that exam questions put after philosophers and scientists.
+_PERSONAL_ACT_AFTER = re.compile(
+    r"^\s+(?:(?:has|had|have)\s+(?:always\s+|never\s+|just\s+)?)?(?:listed|spent|met|married|dated|visited|"
+    r"moved|quit|texted|emailed|tweeted|posted|loved|hated|wanted|apologi[sz]ed|complained|promised|refused|"
+    r"sent|gave|given|lent|borrowed|invited|hugged|kissed|missed|misses|loves|hates|wants)\b",
+    _I,
+)
+# A name joined to a personal pronoun: "between him and Asya's kid", "Ann and I went", "me and Bo".
+_PRONOUN_AND_BEFORE = re.compile(r"\b(?:him|her|me|us|them)\s+and[ \t]+$")  # lower-cased window
+_AND_PRONOUN_AFTER = re.compile(r"^\s+and\s+(?:I|me)\b")  # case-sensitive: "Marley and Me" is a title
+# A greeting that opens a message or a line, then the name: "Hi Freddy, I'm contacting you ...".
+_GREETING_BEFORE = re.compile(
+    r"(?:^|\n)[ \t]*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))[ \t,]*$"
+)  # lower-cased window
+_GREETING_AFTER = re.compile(r"[ \t]*(?:[,!:]|\n|$)")
+# A title written in lower case before a capitalised name: "join accounts with ms. Quinzia". Not "dr.":
+# "who played dr. Quinn" is a character.
+_LOWER_TITLE_BEFORE = re.compile(r"(?:^|[\s(])(?:mr|mrs|ms)\.[ \t]*$")  # lower-cased window
+# A person's work by the possessive: "though Meza's song was about a boat", "Ito's album was".
+_WORK_POSSESSIVE_AFTER = re.compile(
+    r"^['\u2019]s\s+(?:songs?|albums?|novels?|books?|films?|movies?|band|lyrics|poems?|paintings?|"
+    r"records?|singles?|music|career)\b",
+    _I,
+)
+# Someone spoken to after an object pronoun, then a comma: "You picked a fine time to leave me Mette,
+# four hungry children ...", "I love you Anna, ...". A known given name only.
+_OBJECT_PRONOUN_BEFORE = re.compile(r"\b(?:me|you|us)[ \t]+$")  # lower-cased window
 # Someone judged, then a personal pronoun: "Shovda is very reliable. You can always depend on him." Any
 # name-like word counts then, known or not.
 _JUDGED_THEN_PRONOUN = re.compile(
@@ -345,6 +374,8 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             and (n_real >= 2 or _known_or_shaped(tokens[-1], given, surnames))
         ):
             strong = True
+        if not strong and name_like and not maths:
+            strong = _how_people_are_written_about(text, low, start, end, tokens, is_given, n_real)
         if not strong and name_like and _JUDGED_THEN_PRONOUN.match(text, end, end + 90):
             strong = True
         if (
@@ -386,6 +417,34 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
         if conf > 0:
             found.append(Finding("person", start, end, conf))
     return found
+
+
+def _how_people_are_written_about(
+    text: str, low: str, start: int, end: int, tokens: Sequence[str], is_given: bool, n_real: int
+) -> bool:
+    """The cues of the ways a particular person is written about (each read in a fixed window): a full
+    name before an act of one's own life, a name joined to a personal pronoun, a name after a greeting
+    that opens a line, after a lower-case title, before a possessive of a work, or spoken to after an
+    object pronoun. Every one is off in maths word problems (the caller checks)."""
+    given, surnames = _name_lists()
+    after = text[end : end + 40]
+    window = max(0, start - 40)
+    known = is_given or _known_or_shaped(tokens[-1], given, surnames)
+    if n_real >= 2 and known and _PERSONAL_ACT_AFTER.match(after):
+        return True
+    if known and (_PRONOUN_AND_BEFORE.search(low, window, start) or _AND_PRONOUN_AFTER.match(after)):
+        return True
+    if (
+        (known or n_real >= 2)
+        and _GREETING_AFTER.match(text, end)
+        and _GREETING_BEFORE.search(low, window, start)
+    ):
+        return True
+    if _LOWER_TITLE_BEFORE.search(low, window, start):
+        return True
+    if known and _WORK_POSSESSIVE_AFTER.match(after):
+        return True
+    return is_given and text.startswith(",", end) and bool(_OBJECT_PRONOUN_BEFORE.search(low, window, start))
 
 
 def _people_in_context(
@@ -465,7 +524,7 @@ def _lowercase_persons(low: str, found: list[Finding]) -> None:
             last = last[:-2]
         full_end = nxt.start("w") + len(last) if nxt and _known_or_shaped(last, (), surnames) else end
         window = max(0, start - 40)
-        strong = (
+        strong = bool(
             _PERSON_STRONG_CUE.search(low, window, start)
             or _PERSON_FACT_BEFORE.search(low, window, start)
             or _PERSON_AFTER.match(low[end : end + 30])
