@@ -108,8 +108,9 @@ def test_international_given_names_leave_english_words_out() -> None:
     assert not {"valve", "else", "hope", "the", "said", "art", "will"} & intl
 
 
-# How people are written about in general (persons._how_people_are_written_about): each cue as (positive,
-# span, near miss that stays clean).
+# How people are written about in general (persons._how_people_are_written_about and, for text typed
+# without capitals, persons._lowercase_context): each cue as (positive, span, near miss that stays
+# clean).
 WRITTEN_ABOUT: list[tuple[str, str, str]] = [
     # a full name before an act of one's own life; the verbs of argument of exam questions are not acts
     (
@@ -135,6 +136,17 @@ WRITTEN_ABOUT: list[tuple[str, str, str]] = [
         "You picked a fine time to leave me Mette, four hungry children",
         "Mette",
         "Show me Paris, France on a map.",
+    ),
+    # text typed without capitals: the same cues for a known given name, not a weak "by" or "and me"
+    (
+        "c'mon, sing it with me: you picked a fine time to leave me nina, four hungry children",
+        "nina",
+        "is it marley and me or marley and i",
+    ),
+    (
+        "hi freddy, i'm contacting you about a problem with my order",
+        "freddy",
+        "love yourself by justin bieber is about who",
     ),
 ]
 

@@ -529,9 +529,34 @@ def _lowercase_persons(low: str, found: list[Finding]) -> None:
             or _PERSON_FACT_BEFORE.search(low, window, start)
             or _PERSON_AFTER.match(low[end : end + 30])
             or _PERSON_FACT_AFTER.match(low[full_end : full_end + 30])
-        )
+        ) or _lowercase_context(low, start, end, full_end)  # (maths word problems never reach this scan)
         if strong or (full_end > end and _LOWER_PERSON_CUE.search(low, window, start)):
             found.append(Finding("person", start, full_end, 0.75 if strong else 0.6))
+
+
+def _lowercase_context(low: str, start: int, end: int, full_end: int) -> bool:
+    """The cues of the capitalised scan, for a known given name (`low[start:end]`, with a known surname to
+    `full_end`) in a text typed without capitals: the same sentence, so the same cues. Only the anchored
+    tests and searches in a window of fixed size, as there."""
+    window = max(0, start - 40)
+    after = low[full_end : full_end + 40]
+    sentence_start = low[max(0, start - 3) : start].rstrip(" \t")[-1:] in ("", ".", "!", "?", "\n", '"')
+    return bool(
+        (
+            _SPEECH_TAG_END.match(low, full_end, full_end + 40)
+            and _SPEECH_TAG_BEFORE.search(low, window, start)
+        )
+        or (_WORK_AFTER.match(after) and _WORK_BEFORE.search(low, window, start))
+        or _WORK_POSSESSIVE_AFTER.match(after)
+        or _LIFE_EVENT_AFTER.match(after)
+        or (sentence_start and _VOCATIVE_AFTER.match(low, full_end))
+        or (low.startswith(", ", start - 2) and low[full_end : full_end + 1] in ("!", "?"))
+        or (low.startswith(",", full_end) and _OBJECT_PRONOUN_BEFORE.search(low, window, start))
+        or (_GREETING_AFTER.match(low, full_end) and _GREETING_BEFORE.search(low, window, start))
+        or _PRONOUN_AND_BEFORE.search(low, window, start)
+        or _JUDGED_THEN_PRONOUN.match(low, full_end, full_end + 90)
+        or (full_end > end and _PERSONAL_ACT_AFTER.match(after))
+    )
 
 
 # Endings of surnames of many cultures that English words (almost) never have: Nordic (-sson, -dóttir,
