@@ -137,6 +137,18 @@ WRITTEN_ABOUT: list[tuple[str, str, str]] = [
         "Mette",
         "Show me Paris, France on a map.",
     ),
+    # the one spoken to in an inverted speech tag; not in a maths word problem
+    (
+        "I'm so jealous! said Ottilie to Bram",
+        "Bram",
+        "'Share!' said Mom to Tim. Tim has 12 sweets. How many does he keep if he gives 3 away?",
+    ),
+    # a name found once makes the same words elsewhere in the text that person; nothing found, nothing added
+    (
+        "Alvir spent a year at Weeks-Rivas as the assistant to Alvir D. Pušaver.",
+        "Alvir",
+        "Darwin sailed on the Beagle; Darwin later wrote On the Origin of Species.",
+    ),
     # text typed without capitals: the same cues for a known given name, not a weak "by" or "and me"
     (
         "c'mon, sing it with me: you picked a fine time to leave me nina, four hungry children",

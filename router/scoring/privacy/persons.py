@@ -93,6 +93,11 @@ _SPEECH_TAG_BEFORE = re.compile(
     r"[,!?.][\"'\u201d\u2019]?[ \t]+(?:says|said|asks|asked|adds|added|replies|replied|explains|explained|"
     r"writes|wrote|notes|noted|recalls|recalled|continues|continued|laughs|laughed|sighs|sighed)[ \t]+$"
 )  # lower-cased window
+# The one spoken to in such a tag: "I'm so jealous! said Felix to Linda".
+_SPEECH_TAG_TO_BEFORE = re.compile(
+    r"[,!?.][\"'\u201d\u2019]?[ \t]+(?:says|said|asks|asked|replies|replied|writes|wrote|laughs|laughed|"
+    r"sighs|sighed|whispers|whispered|shouts|shouted)[ \t]+[^\W\d_][\w'\u2019-]{0,30}[ \t]+to[ \t]+$"
+)  # lower-cased window
 _SPEECH_TAG_END = re.compile(r"[ \t]*(?:[.,!?;:]|$|to\s+(?-i:[A-Z]))")
 # A person's name used for their work or their fans: "Unlike the Sokolov novel", "Have you been to a Tove
 # Lindqvist concert", "a huge Dagny Solberg fan", "the Ana Reyes version".
@@ -310,6 +315,7 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
     if not runs:
         return found
     maths = bool(_WORD_PROBLEM.search(low))
+    n_before = len(found)
     addressed, listed = _people_in_context(text, low, runs) if not maths else (set(), set())
     for start, end, tokens in runs:
         role = False
@@ -360,7 +366,10 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
         if not strong and name_like and len(tokens) <= 3 and not maths:
             strong = (
                 bool(_SPEECH_TAG_END.match(text, end, end + 40))
-                and bool(_SPEECH_TAG_BEFORE.search(low, window, start))
+                and (
+                    bool(_SPEECH_TAG_BEFORE.search(low, window, start))
+                    or bool(_SPEECH_TAG_TO_BEFORE.search(low, max(0, start - 60), start))
+                )
             ) or (
                 bool(_WORK_AFTER.match(after))
                 and bool(_WORK_BEFORE.search(low, window, start))
@@ -416,7 +425,30 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             conf = 0.5  # names: anywhere - a full name, or name-like words ending in a known surname
         if conf > 0:
             found.append(Finding("person", start, end, conf))
+    if len(found) > n_before:
+        _same_name_again(text, runs, found, n_before)
     return found
+
+
+def _same_name_again(
+    text: str, runs: Sequence[tuple[int, int, list[str]]], found: list[Finding], first: int
+) -> None:
+    """Another run made only of the words of a name found in this text is the same person: "Alvir spent a
+    year ... as the assistant to Alvir D. Pušaver", "You can tell Michal was a huge Michal Horký fan".
+    Only adds spans to a text that already has a name, so it never flags a prompt by itself. One pass
+    over the runs, a bisection each for the findings that cover them."""
+    words: set[str] = set()
+    spans = sorted((f.start, f.end) for f in found[first:])
+    for a, b in spans:
+        words.update(w for w in text[a:b].split() if len(w.rstrip(".")) >= 2)
+    starts = [a for a, _ in spans]
+    for start, end, tokens in runs:
+        i = bisect.bisect_right(starts, start) - 1
+        if i >= 0 and spans[i][1] > start:
+            continue  # already part of a finding
+        real = [t for t in tokens if len(t.rstrip(".")) >= 2]
+        if real and all(t in words for t in real) and _could_be_a_name(tokens):
+            found.append(Finding("person", start, end, 0.7))
 
 
 def _how_people_are_written_about(
