@@ -129,6 +129,7 @@ _AND_PRONOUN_AFTER = re.compile(r"^\s+and\s+(?:I|me)\b")  # case-sensitive: "Mar
 _GREETING_BEFORE = re.compile(
     r"(?:^|\n)[ \t]*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))[ \t,]*$"
 )  # lower-cased window
+_GREETINGS = ("hi", "hello", "hey", "dear", "morning", "afternoon", "evening")
 _GREETING_AFTER = re.compile(r"[ \t]*(?:[,!:]|\n|$)")
 # A title written in lower case before a capitalised name: "join accounts with ms. Quinzia". Not "dr.":
 # "who played dr. Quinn" is a character.
@@ -368,7 +369,10 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
                 bool(_SPEECH_TAG_END.match(text, end, end + 40))
                 and (
                     bool(_SPEECH_TAG_BEFORE.search(low, window, start))
-                    or bool(_SPEECH_TAG_TO_BEFORE.search(low, max(0, start - 60), start))
+                    or (
+                        low.startswith("to", start - 3)
+                        and bool(_SPEECH_TAG_TO_BEFORE.search(low, max(0, start - 60), start))
+                    )
                 )
             ) or (
                 bool(_WORK_AFTER.match(after))
@@ -383,7 +387,7 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             and (n_real >= 2 or _known_or_shaped(tokens[-1], given, surnames))
         ):
             strong = True
-        if not strong and name_like and not maths:
+        if not strong and name_like and not maths and after[:1] in _WORD_ENDS:
             strong = _how_people_are_written_about(text, low, start, end, tokens, is_given, n_real)
         if not strong and name_like and _JUDGED_THEN_PRONOUN.match(text, end, end + 90):
             strong = True
@@ -451,6 +455,10 @@ def _same_name_again(
             found.append(Finding("person", start, end, 0.7))
 
 
+# What may follow a name that stands as a word: not a hyphen, a digit or a letter ("PuTTY-User-Key-File-2").
+_WORD_ENDS = frozenset(("", " ", "\t", "\n", "\r", ",", ".", ";", ":", "!", "?", "'", "\u2019", '"', ")"))
+
+
 def _how_people_are_written_about(
     text: str, low: str, start: int, end: int, tokens: Sequence[str], is_given: bool, n_real: int
 ) -> bool:
@@ -458,25 +466,28 @@ def _how_people_are_written_about(
     name before an act of one's own life, a name joined to a personal pronoun, a name after a greeting
     that opens a line, after a lower-case title, before a possessive of a work, or spoken to after an
     object pronoun. Every one is off in maths word problems (the caller checks)."""
-    given, surnames = _name_lists()
+    # (cheapest tests first, each regular expression behind a test of the characters next to the name:
+    # this runs for every capitalised run of a long text)
     after = text[end : end + 40]
+    tail = low[max(0, start - 12) : start].rstrip(" \t")
     window = max(0, start - 40)
+    if is_given and after[:1] == "," and _OBJECT_PRONOUN_BEFORE.search(low, window, start):
+        return True
+    if tail.endswith(".") and _LOWER_TITLE_BEFORE.search(low, window, start):
+        return True
+    greeting = tail.rstrip(",").endswith(_GREETINGS) and bool(_GREETING_AFTER.match(text, end))
+    act = n_real >= 2 and after[:1] == " " and bool(_PERSONAL_ACT_AFTER.match(after))
+    pronoun = (tail.endswith("and") and bool(_PRONOUN_AND_BEFORE.search(low, window, start))) or (
+        after.startswith(" and ") and bool(_AND_PRONOUN_AFTER.match(after))
+    )
+    possessive = after[:1] in ("'", "\u2019") and bool(_WORK_POSSESSIVE_AFTER.match(after))
+    if not (greeting or act or pronoun or possessive):
+        return False
+    given, surnames = _name_lists()
     known = is_given or _known_or_shaped(tokens[-1], given, surnames)
-    if n_real >= 2 and known and _PERSONAL_ACT_AFTER.match(after):
+    if greeting and (known or n_real >= 2) and _GREETING_BEFORE.search(low, window, start):
         return True
-    if known and (_PRONOUN_AND_BEFORE.search(low, window, start) or _AND_PRONOUN_AFTER.match(after)):
-        return True
-    if (
-        (known or n_real >= 2)
-        and _GREETING_AFTER.match(text, end)
-        and _GREETING_BEFORE.search(low, window, start)
-    ):
-        return True
-    if _LOWER_TITLE_BEFORE.search(low, window, start):
-        return True
-    if known and _WORK_POSSESSIVE_AFTER.match(after):
-        return True
-    return is_given and text.startswith(",", end) and bool(_OBJECT_PRONOUN_BEFORE.search(low, window, start))
+    return known and (act or pronoun or possessive)
 
 
 def _people_in_context(
