@@ -149,6 +149,8 @@ WRITTEN_ABOUT: list[tuple[str, str, str]] = [
         "Alvir",
         "Darwin sailed on the Beagle; Darwin later wrote On the Origin of Species.",
     ),
+    # a private datum given to someone by a pronoun ("X his address"), not a speech called an address
+    ("Did Ottilie give Bram his password yet?", "Bram", "Lincoln gave his address at Gettysburg in 1863."),
     # text typed without capitals: the same cues for a known given name, not a weak "by" or "and me"
     (
         "c'mon, sing it with me: you picked a fine time to leave me nina, four hungry children",

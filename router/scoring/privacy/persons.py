@@ -213,9 +213,11 @@ _WORD_PROBLEM = re.compile(
     r"\bhow (?:many|much|long|old|far|fast)\b|\bcalculate\b|\bin total\b"
     r"|\bwhat (?:is|was) the (?:total|average)",
 )  # lower-cased
-# After a name: possessive + private noun, or ", born ...", "(born ...)".
+# After a name: possessive + private noun (also "had given Hakuba his address"), or ", born ...", "(born
+# ...)".
 _PERSON_AFTER = re.compile(
-    r"^(?:['\u2019]s?\s+(?:ssn|social security|phone number|(?:cell|mobile|home|work) (?:number|phone)|"
+    r"^(?:(?:['\u2019]s?|\s+(?:his|her|their))\s+(?:ssn|social security|phone number|"
+    r"(?:cell|mobile|home|work) (?:number|phone)|"
     r"address|e-?mail|password|(?:credit|debit) card|card number|bank account|account number|iban|"
     r"date of birth|dob|birthday|salary|diagnosis|medical|passport|driver|licen[cs]e|id number)"
     r"|,?\s*\(?(?:born|aged|dob|d\.o\.b\.)\b|,\s*(?:age|aged)\s*\d"
