@@ -551,8 +551,9 @@ def _people_in_context(
 
 def _lowercase_persons(low: str, found: list[Finding]) -> None:
     """All-lower-case prompts ("follow up with patricia desrosiers"): a known given name after a cue,
-    with the next word when it is a known surname. A strong cue or a personal fact takes the given
-    name alone; a weak cue needs the surname too."""
+    with the next word when it is a known surname. A strong cue, a personal fact or one of the
+    capitalised scan's cues (`_lowercase_context`) takes the given name alone; a weak cue needs the
+    surname too."""
     given, surnames = _name_lists()
     speakers = [m for m in _SPEAKER_TAG.finditer(low) if m.group("v") in given]
     if len({m.group("v") for m in speakers}) >= 2:
