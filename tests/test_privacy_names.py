@@ -169,3 +169,14 @@ WRITTEN_ABOUT: list[tuple[str, str, str]] = [
 def test_how_people_are_written_about(scorer: PrivacyScorer, text: str, span: str, near_miss: str) -> None:
     assert span in names(scorer, text), names(scorer, text)
     assert names(scorer, near_miss) == [], names(scorer, near_miss)
+
+
+def test_a_sentence_word_glued_onto_a_name_is_not_masked_elsewhere(scorer: PrivacyScorer) -> None:
+    # "Describe" opens the sentence and the run of "Phillis Wheatley"; its next use is no name
+    text = "Describe Phillis Wheatley's poems. Describe her life."
+    assert names(scorer, text) == ["Describe Phillis Wheatley"]
+    # while a one-word name found at a sentence's start is masked where it comes again
+    assert names(scorer, "Shovda is very reliable. You can always depend on him. Shovda knows.") == [
+        "Shovda",
+        "Shovda",
+    ]

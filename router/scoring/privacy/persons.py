@@ -443,10 +443,18 @@ def _same_name_again(
     year ... as the assistant to Alvir D. Pušaver", "You can tell Michal was a huge Michal Horký fan".
     Only adds spans to a text that already has a name, so it never flags a prompt by itself. One pass
     over the runs, a bisection each for the findings that cover them."""
+    given, surnames = _name_lists()
     words: set[str] = set()
     spans = sorted((f.start, f.end) for f in found[first:])
     for a, b in spans:
-        words.update(w for w in text[a:b].split() if len(w.rstrip(".")) >= 2)
+        found_words = [w for w in text[a:b].split() if len(w.rstrip(".")) >= 2]
+        if (
+            len(found_words) >= 2
+            and text[max(0, a - 3) : a].rstrip(" \t")[-1:] in ("", ".", "!", "?", "\n", '"')
+            and not _known_or_shaped(found_words[0], given, surnames)
+        ):
+            found_words = found_words[1:]  # "Describe Phillis Wheatley": a sentence's first word, glued on
+        words.update(found_words)
     starts = [a for a, _ in spans]
     for start, end, tokens in runs:
         i = bisect.bisect_right(starts, start) - 1
