@@ -106,3 +106,77 @@ def test_international_given_names_leave_english_words_out() -> None:
     intl = _read_names("given_names_intl.txt")
     assert {"nikolaj", "mette", "johannes", "mathias", "petr"} <= intl <= _name_lists()[0]
     assert not {"valve", "else", "hope", "the", "said", "art", "will"} & intl
+
+
+# How people are written about in general (persons._how_people_are_written_about and, for text typed
+# without capitals, persons._lowercase_context): each cue as (positive, span, near miss that stays
+# clean).
+WRITTEN_ABOUT: list[tuple[str, str, str]] = [
+    # a full name before an act of one's own life; the verbs of argument of exam questions are not acts
+    (
+        "Krisztina Lindqvist listed her top 20 songs for a magazine.",
+        "Krisztina Lindqvist",
+        "Marcia Baron argues that ticking bomb cases are artificial.",
+    ),
+    # a name joined to a personal pronoun; a title with "Me" in it is no pronoun
+    ("It was settled between him and Ottilie's kid.", "Ottilie", "Who wrote the book Marley and Me?"),
+    ("Ann and I went to the lake last weekend.", "Ann", "Watson and Crick found the double helix."),
+    # a greeting that opens the message; not in a maths word problem
+    (
+        "Hi Freddy, I'm writing about my order.",
+        "Freddy",
+        "Hi Sam, if a train travels 60 miles in 1 hour, how far does it go in 3 hours?",
+    ),
+    # a title in lower case; not "dr.", which stands before characters of fiction as often
+    ("I'd like to join accounts with ms. Quinzia", "Quinzia", "Who played dr. Quinn, medicine woman?"),
+    # a work by the possessive; a law or a theory named after someone is no work of theirs
+    ("though Meza's song was actually about a boat", "Meza", "What is Newton's law of cooling?"),
+    # spoken to after an object pronoun; a place after one is not
+    (
+        "You picked a fine time to leave me Mette, four hungry children",
+        "Mette",
+        "Show me Paris, France on a map.",
+    ),
+    # the one spoken to in an inverted speech tag; not in a maths word problem
+    (
+        "I'm so jealous! said Ottilie to Bram",
+        "Bram",
+        "'Share!' said Mom to Tim. Tim has 12 sweets. How many does he keep if he gives 3 away?",
+    ),
+    # a name found once makes the same words elsewhere in the text that person; nothing found, nothing added
+    (
+        "Alvir spent a year at Weeks-Rivas as the assistant to Alvir D. Pušaver.",
+        "Alvir",
+        "Darwin sailed on the Beagle; Darwin later wrote On the Origin of Species.",
+    ),
+    # a private datum given to someone by a pronoun ("X his address"), not a speech called an address
+    ("Did Ottilie give Bram his password yet?", "Bram", "Lincoln gave his address at Gettysburg in 1863."),
+    # text typed without capitals: the same cues for a known given name, not a weak "by" or "and me"
+    (
+        "c'mon, sing it with me: you picked a fine time to leave me nina, four hungry children",
+        "nina",
+        "is it marley and me or marley and i",
+    ),
+    (
+        "hi freddy, i'm contacting you about a problem with my order",
+        "freddy",
+        "love yourself by justin bieber is about who",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "span", "near_miss"), WRITTEN_ABOUT, ids=[s for _, s, _ in WRITTEN_ABOUT])
+def test_how_people_are_written_about(scorer: PrivacyScorer, text: str, span: str, near_miss: str) -> None:
+    assert span in names(scorer, text), names(scorer, text)
+    assert names(scorer, near_miss) == [], names(scorer, near_miss)
+
+
+def test_a_sentence_word_glued_onto_a_name_is_not_masked_elsewhere(scorer: PrivacyScorer) -> None:
+    # "Describe" opens the sentence and the run of "Phillis Wheatley"; its next use is no name
+    text = "Describe Phillis Wheatley's poems. Describe her life."
+    assert names(scorer, text) == ["Describe Phillis Wheatley"]
+    # while a one-word name found at a sentence's start is masked where it comes again
+    assert names(scorer, "Shovda is very reliable. You can always depend on him. Shovda knows.") == [
+        "Shovda",
+        "Shovda",
+    ]

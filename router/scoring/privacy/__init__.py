@@ -30,7 +30,14 @@ Person names are the one soft category. A capitalised run of words counts as a p
   Bergqvist.'), it stands for the person's work or fans ("Unlike the Sokolov novel", "a Tove Lindqvist
   concert", "a huge Dagny Solberg fan"), an event of their life follows it ("Kowalczyk began writing",
   "... retired"), or it fills a line over short lines that end with a country (an addressee: "Maha
-  Cazares\n\nChiclana de la Frontera\nSpain").
+  Cazares\n\nChiclana de la Frontera\nSpain");
+- it is joined to a personal pronoun ("between him and Asya's kid", "Ann and I"), greeted at the start
+  of a line ("Hi Freddy,"), spoken to after an object pronoun ("leave me Mette,") or at the end of a
+  speech tag ("! said Felix to Linda"), after a lower-case title ("ms. Quinzia"), before a possessive of
+  a work ("Meza's song") or handed a private datum ("had given Hakuba his address"); or it is a full
+  name before an act of one's own life ("James Talbot listed his top 20").
+Once a name is found, its other mentions in the text are masked too. A text without capitals gets the
+same cues for a known given name.
 Given names are the US Census 1990 list and nam_dict.txt's names of 54 countries that are no English
 words (Mette, Nikolaj, Petr, ...).
 An all-lower-case prompt gets a smaller scan: a known given name after a strong cue or before a personal

@@ -93,6 +93,11 @@ _SPEECH_TAG_BEFORE = re.compile(
     r"[,!?.][\"'\u201d\u2019]?[ \t]+(?:says|said|asks|asked|adds|added|replies|replied|explains|explained|"
     r"writes|wrote|notes|noted|recalls|recalled|continues|continued|laughs|laughed|sighs|sighed)[ \t]+$"
 )  # lower-cased window
+# The one spoken to in such a tag: "I'm so jealous! said Felix to Linda".
+_SPEECH_TAG_TO_BEFORE = re.compile(
+    r"[,!?.][\"'\u201d\u2019]?[ \t]+(?:says|said|asks|asked|replies|replied|writes|wrote|laughs|laughed|"
+    r"sighs|sighed|whispers|whispered|shouts|shouted)[ \t]+[^\W\d_][\w'\u2019-]{0,30}[ \t]+to[ \t]+$"
+)  # lower-cased window
 _SPEECH_TAG_END = re.compile(r"[ \t]*(?:[.,!?;:]|$|to\s+(?-i:[A-Z]))")
 # A person's name used for their work or their fans: "Unlike the Sokolov novel", "Have you been to a Tove
 # Lindqvist concert", "a huge Dagny Solberg fan", "the Ana Reyes version".
@@ -108,6 +113,36 @@ _LIFE_EVENT_AFTER = re.compile(
     r"|^\s+(?:graduated|married|divorced|retired|resigned|grew up|moved to|passed away)\b",
     _I,
 )
+# What a particular person did, after their full name: "James Talbot listed his top 20 songs", "Ana Lund
+# spent a year at ...". Acts of one's own life, not the verbs of argument ("argues", "claims", "believes")
+# that exam questions put after philosophers and scientists.
+_PERSONAL_ACT_AFTER = re.compile(
+    r"^\s+(?:(?:has|had|have)\s+(?:always\s+|never\s+|just\s+)?)?(?:listed|spent|met|married|dated|visited|"
+    r"moved|quit|texted|emailed|tweeted|posted|loved|hated|wanted|apologi[sz]ed|complained|promised|refused|"
+    r"sent|gave|given|lent|borrowed|invited|hugged|kissed|missed|misses|loves|hates|wants)\b",
+    _I,
+)
+# A name joined to a personal pronoun: "between him and Asya's kid", "Ann and I went", "me and Bo".
+_PRONOUN_AND_BEFORE = re.compile(r"\b(?:him|her|me|us|them)\s+and[ \t]+$")  # lower-cased window
+_AND_PRONOUN_AFTER = re.compile(r"^\s+and\s+(?:I|me)\b")  # case-sensitive: "Marley and Me" is a title
+# A greeting that opens a message or a line, then the name: "Hi Freddy, I'm contacting you ...".
+_GREETING_BEFORE = re.compile(
+    r"(?:^|\n)[ \t]*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening))[ \t,]*$"
+)  # lower-cased window
+_GREETINGS = ("hi", "hello", "hey", "dear", "morning", "afternoon", "evening")
+_GREETING_AFTER = re.compile(r"[ \t]*(?:[,!:]|\n|$)")
+# A title written in lower case before a capitalised name: "join accounts with ms. Quinzia". Not "dr.":
+# "who played dr. Quinn" is a character.
+_LOWER_TITLE_BEFORE = re.compile(r"(?:^|[\s(])(?:mr|mrs|ms)\.[ \t]*$")  # lower-cased window
+# A person's work by the possessive: "though Meza's song was about a boat", "Ito's album was".
+_WORK_POSSESSIVE_AFTER = re.compile(
+    r"^['\u2019]s\s+(?:songs?|albums?|novels?|books?|films?|movies?|band|lyrics|poems?|paintings?|"
+    r"records?|singles?|music|career)\b",
+    _I,
+)
+# Someone spoken to after an object pronoun, then a comma: "You picked a fine time to leave me Mette,
+# four hungry children ...", "I love you Anna, ...". A known given name only.
+_OBJECT_PRONOUN_BEFORE = re.compile(r"\b(?:me|you|us)[ \t]+$")  # lower-cased window
 # Someone judged, then a personal pronoun: "Shovda is very reliable. You can always depend on him." Any
 # name-like word counts then, known or not.
 _JUDGED_THEN_PRONOUN = re.compile(
@@ -178,9 +213,11 @@ _WORD_PROBLEM = re.compile(
     r"\bhow (?:many|much|long|old|far|fast)\b|\bcalculate\b|\bin total\b"
     r"|\bwhat (?:is|was) the (?:total|average)",
 )  # lower-cased
-# After a name: possessive + private noun, or ", born ...", "(born ...)".
+# After a name: possessive + private noun (also "had given Hakuba his address"), or ", born ...", "(born
+# ...)".
 _PERSON_AFTER = re.compile(
-    r"^(?:['\u2019]s?\s+(?:ssn|social security|phone number|(?:cell|mobile|home|work) (?:number|phone)|"
+    r"^(?:(?:['\u2019]s?|\s+(?:his|her|their))\s+(?:ssn|social security|phone number|"
+    r"(?:cell|mobile|home|work) (?:number|phone)|"
     r"address|e-?mail|password|(?:credit|debit) card|card number|bank account|account number|iban|"
     r"date of birth|dob|birthday|salary|diagnosis|medical|passport|driver|licen[cs]e|id number)"
     r"|,?\s*\(?(?:born|aged|dob|d\.o\.b\.)\b|,\s*(?:age|aged)\s*\d"
@@ -281,6 +318,7 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
     if not runs:
         return found
     maths = bool(_WORD_PROBLEM.search(low))
+    n_before = len(found)
     addressed, listed = _people_in_context(text, low, runs) if not maths else (set(), set())
     for start, end, tokens in runs:
         role = False
@@ -331,7 +369,13 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
         if not strong and name_like and len(tokens) <= 3 and not maths:
             strong = (
                 bool(_SPEECH_TAG_END.match(text, end, end + 40))
-                and bool(_SPEECH_TAG_BEFORE.search(low, window, start))
+                and (
+                    bool(_SPEECH_TAG_BEFORE.search(low, window, start))
+                    or (
+                        low.startswith("to", start - 3)
+                        and bool(_SPEECH_TAG_TO_BEFORE.search(low, max(0, start - 60), start))
+                    )
+                )
             ) or (
                 bool(_WORK_AFTER.match(after))
                 and bool(_WORK_BEFORE.search(low, window, start))
@@ -345,6 +389,8 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             and (n_real >= 2 or _known_or_shaped(tokens[-1], given, surnames))
         ):
             strong = True
+        if not strong and name_like and not maths and after[:1] in _WORD_ENDS:
+            strong = _how_people_are_written_about(text, low, start, end, tokens, is_given, n_real)
         if not strong and name_like and _JUDGED_THEN_PRONOUN.match(text, end, end + 90):
             strong = True
         if (
@@ -385,7 +431,73 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             conf = 0.5  # names: anywhere - a full name, or name-like words ending in a known surname
         if conf > 0:
             found.append(Finding("person", start, end, conf))
+    if len(found) > n_before:
+        _same_name_again(text, runs, found, n_before)
     return found
+
+
+def _same_name_again(
+    text: str, runs: Sequence[tuple[int, int, list[str]]], found: list[Finding], first: int
+) -> None:
+    """Another run made only of the words of a name found in this text is the same person: "Alvir spent a
+    year ... as the assistant to Alvir D. Pušaver", "You can tell Michal was a huge Michal Horký fan".
+    Only adds spans to a text that already has a name, so it never flags a prompt by itself. One pass
+    over the runs, a bisection each for the findings that cover them."""
+    given, surnames = _name_lists()
+    words: set[str] = set()
+    spans = sorted((f.start, f.end) for f in found[first:])
+    for a, b in spans:
+        found_words = [w for w in text[a:b].split() if len(w.rstrip(".")) >= 2]
+        if (
+            len(found_words) >= 2
+            and text[max(0, a - 3) : a].rstrip(" \t")[-1:] in ("", ".", "!", "?", "\n", '"')
+            and not _known_or_shaped(found_words[0], given, surnames)
+        ):
+            found_words = found_words[1:]  # "Describe Phillis Wheatley": a sentence's first word, glued on
+        words.update(found_words)
+    starts = [a for a, _ in spans]
+    for start, end, tokens in runs:
+        i = bisect.bisect_right(starts, start) - 1
+        if i >= 0 and spans[i][1] > start:
+            continue  # already part of a finding
+        real = [t for t in tokens if len(t.rstrip(".")) >= 2]
+        if real and all(t in words for t in real) and _could_be_a_name(tokens):
+            found.append(Finding("person", start, end, 0.7))
+
+
+# What may follow a name that stands as a word: not a hyphen, a digit or a letter ("PuTTY-User-Key-File-2").
+_WORD_ENDS = frozenset(("", " ", "\t", "\n", "\r", ",", ".", ";", ":", "!", "?", "'", "\u2019", '"', ")"))
+
+
+def _how_people_are_written_about(
+    text: str, low: str, start: int, end: int, tokens: Sequence[str], is_given: bool, n_real: int
+) -> bool:
+    """The cues of the ways a particular person is written about (each read in a fixed window): a full
+    name before an act of one's own life, a name joined to a personal pronoun, a name after a greeting
+    that opens a line, after a lower-case title, before a possessive of a work, or spoken to after an
+    object pronoun. Every one is off in maths word problems (the caller checks)."""
+    # (cheapest tests first, each regular expression behind a test of the characters next to the name:
+    # this runs for every capitalised run of a long text)
+    after = text[end : end + 40]
+    tail = low[max(0, start - 12) : start].rstrip(" \t")
+    window = max(0, start - 40)
+    if is_given and after[:1] == "," and _OBJECT_PRONOUN_BEFORE.search(low, window, start):
+        return True
+    if tail.endswith(".") and _LOWER_TITLE_BEFORE.search(low, window, start):
+        return True
+    greeting = tail.rstrip(",").endswith(_GREETINGS) and bool(_GREETING_AFTER.match(text, end))
+    act = n_real >= 2 and after[:1] == " " and bool(_PERSONAL_ACT_AFTER.match(after))
+    pronoun = (tail.endswith("and") and bool(_PRONOUN_AND_BEFORE.search(low, window, start))) or (
+        after.startswith(" and ") and bool(_AND_PRONOUN_AFTER.match(after))
+    )
+    possessive = after[:1] in ("'", "\u2019") and bool(_WORK_POSSESSIVE_AFTER.match(after))
+    if not (greeting or act or pronoun or possessive):
+        return False
+    given, surnames = _name_lists()
+    known = is_given or _known_or_shaped(tokens[-1], given, surnames)
+    if greeting and (known or n_real >= 2) and _GREETING_BEFORE.search(low, window, start):
+        return True
+    return known and (act or pronoun or possessive)
 
 
 def _people_in_context(
@@ -447,8 +559,9 @@ def _people_in_context(
 
 def _lowercase_persons(low: str, found: list[Finding]) -> None:
     """All-lower-case prompts ("follow up with patricia desrosiers"): a known given name after a cue,
-    with the next word when it is a known surname. A strong cue or a personal fact takes the given
-    name alone; a weak cue needs the surname too."""
+    with the next word when it is a known surname. A strong cue, a personal fact or one of the
+    capitalised scan's cues (`_lowercase_context`) takes the given name alone; a weak cue needs the
+    surname too."""
     given, surnames = _name_lists()
     speakers = [m for m in _SPEAKER_TAG.finditer(low) if m.group("v") in given]
     if len({m.group("v") for m in speakers}) >= 2:
@@ -465,14 +578,39 @@ def _lowercase_persons(low: str, found: list[Finding]) -> None:
             last = last[:-2]
         full_end = nxt.start("w") + len(last) if nxt and _known_or_shaped(last, (), surnames) else end
         window = max(0, start - 40)
-        strong = (
+        strong = bool(
             _PERSON_STRONG_CUE.search(low, window, start)
             or _PERSON_FACT_BEFORE.search(low, window, start)
             or _PERSON_AFTER.match(low[end : end + 30])
             or _PERSON_FACT_AFTER.match(low[full_end : full_end + 30])
-        )
+        ) or _lowercase_context(low, start, end, full_end)  # (maths word problems never reach this scan)
         if strong or (full_end > end and _LOWER_PERSON_CUE.search(low, window, start)):
             found.append(Finding("person", start, full_end, 0.75 if strong else 0.6))
+
+
+def _lowercase_context(low: str, start: int, end: int, full_end: int) -> bool:
+    """The cues of the capitalised scan, for a known given name (`low[start:end]`, with a known surname to
+    `full_end`) in a text typed without capitals: the same sentence, so the same cues. Only the anchored
+    tests and searches in a window of fixed size, as there."""
+    window = max(0, start - 40)
+    after = low[full_end : full_end + 40]
+    sentence_start = low[max(0, start - 3) : start].rstrip(" \t")[-1:] in ("", ".", "!", "?", "\n", '"')
+    return bool(
+        (
+            _SPEECH_TAG_END.match(low, full_end, full_end + 40)
+            and _SPEECH_TAG_BEFORE.search(low, window, start)
+        )
+        or (_WORK_AFTER.match(after) and _WORK_BEFORE.search(low, window, start))
+        or _WORK_POSSESSIVE_AFTER.match(after)
+        or _LIFE_EVENT_AFTER.match(after)
+        or (sentence_start and _VOCATIVE_AFTER.match(low, full_end))
+        or (low.startswith(", ", start - 2) and low[full_end : full_end + 1] in ("!", "?"))
+        or (low.startswith(",", full_end) and _OBJECT_PRONOUN_BEFORE.search(low, window, start))
+        or (_GREETING_AFTER.match(low, full_end) and _GREETING_BEFORE.search(low, window, start))
+        or _PRONOUN_AND_BEFORE.search(low, window, start)
+        or _JUDGED_THEN_PRONOUN.match(low, full_end, full_end + 90)
+        or (full_end > end and _PERSONAL_ACT_AFTER.match(after))
+    )
 
 
 # Endings of surnames of many cultures that English words (almost) never have: Nordic (-sson, -dóttir,
