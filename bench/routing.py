@@ -9,6 +9,8 @@ under --state-dir, the same cache `router calibrate` fills and resumes):
 * figures: local accuracy, AUC overall and within family (families with >= 10 right and 10 wrong),
   ECE, APGR with the oracle's, gain captured = (APGR - 0.5) / (oracle APGR - 0.5), CPT(50%), CPT(80%);
 * an ablation of the head's inputs (hidden state, next-token signals, stage-1 logit);
+* after the answer, where the answers' log-probabilities are cached: the head's answer stage (what the
+  `min_answer_success` answer check reads) and the log-probabilities alone, beside the model stage;
 * a PNG of the call-performance curves (cloud share vs quality) with the oracle's.
 
 The head is fitted on the training split only, exactly as `router calibrate` does. With
@@ -62,7 +64,9 @@ def _outcomes(path: Path, state: Path, profile: str, threads: int | None, cached
     from router.calibration import run, suite
     from router.scoring.complexity import model_fingerprint
 
-    items = suite.select(suite.load_suite(), profile)
+    # In `router calibrate`'s order: the cross-validation folds (and so the chosen L2 strength) depend on
+    # it, and the head measured here must be the head calibrate writes.
+    items = suite.interleave(suite.select(suite.load_suite(), profile))
     sha = model_fingerprint(path)
     cache = run.OutcomeCache(state, sha)
     backend: Any = None
@@ -104,37 +108,19 @@ def _cached(cache: Any, item: Any) -> Any:
     )
 
 
-# After the answer: how much the answer's own token log-probabilities add to the prompt-side score.
-ANSWER_TOKENS = 16
-
-
-def answer_confidence(logprobs: Sequence[float]) -> list[float] | None:
-    """[-mean, -min] of the first ANSWER_TOKENS log-probabilities (None: none recorded)."""
-    import math
-
-    lp = [v for v in logprobs[:ANSWER_TOKENS] if math.isfinite(v)]
-    if not lp:
-        return None
-    return [-sum(lp) / len(lp), -min(lp)]
-
-
 def after_answer(outcomes: Sequence[Any], seed: int) -> dict[str, Any] | None:
-    """The held-out figures of three scores on the prompts whose answer log-probabilities are cached:
-    the model stage alone (before generating, as served), the answer's log-probabilities alone, and a
-    logistic stack of both (fitted on the training split, with the model stage's out-of-fold score).
-    Not a served router: it needs the answer, so it measures what a check after generating could add."""
-    import math
-
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-
+    """Held-out figures, on the prompts whose answer log-probabilities are cached, of: the model stage
+    alone (before generating, what `Classify` returns), the answer's first log-probabilities alone, and
+    the head's answer stage (both, as `router calibrate` fits it and the `min_answer_success` check
+    reads it). The last two need the answer: they measure what a check after generating adds."""
     from router.calibration import calibrate as lib
     from router.calibration import fit, metrics
+    from router.scoring.complexity import ANSWER_TOKENS
 
-    rows = [o for o in outcomes if answer_confidence(o.logprobs) is not None]
+    rows = [o for o in outcomes if o.logprobs]
     train = [o for o in rows if o.split == "train"]
     held = [o for o in rows if o.split == "heldout"]
-    if len(held) < 20 or len({o.correct for o in train}) < 2 or len({o.correct for o in held}) < 2:
+    if len(held) < 20 or len({o.correct for o in held}) < 2:
         return None
     fitted = fit.fit_head(
         train,
@@ -145,33 +131,20 @@ def after_answer(outcomes: Sequence[Any], seed: int) -> dict[str, Any] | None:
         seed=seed,
         training={},
     )
+    stage, alone = fitted.head.answer, fit.fit_answer_stage(train, [0.5] * len(train), seed)
+    if stage is None or alone is None:
+        return None
     p_held = fit.score_with(fitted.head, held, fit.stage1_scores([o.text for o in held]))
-
-    def logit(p: float) -> float:
-        p = min(max(p, 1e-6), 1 - 1e-6)
-        return math.log(p / (1 - p))
-
-    def design(os: Sequence[Any], pre: Sequence[float]) -> Any:
-        return np.array(
-            [[logit(p), *(answer_confidence(o.logprobs) or [])] for o, p in zip(os, pre, strict=True)]
-        )
-
-    x_tr, x_he = design(train, fitted.oof), design(held, p_held)
-    y_tr = np.array([0 if o.correct else 1 for o in train])
-    mean, scale = x_tr.mean(axis=0), x_tr.std(axis=0) + 1e-9
-    stack = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit((x_tr - mean) / scale, y_tr)
-    p_stack = stack.predict_proba((x_he - mean) / scale)[:, 1].tolist()
-    alone = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(
-        (x_tr[:, 1:] - mean[1:]) / scale[1:], y_tr
-    )
-    p_alone = alone.predict_proba((x_he[:, 1:] - mean[1:]) / scale[1:])[:, 1].tolist()
     fails = [0 if o.correct else 1 for o in held]
     fams = [o.family for o in held]
     out: dict[str, Any] = {"train_n": len(train), "heldout_n": len(held), "answer_tokens": ANSWER_TOKENS}
     for name, p in (
         ("model stage (before generating, as served)", p_held),
-        ("answer log-probabilities alone", p_alone),
-        ("model stage + answer log-probabilities", p_stack),
+        ("answer log-probabilities alone", [alone.score(0.5, o.logprobs) or 0.0 for o in held]),
+        (
+            "answer stage (model stage + answer)",
+            [stage.score(q, o.logprobs) or 0.0 for o, q in zip(held, p_held, strict=True)],
+        ),
     ):
         out[name] = metrics.summary(fails, p, fams, p) | {
             "auc_within_family_min5": metrics.family_auc(fails, p, fams, 5)["mean"]
@@ -393,7 +366,7 @@ def render(r: dict[str, Any]) -> str:
     if after:
         lines.append(
             f"after the answer (held-out n={after['heldout_n']} with the first {after['answer_tokens']} "
-            f"answer tokens' log-probabilities cached; not a served router):"
+            f"answer tokens' log-probabilities cached):"
         )
         for name, s in after.items():
             if isinstance(s, dict):

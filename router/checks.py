@@ -18,7 +18,8 @@ Older thresholds were set before the split (docs/benchmarks.md, "Fourth run").
     repeated_sentences  near copies of the same sentence or list item again and again
     repeated_phrases    the same few-word phrases said again and again inside long sentences
     refusal          "I'm not sure." / "I cannot answer that" where nothing asked for a refusal
-    low_confidence   the answer's tokens were improbable to the model itself (mean or minimum log-prob)
+    low_confidence   the answer's tokens were improbable to the model itself (mean or minimum log-prob),
+                     or the calibrated head's answer stage expects it to be wrong
 
 What happens to a rejected answer is the routing policy's business (`on_local_answer_rejected`); this
 module only says whether and why.
@@ -72,9 +73,11 @@ class CheckSettings:
     # occur 4 times or more. None (the default) switches it off: 0.25, chosen on the dev half of the
     # read labels, rejected 4 good answers on the held-out half for 5 loops caught (docs/benchmarks.md).
     phrase_share: float | None = None
-    # low_confidence: None switches a bound off.
+    # low_confidence: None switches a bound off. `min_answer_success` reads the calibrated head's answer
+    # stage (`Answer.expected_success`: the expected local success after the answer's first tokens).
     min_mean_logprob: float | None = None
     min_token_logprob: float | None = None
+    min_answer_success: float | None = None
     refusal: bool = True
     # Streaming hold-back: at most this many tokens / milliseconds are held before the first delta.
     holdback_tokens: int = 24
@@ -93,6 +96,8 @@ class Answer:
     messages: Sequence[Message] = ()
     finish_reason: str = "stop"
     logprobs: Sequence[float] = ()
+    # The calibrated head's answer stage, filled in by the engine where the model has one.
+    expected_success: float | None = None
 
 
 def words(text: str) -> list[str]:
@@ -485,6 +490,14 @@ def check_refusal(answer: Answer, settings: CheckSettings) -> Rejection | None:
 
 
 def check_low_confidence(answer: Answer, settings: CheckSettings) -> Rejection | None:
+    bound, expected = settings.min_answer_success, answer.expected_success
+    if bound is not None and expected is not None and expected < bound:
+        return Rejection(
+            "low_confidence",
+            round(expected, 3),
+            f"expected success {expected:.0%} after the answer's first tokens is below {bound:.0%} "
+            "(calibrated on this model's own graded answers)",
+        )
     lp = [v for v in answer.logprobs if math.isfinite(v)]
     if not lp:
         return None

@@ -13,7 +13,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -138,6 +138,10 @@ class ComplexityScorerLike(Protocol):
     def settled(self, report: ComplexityReport) -> bool: ...
 
     def score_hidden(self, prefill: Prefill, first: ComplexityReport) -> ComplexityReport: ...
+
+    def answer_expected_success(
+        self, score: float, stage: str, logprobs: Sequence[float]
+    ) -> float | None: ...
 
 
 @dataclass(slots=True)
@@ -700,8 +704,13 @@ class Engine:
         if end is None:  # the job ended without a final piece: cancelled underneath us (caller gone)
             return
         if not released or buffered:
+            expected = (
+                self.complexity.answer_expected_success(outcome.complexity, outcome.stage, logprobs)
+                if settings.min_answer_success is not None
+                else None
+            )
             rejection = check_answer(
-                ChecksAnswer(text, request.messages, end.finish_reason, logprobs), settings
+                ChecksAnswer(text, request.messages, end.finish_reason, logprobs, expected), settings
             )
             if rejection is not None:
                 escalation = self._escalation(request, outcome, rejection)

@@ -178,6 +178,8 @@ class AnswerChecks(_Strict):
     refusal: bool = True
     min_mean_logprob: float | None = Field(default=None, le=0)
     min_token_logprob: float | None = Field(default=None, le=0)
+    # The calibrated head's answer stage: reject an answer whose expected local success is below this.
+    min_answer_success: float | None = Field(default=None, ge=0, le=1)
     # Streaming: the first tokens are held back and checked before anything is sent, until the answer
     # can no longer be an echo, a refusal or an early loop, or these limits are reached.
     holdback_tokens: int = Field(default=24, ge=0, le=256)

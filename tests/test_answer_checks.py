@@ -369,6 +369,16 @@ def test_low_confidence_uses_mean_and_minimum_log_probability() -> None:
     assert check_low_confidence(a, replace(S, min_mean_logprob=-5.0, min_token_logprob=-10.0)) is None
 
 
+def test_low_confidence_reads_the_answer_stages_expected_success() -> None:
+    doubted = replace(answer("Lima"), expected_success=0.2)
+    assert check_low_confidence(doubted, S) is None  # off by default
+    r = check_low_confidence(doubted, replace(S, min_answer_success=0.5))
+    assert r is not None and r.check == "low_confidence" and r.value == 0.2 and "calibrated" in r.detail
+    assert check_low_confidence(doubted, replace(S, min_answer_success=0.1)) is None
+    # No answer stage for this model (or no log-probabilities): nothing to judge, nothing rejected.
+    assert check_low_confidence(answer("Lima"), replace(S, min_answer_success=0.99)) is None
+
+
 def test_check_answer_names_the_first_failure_and_can_be_disabled() -> None:
     r = check_answer(answer("What is the capital of France?"), S)
     assert r is not None and r.check == "echo"
@@ -472,6 +482,29 @@ def test_an_echo_goes_to_the_cloud_and_the_decision_says_why(echoing: Any, cloud
     row = row_for(echoing, d.id)
     assert row["answer_check"] == "echo" and row["fallback_reason"] == "local_answer_rejected:echo"
     assert row["summary"] == d.in_words and row["route"] == "cloud"
+
+
+@pytest.mark.slow
+def test_an_answer_the_answer_stage_doubts_goes_to_the_cloud(
+    daemon_factory: Any, cloud: CloudStandIn, monkeypatch: Any
+) -> None:
+    """The default model with its shipped head (which carries an answer stage) and a policy that asks
+    for an expected success of 0.99: the real local answer scores below it and escalates."""
+    monkeypatch.setenv("ROUTER_CLOUD_API_KEY", "sk-test-key")
+    runner = daemon_factory(
+        policy=Path(__file__).parent / "policies" / "answer-stage.yaml",
+        cloud_url=cloud.url,
+        cloud_model="standin-large",
+        cloud_retries=0,
+    )
+    assert runner.daemon.engine.complexity.model_head.answer is not None
+    with RouterClient(target=runner.target) as client:
+        reply = client.route("What is the capital of Peru?", max_tokens=16)
+    d = reply.decision
+    assert d.decided_route == "local" and d.stage == "model"
+    assert d.route == "cloud" and d.fallback_reason == "local_answer_rejected:low_confidence"
+    assert d.answer_check == "low_confidence" and 0.0 <= d.answer_check_value < 0.99
+    assert reply.text == "Cloud answer: What is the capital of Peru?" and len(cloud.requests) == 1
 
 
 @pytest.mark.slow
@@ -644,6 +677,9 @@ class _AlwaysModelStage:
 
     def score_hidden(self, prefill: Prefill, first: ComplexityReport) -> ComplexityReport:
         return ComplexityReport(0.1, "model")
+
+    def answer_expected_success(self, score: float, stage: str, logprobs: Sequence[float]) -> float | None:
+        return None
 
 
 @pytest.mark.slow

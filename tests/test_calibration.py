@@ -4,6 +4,7 @@ quality target. End to end with the real default model (a tiny suite) and with t
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -13,9 +14,10 @@ import pytest
 
 from router.backends.base import Backend, Prefill
 from router.calibration import calibrate as lib
-from router.calibration import grade, metrics, run, suite
+from router.calibration import fit, grade, metrics, run, suite
 from router.errors import ModelError
 from router.scoring.complexity import (
+    AnswerStage,
     ComplexityScorer,
     Head,
     calibrated_head_path,
@@ -252,6 +254,7 @@ def test_calibrate_end_to_end_with_the_real_model(
     head = load_head(result.path, model_sha256=sha)
     assert head.model_sha256 == sha and head.inputs == lib.DEFAULT_INPUTS
     assert head.calibration and all(0.0 <= p <= 1.0 for _, p in head.calibration)
+    assert head.answer is None  # seven answers are too few for an answer stage (fit.ANSWER_MIN_ROWS)
     outcomes = run.OutcomeCache(state, sha)
     assert outcomes.path.exists() and len(outcomes.path.read_text().splitlines()) == len(TINY_ITEMS)
     # Each outcome keeps the answer tokens' log-probabilities as read (what a check after generating
@@ -334,6 +337,68 @@ def test_family_answers_only_that_family_and_keeps_the_cache(
         cli, ["calibrate", "--model", str(model_path), "--state-dir", str(state), "--family", "nope"]
     )
     assert out.exit_code != 0 and "unknown suite family" in out.output + str(out.exception)
+
+
+def _answered(n: int, seed: int) -> list[run.Outcome]:
+    """Graded outcomes where a confident answer (log-probabilities near 0) is right more often."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        sure = rng.random()
+        correct = rng.random() < sure
+        lps = tuple(-rng.uniform(0.0, 3.0 * (1.0 - sure)) for _ in range(20))
+        out.append(
+            run.Outcome(
+                f"a-{i}",
+                ("fact", "capital")[i % 2],
+                "train",
+                "q",
+                "q",
+                correct,
+                "a",
+                Prefill([0.0], 1.0, 0.5, 3),
+                lps,
+            )
+        )
+    return out
+
+
+def test_the_answer_stage_is_fitted_deterministically_and_ranks_by_confidence() -> None:
+    outcomes = _answered(200, seed=1)
+    pre = [0.5] * len(outcomes)  # the model stage knows nothing here: only the answer can tell
+    first = fit.fit_answer_stage(outcomes, pre, seed=0)
+    again = fit.fit_answer_stage(outcomes, pre, seed=0)
+    assert first is not None and again is not None
+    assert json.dumps(first.to_json()) == json.dumps(again.to_json())
+    assert first.metrics["auc"] > 0.7 and first.calibration
+    sure, unsure = [-0.01] * 16, [-2.5] * 16
+    assert first.expected_success(0.5, sure) > first.expected_success(0.5, unsure)  # type: ignore[operator]
+    assert first.score(0.5, ()) is None  # no log-probabilities: no verdict
+    # Too few answers with log-probabilities: no answer stage rather than a guess.
+    assert fit.fit_answer_stage(outcomes[:20], pre[:20], seed=0) is None
+
+
+def test_the_answer_stage_travels_in_the_head_file_and_bad_ones_are_refused(
+    calibrated: Any, tmp_path: Path
+) -> None:
+    _, result = calibrated
+    data = json.loads(result.path.read_text())
+    stage = fit.fit_answer_stage(_answered(200, seed=2), [0.5] * 200, seed=0)
+    assert stage is not None
+    data["answer"] = stage.to_json()
+    good = tmp_path / "with-answer.json"
+    good.write_text(json.dumps(data))
+    head = load_head(good, model_sha256=data["model_sha256"])
+    assert isinstance(head.answer, AnswerStage) and head.answer.coef == stage.coef
+    assert json.loads(head.dumps())["answer"] == stage.to_json()
+    for broken in ({**stage.to_json(), "coef": [1.0]}, {**stage.to_json(), "scale": [0.0, 1.0, 1.0]}, "x"):
+        data["answer"] = broken
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps(data))
+        with pytest.raises(ModelError, match="answer stage"):
+            load_head(bad, model_sha256=data["model_sha256"])
 
 
 def test_head_is_refused_for_another_model(calibrated: Any, tmp_path: Path) -> None:

@@ -56,6 +56,14 @@ def evaluate(head: Head, outcomes: Sequence[run.Outcome]) -> dict[str, Any]:
     fails = [0 if o.correct else 1 for o in outcomes]
     report = metrics.summary(fails, probs, [o.family for o in outcomes], probs)
     report["table"] = metrics.share_table(fails, probs, SHARES)
+    if head.answer is not None:  # after generating, where the answers' log-probabilities were recorded
+        scored = [(o, head.answer.score(p, o.logprobs)) for o, p in zip(outcomes, probs, strict=True)]
+        kept = [(o, p) for o, p in scored if p is not None]
+        if len({o.correct for o, _ in kept}) == 2:
+            answer_fails = [0 if o.correct else 1 for o, _ in kept]
+            answer_probs = [p for _, p in kept]
+            answer = metrics.summary(answer_fails, answer_probs, [o.family for o, _ in kept], answer_probs)
+            report["answer_stage"] = {k: v for k, v in answer.items() if k != "per_family"}
     return report
 
 
@@ -195,6 +203,14 @@ def render(result: Result) -> str:
             f"ECE {held.get('ece')}, APGR {held['apgr']} (oracle {held['oracle_apgr']}), gain captured "
             f"{held['gain_captured']}, CPT(50%) {held['cpt50']:.0%}, CPT(80%) {held['cpt80']:.0%}"
         )
+        after = held.get("answer_stage")
+        if after:
+            lines.append(
+                f"answer stage, after the answer's first tokens (held-out, n {after['n']}): "
+                f"AUC {after['auc']}, "
+                f"within family {after['auc_within_family']} ({after['families_counted']} families), "
+                f"ECE {after.get('ece')}, gain captured {after['gain_captured']}"
+            )
         lines.append("cloud share -> quality (held-out, cloud assumed right):")
         lines.append("  " + "  ".join(f"{r['cloud_share']:.0%}:{r['quality']:.1%}" for r in held["table"]))
         lines.append(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from router.calibration.run import Outcome
-from router.scoring.complexity import HIDDEN_VERSION, Head, model_inputs
+from router.scoring.complexity import HIDDEN_VERSION, AnswerStage, Head, answer_inputs, model_inputs
 from router.scoring.training import _r
 
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
@@ -29,6 +29,11 @@ TABLE_POINTS = 24
 # the settled side went the other way, and at least MIN_SETTLED prompts lie there.
 SETTLE_ERROR = 0.03
 MIN_SETTLED = 20
+# The answer stage is fitted only on at least this many answers with log-probabilities, with at least
+# ANSWER_MIN_CLASS right and as many wrong; its three inputs need no penalty search (C fixed).
+ANSWER_MIN_ROWS = 40
+ANSWER_MIN_CLASS = 5
+ANSWER_C = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,40 @@ def stage1_bands(fails: Sequence[int], stage1: Sequence[float]) -> tuple[float, 
     return (round(low + 1e-6, 6) if low > 0 else 0.0, round(high - 1e-6, 6) if high < 1 else 1.0)
 
 
+def fit_answer_stage(outcomes: Sequence[Outcome], pre_oof: Sequence[float], seed: int) -> AnswerStage | None:
+    """The answer stage: a logistic stack of the model stage's out-of-fold score and the answer's first
+    log-probabilities, on the outcomes that recorded them; None where there are too few."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from router.calibration import metrics
+
+    rows = [(o, answer_inputs(p, o.logprobs)) for o, p in zip(outcomes, pre_oof, strict=True)]
+    used = [(o, x) for o, x in rows if x is not None]
+    y = np.array([0 if o.correct else 1 for o, _ in used])
+    if len(used) < ANSWER_MIN_ROWS or min(int(y.sum()), int(len(y) - y.sum())) < ANSWER_MIN_CLASS:
+        return None
+    x = np.array([v for _, v in used], dtype=np.float64)
+    oof = oof_predictions(x, y, _folds(y, [o.family for o, _ in used], seed), ANSWER_C, seed)
+    mean, scale = _standardise(x)
+    model = LogisticRegression(C=ANSWER_C, max_iter=2000, tol=1e-6, random_state=seed)
+    model.fit((x - mean) / scale, y)
+    fails = y.tolist()
+    report = metrics.summary(fails, oof.tolist(), [o.family for o, _ in used], oof.tolist())
+    return AnswerStage(
+        mean=tuple(_r(v) for v in mean),
+        scale=tuple(_r(v) for v in scale),
+        coef=tuple(_r(v) for v in model.coef_[0]),
+        intercept=_r(model.intercept_[0]),
+        calibration=calibration_table(fails, oof.tolist()),
+        metrics={
+            "on": f"out-of-fold ({FOLDS}-fold) on the training split",
+            "rows": len(used),
+            **{k: v for k, v in report.items() if k != "per_family"},
+        },
+    )
+
+
 def fit_head(
     outcomes: Sequence[Outcome],
     stage1: Sequence[float],
@@ -205,6 +244,7 @@ def fit_head(
             "on": f"out-of-fold ({FOLDS}-fold) on the training split",
             **{k: v for k, v in report.items() if k != "per_family"},
         },
+        answer=fit_answer_stage(outcomes, oof.tolist(), seed),
     )
     return Fitted(head, [float(v) for v in oof])
 
@@ -227,4 +267,12 @@ def score_with(head: Head, outcomes: Sequence[Outcome], stage1: Sequence[float])
     return out
 
 
-__all__ = ["Fitted", "calibration_table", "fit_head", "score_with", "stage1_bands", "stage1_scores"]
+__all__ = [
+    "Fitted",
+    "calibration_table",
+    "fit_answer_stage",
+    "fit_head",
+    "score_with",
+    "stage1_bands",
+    "stage1_scores",
+]

@@ -56,6 +56,102 @@ CALIBRATION_DIR = "calibration"
 MODEL_INPUTS = ("hidden", "signals", "stage1")
 
 
+# The answer stage of a calibrated head (optional): after generating, P(the local answer is not good
+# enough) from the model stage's score and the first ANSWER_TOKENS answer tokens' log-probabilities.
+ANSWER_TOKENS = 16
+ANSWER_INPUTS = ("model_stage_logit", "neg_mean_logprob", "neg_min_logprob")
+
+
+def answer_inputs(
+    pre_score: float, logprobs: Sequence[float], tokens: int = ANSWER_TOKENS
+) -> list[float] | None:
+    """The answer stage's inputs: the model stage's logit, then minus the mean and the minimum of the
+    first `tokens` answer log-probabilities (None when the answer has none)."""
+    lp = [v for v in logprobs[:tokens] if math.isfinite(v)]
+    if not lp:
+        return None
+    return [_logit(pre_score), -sum(lp) / len(lp), -min(lp)]
+
+
+def _interpolate(table: Sequence[tuple[float, float]], score: float) -> float | None:
+    """Piecewise linear in a (score, observed local success) table; None for an empty table."""
+    if not table:
+        return None
+    if score <= table[0][0]:
+        return table[0][1]
+    for (s0, p0), (s1, p1) in itertools.pairwise(table):
+        if score <= s1:
+            t = 0.0 if s1 == s0 else (score - s0) / (s1 - s0)
+            return p0 + t * (p1 - p0)
+    return table[-1][1]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerStage:
+    """A logistic stack over `answer_inputs`, fitted by `router calibrate` on the model's own graded
+    answers, with its calibration table (score -> observed local success, out-of-fold)."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    tokens: int = ANSWER_TOKENS
+    calibration: tuple[tuple[float, float], ...] = ()
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def score(self, pre_score: float, logprobs: Sequence[float]) -> float | None:
+        """P(the answer is not good enough), or None for an answer without log-probabilities."""
+        x = answer_inputs(pre_score, logprobs, self.tokens)
+        if x is None:
+            return None
+        terms = zip(x, self.mean, self.scale, self.coef, strict=True)
+        return _sigmoid(self.intercept + sum(w * (v - m) / s for v, m, s, w in terms))
+
+    def expected_success(self, pre_score: float, logprobs: Sequence[float]) -> float | None:
+        """The observed local success rate at this answer's score (1 - score without a table)."""
+        score = self.score(pre_score, logprobs)
+        if score is None:
+            return None
+        found = _interpolate(self.calibration, score)
+        return 1.0 - score if found is None else found
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "inputs": list(ANSWER_INPUTS),
+            "tokens": self.tokens,
+            "calibration": [list(p) for p in self.calibration],
+            "metrics": self.metrics,
+            "intercept": self.intercept,
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "coef": list(self.coef),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> AnswerStage:
+        try:
+            stage = cls(
+                mean=tuple(float(v) for v in data["mean"]),
+                scale=tuple(float(v) for v in data["scale"]),
+                coef=tuple(float(v) for v in data["coef"]),
+                intercept=float(data["intercept"]),
+                tokens=int(data.get("tokens", ANSWER_TOKENS)),
+                calibration=tuple((float(a), float(b)) for a, b in data.get("calibration") or ()),
+                metrics=dict(data.get("metrics") or {}),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ModelError(f"{where}: the answer stage is malformed ({type(e).__name__}: {e})") from None
+        n = len(ANSWER_INPUTS)
+        if list(data.get("inputs") or ()) != list(ANSWER_INPUTS) or not (
+            len(stage.mean) == len(stage.scale) == len(stage.coef) == n
+        ):
+            raise ModelError(f"{where}: the answer stage must read {', '.join(ANSWER_INPUTS)}")
+        numbers = (*stage.mean, *stage.coef, stage.intercept, *(x for p in stage.calibration for x in p))
+        if any(s <= 0 for s in stage.scale) or stage.tokens < 1 or not all(map(math.isfinite, numbers)):
+            raise ModelError(f"{where}: the answer stage holds invalid numbers; recalibrate")
+        return stage
+
+
 @dataclass(frozen=True, slots=True)
 class Head:
     """One logistic head: standardise, dot, sigmoid. `n_dense` leading inputs are standardised; the
@@ -78,6 +174,8 @@ class Head:
     # Model stage, calibrated heads: (score, observed local success rate) points, scores increasing and
     # success not increasing, from out-of-fold predictions on the model's own graded answers.
     calibration: tuple[tuple[float, float], ...] = ()
+    # Calibrated heads fitted on answers with log-probabilities: the check after generating.
+    answer: AnswerStage | None = None
 
     @property
     def n_inputs(self) -> int:
@@ -104,6 +202,7 @@ class Head:
             "bands": {"low": self.low, "high": self.high},
             **({"inputs": list(self.inputs)} if self.stage == "model" else {}),
             **({"calibration": [list(p) for p in self.calibration]} if self.calibration else {}),
+            **({"answer": self.answer.to_json()} if self.answer is not None else {}),
             "training": self.training,
             "metrics": self.metrics,
             "intercept": self.intercept,
@@ -157,6 +256,7 @@ class Head:
         if stage == "features" and len(coef) != features.N_FEATURES:
             raise ModelError(f"{where} has {len(coef)} inputs, the features have {features.N_FEATURES}")
         sha = data.get("model_sha256")
+        answer = data.get("answer")
         return cls(
             stage=stage,
             feature_version=str(data["feature_version"]),
@@ -172,21 +272,13 @@ class Head:
             metrics=dict(data.get("metrics") or {}),
             inputs=inputs,
             calibration=calibration,
+            answer=None if answer is None else AnswerStage.from_json(answer, where),
         )
 
     def expected_success(self, score: float) -> float | None:
         """The observed local success rate at this score (piecewise linear in the calibration table);
         None for a head without a table."""
-        table = self.calibration
-        if not table:
-            return None
-        if score <= table[0][0]:
-            return table[0][1]
-        for (s0, p0), (s1, p1) in itertools.pairwise(table):
-            if score <= s1:
-                t = 0.0 if s1 == s0 else (score - s0) / (s1 - s0)
-                return p0 + t * (p1 - p0)
-        return table[-1][1]
+        return _interpolate(self.calibration, score)
 
     def threshold_for(self, success: float) -> float:
         """The lowest complexity score at which the expected local success falls below `success`: a
@@ -305,6 +397,14 @@ class ComplexityScorer:
             return None
         return self.model_head.expected_success(report.score)
 
+    def answer_expected_success(self, score: float, stage: str, logprobs: Sequence[float]) -> float | None:
+        """After generating: the answer stage's expected local success for an answer whose request the
+        model stage scored `score`; None without an answer stage, a model-stage score or log-probs."""
+        head = self.model_head
+        if stage != "model" or head is None or head.answer is None:
+            return None
+        return head.answer.expected_success(score, logprobs)
+
 
 def model_inputs(inputs: Sequence[str], prefill: Prefill, first_score: float) -> list[float]:
     """A model-stage head's input vector, in MODEL_INPUTS order."""
@@ -416,13 +516,16 @@ def load_scorer(
 
 
 __all__ = [
+    "ANSWER_TOKENS",
     "CALIBRATION_DIR",
     "FEATURES_HEAD_FILE",
     "HIDDEN_VERSION",
     "MODEL_HEAD_FILE",
     "MODEL_INPUTS",
+    "AnswerStage",
     "ComplexityScorer",
     "Head",
+    "answer_inputs",
     "calibrated_head_path",
     "check_model",
     "load_head",
