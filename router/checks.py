@@ -31,7 +31,7 @@ import difflib
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -296,16 +296,21 @@ UNIT_OVERLAP = 0.6  # a unit is a near copy when this share of its word pairs oc
 MAX_UNITS = 64  # the last units only: the check stays well under a millisecond
 
 
-def _units(text: str) -> list[list[str]]:
-    out: list[list[str]] = []
+def _prose_lines(text: str) -> Iterator[str]:
+    """The answer's lines outside code fences and table rows (which repeat their shape by nature)."""
     fenced = False
     for line in text.split("\n"):
         stripped = line.lstrip()
         if stripped.startswith("```"):
             fenced = not fenced
             continue
-        if fenced or stripped.startswith("|"):  # code and table rows repeat their shape by nature
-            continue
+        if not fenced and not stripped.startswith("|"):
+            yield line
+
+
+def _units(text: str) -> list[list[str]]:
+    out: list[list[str]] = []
+    for line in _prose_lines(text):
         for piece in _UNIT_SPLIT.split(line):
             w = words(piece)
             if len(w) >= UNIT_MIN_WORDS:
@@ -356,16 +361,7 @@ PHRASE_MIN_WORDS = 40  # shorter answers are not judged: four repeats are most o
 
 
 def _prose_words(text: str) -> list[str]:
-    out: list[str] = []
-    fenced = False
-    for line in text.split("\n"):
-        stripped = line.lstrip()
-        if stripped.startswith("```"):
-            fenced = not fenced
-            continue
-        if not fenced and not stripped.startswith("|"):
-            out += [w.lower() for w in _WORD.findall(line)]
-    return out
+    return [w.lower() for line in _prose_lines(text) for w in _WORD.findall(line)]
 
 
 def phrase_repeats(text: str) -> float:
