@@ -108,6 +108,10 @@ def _cached(cache: Any, item: Any) -> Any:
     )
 
 
+HARD = 0.65  # policies/default.yaml's `hard`
+ANSWER_BOUNDS = (0.3, 0.5, 0.7)
+
+
 def after_answer(outcomes: Sequence[Any], seed: int) -> dict[str, Any] | None:
     """Held-out figures, on the prompts whose answer log-probabilities are cached, of: the model stage
     alone (before generating, what `Classify` returns), the answer's first log-probabilities alone, and
@@ -138,6 +142,30 @@ def after_answer(outcomes: Sequence[Any], seed: int) -> dict[str, Any] | None:
     fails = [0 if o.correct else 1 for o in held]
     fams = [o.family for o in held]
     out: dict[str, Any] = {"train_n": len(train), "heldout_n": len(held), "answer_tokens": ANSWER_TOKENS}
+    # What `min_answer_success` means on these prompts, behind the default policy's `hard` threshold:
+    # prompts scored >= HARD go to the cloud before generating, the rest are answered locally and an
+    # answer whose expected success is below the bound goes to the cloud too (the cloud assumed right).
+    expected = [stage.expected_success(q, o.logprobs) for o, q in zip(held, p_held, strict=True)]
+    out["thresholds"] = []
+    for bound in (None, *ANSWER_BOUNDS):
+        local = [
+            i
+            for i, q in enumerate(p_held)
+            if q < HARD and (bound is None or (expected[i] is not None and expected[i] >= bound))
+        ]
+        right = sum(1 - fails[i] for i in local) + (len(held) - len(local))
+        # The model stage alone at the same cloud share: its most doubted prompts go to the cloud.
+        kept = sorted(range(len(held)), key=lambda i: p_held[i])[: len(local)]
+        same_share = sum(1 - fails[i] for i in kept) + (len(held) - len(kept))
+        out["thresholds"].append(
+            {
+                "min_answer_success": bound,
+                "cloud_share": round(1 - len(local) / len(held), 4),
+                "quality": round(right / len(held), 4),
+                "model_stage_alone_quality": round(same_share / len(held), 4),
+                "local_answers_right": round(sum(1 - fails[i] for i in local) / max(1, len(local)), 4),
+            }
+        )
     for name, p in (
         ("model stage (before generating, as served)", p_held),
         ("answer log-probabilities alone", [alone.score(0.5, o.logprobs) or 0.0 for o in held]),
@@ -375,6 +403,17 @@ def render(r: dict[str, Any]) -> str:
                     f"(>=5/5 {_f(s['auc_within_family_min5'])})  ECE {_f(s.get('ece'))}  "
                     f"gain {_f(s['gain_captured'])}  CPT80 {s['cpt80']:.0%}"
                 )
+        if after.get("thresholds"):
+            lines.append(
+                f"  behind the default policy's hard = {HARD} (cloud assumed right): "
+                + "; ".join(
+                    f"min_answer_success {t['min_answer_success'] or 'off'}: cloud {t['cloud_share']:.0%}, "
+                    f"quality {t['quality']:.1%} (model stage alone at that share "
+                    f"{t['model_stage_alone_quality']:.1%}), "
+                    f"local answers right {t['local_answers_right']:.0%}"
+                    for t in after["thresholds"]
+                )
+            )
     ood = r.get("out_of_suite")
     if ood:
         if "note" in ood:
