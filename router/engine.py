@@ -234,6 +234,7 @@ class Engine:
         self.assume_cloud = assume_cloud
         # Work after the answer (shadow checks, keeping features): held so the tasks are not collected.
         self._background_tasks: set[asyncio.Task[None]] = set()
+        self._said_no_answer_stage = False  # min_answer_success set, nothing to read it from: said once
         # What the local backend can give, used here and only here: without a hidden state the model
         # stage is skipped; without log-probabilities the low_confidence check finds nothing to judge;
         # without a tokenizer the backend's counts are estimates. Said once, at start-up.
@@ -709,6 +710,8 @@ class Engine:
                 if settings.min_answer_success is not None
                 else None
             )
+            if expected is None and outcome.stage == "model" and settings.min_answer_success is not None:
+                self._say_no_answer_stage()
             rejection = check_answer(
                 ChecksAnswer(text, request.messages, end.finish_reason, logprobs, expected), settings
             )
@@ -723,6 +726,17 @@ class Engine:
         if len(text) > sent:
             yield text[sent:]
         yield end
+
+    def _say_no_answer_stage(self) -> None:
+        if not self._said_no_answer_stage:
+            self._said_no_answer_stage = True
+            log.warning(
+                "answer_stage_missing",
+                setting="answer_checks.min_answer_success",
+                effect="no answer is judged by it",
+                why="the model's complexity head has no answer stage, or the backend gives no "
+                "log-probabilities; `router calibrate` fits the stage for this model",
+            )
 
     def _escalation(self, request: Request, outcome: Outcome, rejection: Rejection) -> Decision | None:
         """Record `rejection` and ask the policy where the request goes now; None: deliver locally."""

@@ -508,6 +508,47 @@ def test_an_answer_the_answer_stage_doubts_goes_to_the_cloud(
 
 
 @pytest.mark.slow
+def test_min_answer_success_without_an_answer_stage_delivers_and_says_so_once(
+    llama_backend: Backend, tmp_path: Path
+) -> None:
+    """A policy asks for the answer stage, the model's head has none: answers go out as before (nothing
+    is rejected on a score that does not exist) and one warning says why the setting does nothing."""
+    import asyncio
+
+    from structlog.testing import capture_logs
+
+    from router.app import build_engine
+    from router.config import build_settings
+    from tests.conftest import _KeepOpen
+
+    settings = build_settings(
+        state_dir=tmp_path, policy=Path(__file__).parent / "policies" / "answer-stage.yaml"
+    )
+    engine = build_engine(settings, _KeepOpen(llama_backend), None, None)  # the shared model stays open
+    engine.complexity = _AlwaysModelStage()  # a model stage, but no answer stage
+    request = Request(
+        (Message("user", "Say hello."),), options=GenerationOptions(max_tokens=8, temperature=0)
+    )
+
+    async def ask() -> tuple[str, Any]:
+        outcome, job = await engine._decide(request, time.monotonic(), allow_local_continuation=True)
+        parts = [
+            e async for e in engine._run(request, outcome, job, None, buffered=True) if isinstance(e, str)
+        ]
+        return "".join(parts), outcome
+
+    try:
+        with capture_logs() as logs:
+            first, outcome = asyncio.run(ask())
+            asyncio.run(ask())
+    finally:
+        engine.worker.close()
+    assert first.strip() and outcome.route is Route.LOCAL and not outcome.answer_check
+    said = [e for e in logs if e["event"] == "answer_stage_missing"]
+    assert len(said) == 1 and "router calibrate" in said[0]["why"]
+
+
+@pytest.mark.slow
 def test_a_private_echo_leaves_only_redacted(echoing: Any, cloud: CloudStandIn) -> None:
     prompt = "My email is jane.doe@acme.com and my SSN is 123-45-6789; write a cover letter for me."
     with RouterClient(target=echoing.target) as client:
