@@ -108,42 +108,46 @@ def _cached(cache: Any, item: Any) -> Any:
     )
 
 
-HARD = 0.65  # policies/default.yaml's `hard`
 ANSWER_BOUNDS = (0.3, 0.5, 0.7)
 
 
-def after_answer(outcomes: Sequence[Any], seed: int) -> dict[str, Any] | None:
+def _default_hard() -> float:
+    """The shipped default policy's `hard` threshold (read, so the table follows the policy)."""
+    from router.policy import default_policy_path, load_policy
+
+    return float(load_policy(default_policy_path()).model.thresholds["hard"])
+
+
+def after_answer(
+    head: Any, held_all: Sequence[Any], p_all: Sequence[float], train_all: Sequence[Any], seed: int
+) -> dict[str, Any] | None:
     """Held-out figures, on the prompts whose answer log-probabilities are cached, of: the model stage
-    alone (before generating, what `Classify` returns), the answer's first log-probabilities alone, and
-    the head's answer stage (both, as `router calibrate` fits it and the `min_answer_success` check
-    reads it). The last two need the answer: they measure what a check after generating adds."""
-    from router.calibration import calibrate as lib
+    alone (`p_all`: the head's held-out scores before generating, what `Classify` returns), the answer's
+    first log-probabilities alone, and the head's answer stage (both, as `router calibrate` fits it and
+    the `min_answer_success` check reads it). The last two need the answer: they measure what a check
+    after generating adds."""
     from router.calibration import fit, metrics
     from router.scoring.complexity import ANSWER_TOKENS
 
-    rows = [o for o in outcomes if o.logprobs]
-    train = [o for o in rows if o.split == "train"]
-    held = [o for o in rows if o.split == "heldout"]
+    kept = [(o, p) for o, p in zip(held_all, p_all, strict=True) if o.logprobs]
+    held, p_held = [o for o, _ in kept], [p for _, p in kept]
+    train = [o for o in train_all if o.logprobs]
     if len(held) < 20 or len({o.correct for o in held}) < 2:
         return None
-    fitted = fit.fit_head(
-        train,
-        fit.stage1_scores([o.text for o in train]),
-        inputs=lib.DEFAULT_INPUTS,
-        model_sha256="bench",
-        model_file="bench",
-        seed=seed,
-        training={},
-    )
-    stage, alone = fitted.head.answer, fit.fit_answer_stage(train, [0.5] * len(train), seed)
+    stage, alone = head.answer, fit.fit_answer_stage(train, [0.5] * len(train), seed)
     if stage is None or alone is None:
         return None
-    p_held = fit.score_with(fitted.head, held, fit.stage1_scores([o.text for o in held]))
+    hard = _default_hard()
     fails = [0 if o.correct else 1 for o in held]
     fams = [o.family for o in held]
-    out: dict[str, Any] = {"train_n": len(train), "heldout_n": len(held), "answer_tokens": ANSWER_TOKENS}
+    out: dict[str, Any] = {
+        "train_n": len(train),
+        "heldout_n": len(held),
+        "answer_tokens": ANSWER_TOKENS,
+        "hard": hard,
+    }
     # What `min_answer_success` means on these prompts, behind the default policy's `hard` threshold:
-    # prompts scored >= HARD go to the cloud before generating, the rest are answered locally and an
+    # prompts scored >= hard go to the cloud before generating, the rest are answered locally and an
     # answer whose expected success is below the bound goes to the cloud too (the cloud assumed right).
     expected = [stage.expected_success(q, o.logprobs) for o, q in zip(held, p_held, strict=True)]
     out["thresholds"] = []
@@ -151,7 +155,7 @@ def after_answer(outcomes: Sequence[Any], seed: int) -> dict[str, Any] | None:
         local = [
             i
             for i, q in enumerate(p_held)
-            if q < HARD and (bound is None or (expected[i] is not None and expected[i] >= bound))
+            if q < hard and (bound is None or (expected[i] is not None and expected[i] >= bound))
         ]
         right = sum(1 - fails[i] for i in local) + (len(held) - len(local))
         # The model stage alone at the same cloud share: its most doubted prompts go to the cloud.
@@ -264,7 +268,7 @@ def evaluate_model(path: Path, outcomes: Sequence[Any], seed: int) -> dict[str, 
     result["cv_all"] = metrics.summary(all_fails, cv.oof, all_fams, cv.oof)
     result["cv_all"]["auc_within_family_min5"] = metrics.family_auc(all_fails, cv.oof, all_fams, 5)["mean"]
     result["heldout_auc_within_family_min5"] = metrics.family_auc(fails, calibrated, fams, 5)["mean"]
-    after = after_answer(outcomes, seed)
+    after = after_answer(head, held, calibrated, train, seed)
     if after is not None:
         result["after_answer"] = after
     result["_head"] = head  # for the out-of-suite check; not part of the JSON
@@ -405,7 +409,7 @@ def render(r: dict[str, Any]) -> str:
                 )
         if after.get("thresholds"):
             lines.append(
-                f"  behind the default policy's hard = {HARD} (cloud assumed right): "
+                f"  behind the default policy's hard = {after['hard']} (cloud assumed right): "
                 + "; ".join(
                     f"min_answer_success {t['min_answer_success'] or 'off'}: cloud {t['cloud_share']:.0%}, "
                     f"quality {t['quality']:.1%} (model stage alone at that share "

@@ -705,13 +705,13 @@ class Engine:
         if end is None:  # the job ended without a final piece: cancelled underneath us (caller gone)
             return
         if not released or buffered:
-            expected = (
-                self.complexity.answer_expected_success(outcome.complexity, outcome.stage, logprobs)
-                if settings.min_answer_success is not None
-                else None
-            )
-            if expected is None and outcome.stage == "model" and settings.min_answer_success is not None:
-                self._say_no_answer_stage()
+            expected = None
+            if settings.min_answer_success is not None:
+                expected = self.complexity.answer_expected_success(
+                    outcome.complexity, outcome.stage, logprobs
+                )
+                if expected is None and outcome.stage == "model":
+                    self._say_no_answer_stage()
             rejection = check_answer(
                 ChecksAnswer(text, request.messages, end.finish_reason, logprobs, expected), settings
             )
