@@ -2,6 +2,7 @@
 
     python -m bench.answer_checks [--quick] [--show N] [--skip-daemons] [--cache DIR | --no-cache]
                                   [--sets smollm2,smollm2-no-penalty,gemma] [--cached-only] [--labels FILE]
+                                  [--graded STATE_DIR]
 
 1. **Detection.** Two real models (the default SmolLM2 135M Instruct, and Gemma 3 270M, a base model)
    answer prompts from /work/shared/data/complexity (chit-chat, nq_open questions, GSM8K problems,
@@ -14,6 +15,8 @@
    the checks' thresholds are chosen, and a held-out half, which is only reported. The tables give recall
    per degenerate kind, the share of good answers rejected, per set and half, for both labellings, and
    the disagreements (`--show N` prints them, for reading by eye).
+   `--graded STATE_DIR` adds the checks' verdicts on `router calibrate`'s graded answers: a graded-right
+   answer rejected is a wrong rejection by the suite's own graders.
 2. **Hold-back cost.** Three daemons stream 40 of the same prompts, ten from each source in turn: answer
    checks off (no hold-back), on, and on with `holdback_refusals: false`, in rotating order; time to the
    first delta at p50, the ratio to no hold-back, and p50 by source.
@@ -567,6 +570,73 @@ def private_section(gemma: Path, targets: Targets) -> str:
     )
 
 
+def graded_section(state_dir: Path) -> str:
+    """The checks on `router calibrate`'s graded answers (every model with an outcome cache under
+    `state_dir`): a graded-right answer that a check rejects is a wrong rejection no reader has to judge.
+    The graders count no echo as right (router.calibration.grade), so what this tests is the other
+    checks: restatements, loops, refusals."""
+    from collections import Counter
+
+    from router.calibration.grade import grade
+    from router.calibration.run import OutcomeCache
+    from router.calibration.suite import load_suite
+    from router.checks import Answer, CheckSettings, check_answer
+    from router.scoring.complexity import CALIBRATION_DIR
+    from router.types import Message
+
+    root = state_dir / CALIBRATION_DIR
+    shas = sorted(d.name for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
+    items = load_suite()
+    rows = []
+    for sha in shas:
+        cache = OutcomeCache(state_dir, sha)
+        right, wrong = Counter[str](), Counter[str]()
+        n_right = n_wrong = 0
+        for item in items:
+            row = cache.by_id(item.id)
+            if row is None:
+                continue
+            r = check_answer(Answer(row["answer"], (Message("user", item.prompt),)), CheckSettings())
+            if grade(item, row["answer"]):
+                n_right += 1
+                right[r.check if r else ""] += 1
+            else:
+                n_wrong += 1
+                wrong[r.check if r else ""] += 1
+
+        def by_check(c: Counter[str]) -> str:
+            return ", ".join(f"{k} {v}" for k, v in sorted(c.items()) if k) or "none"
+
+        rows.append([
+            sha[:12], n_right, _pct(n_right - right[""], n_right), by_check(right),
+            n_wrong, _pct(n_wrong - wrong[""], n_wrong), by_check(wrong),
+        ])  # fmt: skip
+    if not rows:
+        return f"### Graded calibration answers\n\nSkipped: no outcome cache under {root}."
+    return "\n".join(
+        [
+            "### Graded calibration answers",
+            "",
+            f"`router calibrate`'s answers under {state_dir} (the last row of each item), graded again by"
+            " the suite's graders as `router calibrate` does (an echo of the prompt is never right); the"
+            " default checks' verdicts.",
+            "",
+            table(
+                [
+                    "model sha256",
+                    "graded right",
+                    "right rejected",
+                    "by check",
+                    "graded wrong",
+                    "wrong rejected",
+                    "by check",
+                ],
+                rows,
+            ),
+        ]
+    )
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--show", type=int, default=0, help="print up to N disagreements of each kind")
@@ -593,6 +663,12 @@ def main() -> None:
         "--sets",
         default="smollm2,smollm2-no-penalty,gemma",
         help="which answer sets to judge, comma-separated (default: all three: %(default)s)",
+    )
+    p.add_argument(
+        "--graded",
+        type=Path,
+        metavar="STATE_DIR",
+        help="also judge `router calibrate`'s graded answers kept under this state dir",
     )
     args = p.parse_args()
     from router.model import DEFAULT, GEMMA3_270M, known_path
@@ -622,6 +698,8 @@ def main() -> None:
         "",
         detection_section(samples, args.show, targets),
     ]
+    if args.graded is not None:
+        sections += ["", graded_section(args.graded)]
     if not args.skip_daemons:
         sections += ["", holdback_section(spread(items, 12 if args.quick else 40), targets)]
         if gemma.is_file():

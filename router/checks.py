@@ -13,10 +13,12 @@ Older thresholds were set before the split (docs/benchmarks.md, "Fourth run").
     empty            nothing but whitespace or punctuation
     echo             the answer repeats the prompt (or the system message) instead of answering it, word for
                      word or with a word or two changed or dropped
+    restatement      the answer says an open question again in other words and adds nothing of its own
     repetition       the answer ends in a loop: one span repeated again and again
     truncated_loop   the answer hit the token limit while repeating itself (a weaker loop test)
     repeated_sentences  near copies of the same sentence or list item again and again
     repeated_phrases    the same few-word phrases said again and again inside long sentences
+    repeated_passage    a long passage said again word for word
     refusal          "I'm not sure." / "I cannot answer that" where nothing asked for a refusal
     low_confidence   the answer's tokens were improbable to the model itself (mean or minimum log-prob),
                      or the calibrated head's answer stage expects it to be wrong
@@ -73,6 +75,10 @@ class CheckSettings:
     # occur 4 times or more. None (the default) switches it off: 0.25, chosen on the dev half of the
     # read labels, rejected 4 good answers on the held-out half for 5 loops caught (docs/benchmarks.md).
     phrase_share: float | None = None
+    # repeated_passage: a passage of at least `passage_words` words said again word for word. None: off.
+    passage_words: int | None = 24
+    # restatement: an open question said again in other words, nothing added.
+    restatement: bool = True
     # low_confidence: None switches a bound off. `min_answer_success` reads the calibrated head's answer
     # stage (`Answer.expected_success`: the expected local success after the answer's first tokens).
     min_mean_logprob: float | None = None
@@ -243,6 +249,143 @@ def check_echo(answer: Answer, settings: CheckSettings, *, partial: bool = False
     return None
 
 
+# Restatements: an open question said again in other words, nothing of the answer's own added ("How can
+# I increase my productivity while working from home?" -> "I have a question about my productivity while
+# working from home."; "who is the girl in green day 21 guns" -> "I'm the girl in green day 21 guns").
+# The n-gram and sequence tests miss these, since the words are reordered and wrapped in new ones. Judged
+# on content words (not function words, not fillers such as "question" or "think", crudely stemmed):
+# the answer has at least `RESTATE_MIN_WORDS` of them and at most one in `RESTATE_NEW_SHARE`^-1 is not in
+# the prompt. Only where "nothing new" cannot be a right answer:
+#   - the prompt asks an open question or for a description, not yes/no ("Are you ...?": "Yes, I am
+#     trained on X." says the question's words and answers it) and offers no options ("A) ... B) ...",
+#     or "... X or Y?" where the answer names one of them without the "or");
+#   - it carries no text to work on (a colon, quotation marks, a second line, or text after its question:
+#     "Which city is mentioned in this sentence? Yesterday Anna took the train from Oslo ..."; an
+#     extraction or an edit answers with the prompt's own words) and asks for no edit ("rewrite", ...);
+#   - the answer is short (at most `RESTATE_MAX_WORDS` words), has no number the prompt does not have (a
+#     new number can be the answer) and does not open with yes or no.
+# On bench/answer_checks.py's read labels, 7 restatements on the dev half (Gemma 3 270M) and no good
+# answer of any set have fewer than one new content word in eight.
+RESTATE_MIN_WORDS = 4
+RESTATE_NEW_SHARE = 0.125
+RESTATE_MAX_WORDS = 40
+_CONTENT = re.compile(r"[^\W\d_]+")
+_FUNCTION_WORDS = frozenset([
+    "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from",
+    "as", "is", "are", "was", "were", "be", "been", "being", "am", "i", "me", "my", "mine", "you", "your",
+    "yours", "he", "him", "his", "she", "her", "hers", "it", "its", "they", "them", "their", "we", "our",
+    "us", "this", "that", "these", "those", "there", "here", "what", "which", "who", "whom", "whose",
+    "when", "where", "why", "how", "do", "does", "did", "done", "can", "could", "will", "would", "should",
+    "shall", "may", "might", "must", "not", "no", "yes", "so", "than", "then", "too", "very", "just",
+    "also", "about", "into", "over", "under", "up", "down", "out", "off", "again", "more", "most", "some",
+    "any", "all", "each", "other", "such", "only", "own", "same", "have", "has", "had", "having", "s",
+    "re", "ve", "m", "ll", "d", "t", "let", "lets", "one", "ones",
+])  # fmt: skip
+_FILLERS = frozenset([
+    "question", "questions", "ask", "asking", "asked", "think", "know", "like", "important", "idea",
+    "sure", "want", "wondering", "understand", "tell", "please", "good", "great", "really", "sorry",
+    "thing", "things", "way", "ways", "look", "looking", "help", "hello", "hi", "thank", "thanks",
+    "interesting", "answer", "answers",
+])  # fmt: skip
+_YES_NO_OPENING = frozenset([
+    "are", "is", "was", "were", "do", "does", "did", "have", "has", "had", "can", "could", "will", "would",
+    "should", "shall", "may", "might", "am",
+])  # fmt: skip
+_EDIT_VERBS = frozenset([
+    "rewrite", "rephrase", "paraphrase", "reword", "correct", "fix", "capitalize", "capitalise",
+    "uppercase", "lowercase", "convert", "change", "reverse", "sort", "order", "arrange", "alphabetize",
+    "alphabetise", "extract", "repeat", "copy", "echo", "format", "translate", "spell", "replace",
+    "remove", "delete", "add", "insert", "transform", "shorten", "summarize", "summarise", "simplify",
+    "combine", "split", "join", "reorder", "complete", "finish", "continue", "fill",
+])  # fmt: skip
+_OR = re.compile(r"\bor\b", re.IGNORECASE)
+_LETTER_OPTIONS = re.compile(r"(?:^|\s)\(?[A-Da-d][).]\s")
+_PAYLOAD = re.compile(r"[:\"\u201c\u201d\n]|\?\W*\w")  # a colon, quotes, a second line, text after a "?"
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def _content_words(text: str) -> list[str]:
+    return [_stem(w) for w in _CONTENT.findall(text.lower()) if w not in _FUNCTION_WORDS]
+
+
+def restated_share(answer_text: str, prompt: str) -> float | None:
+    """The share of the answer's content words that are not in the prompt, where the answer could be a
+    restatement of the prompt's question (see above), else None."""
+    p_words = words(prompt)
+    a_words = words(answer_text)
+    if (
+        not p_words
+        or not a_words
+        or len(a_words) > RESTATE_MAX_WORDS
+        or p_words[0] in _YES_NO_OPENING
+        or a_words[0] in ("yes", "no")
+        or not set(_DIGITS.findall(answer_text)) <= set(_DIGITS.findall(prompt))
+        or _PAYLOAD.search(prompt.strip())
+        or _LETTER_OPTIONS.search(prompt)
+        or (_OR.search(prompt) and not _OR.search(answer_text))
+        or not _EDIT_VERBS.isdisjoint(p_words)
+    ):
+        return None
+    said = [w for w in _content_words(answer_text) if w not in _FILLERS]
+    if len(said) < RESTATE_MIN_WORDS:
+        return None
+    asked = set(_content_words(prompt))
+    return sum(1 for w in said if w not in asked) / len(said)
+
+
+# The other form: a short answer that ends by asking the prompt's question itself ("Josh is a good
+# student. He has 10% of the house ... How much profit did he make?" to a word problem that asks "How much
+# profit did he make?"), at least `ASK_BACK_SHARE` of the final question's content words (two at least)
+# taken from the prompt. A question back about something else ("How can I help you today?") passes.
+ASK_BACK_SHARE = 0.75
+ASK_BACK_MAX_WORDS = 60
+_LAST_SENTENCE = re.compile(r"(?:^|[.!?\n])([^.!?\n]*\?)\s*$")
+
+
+def asks_back(answer_text: str, prompt: str) -> float | None:
+    """The share of the content words of the answer's closing question that come from the prompt, where
+    a short answer closes with a question and the prompt asked one, else None."""
+    if "?" not in prompt or len(_WORD.findall(answer_text)) > ASK_BACK_MAX_WORDS:
+        return None
+    closing = _LAST_SENTENCE.search(answer_text.strip())
+    if closing is None:
+        return None
+    said = [w for w in _content_words(closing.group(1)) if w not in _FILLERS]
+    if len(said) < 2:
+        return None
+    asked = set(_content_words(prompt))
+    return sum(1 for w in said if w in asked) / len(said)
+
+
+def check_restatement(answer: Answer, settings: CheckSettings) -> Rejection | None:
+    """The answer says the prompt's open question again in other words and adds nothing of its own, or
+    it closes by asking the prompt's question back."""
+    if not settings.restatement:
+        return None
+    users = [m.content for m in answer.messages if m.role == "user"]
+    if not users:
+        return None
+    new = restated_share(answer.text, users[-1])
+    if new is not None and new <= RESTATE_NEW_SHARE:
+        return Rejection(
+            "restatement",
+            round(new, 3),
+            f"the answer says the question again in other words ({new:.0%} of its content words are new)",
+        )
+    back = asks_back(answer.text, users[-1])
+    if back is not None and back >= ASK_BACK_SHARE:
+        return Rejection(
+            "restatement", round(back, 3), "the answer ends by asking the question back instead of answering"
+        )
+    return None
+
+
 def loop_tail(tokens: Sequence[str], *, max_period: int = 128) -> tuple[int, int]:
     """(period, covered): the shortest period p whose repetition covers the most tokens at the end of
     `tokens`, and how many tokens that repetition covers (p plus the run of t[i] == t[i-p])."""
@@ -401,6 +544,45 @@ def check_repeated_phrases(answer: Answer, settings: CheckSettings) -> Rejection
     return None
 
 
+# Repeated passages: a long stretch said again word for word ("The answer is that the government can use
+# fiscal and monetary policies ... " as a whole paragraph, twice, cut at the token limit). Prose lines
+# only (code and tables repeat by nature); words lower-cased, numbers kept. Found with the most recent
+# earlier place of each `PASSAGE_GRAM`-word phrase: a run of phrases found at one constant distance back
+# is a repeated passage, linear in the answer's length. On the dev half of the read labels no good answer
+# repeats more than 20 words in a row; `passage_words` (24) leaves a margin above that.
+PASSAGE_GRAM = 8
+
+
+def longest_repeat(text: str) -> int:
+    """The length in words of the longest passage of the answer said again later (0 when none of at
+    least `PASSAGE_GRAM` words is)."""
+    w = _prose_words(text)
+    last: dict[tuple[str, ...], int] = {}
+    best = run = 0
+    shift = -1
+    for i in range(len(w) - PASSAGE_GRAM + 1):
+        gram = tuple(w[i : i + PASSAGE_GRAM])
+        j = last.get(gram)
+        if j is None:
+            run, shift = 0, -1
+        else:
+            run = run + 1 if i - j == shift else 1
+            shift = i - j
+            best = max(best, run + PASSAGE_GRAM - 1)
+        last[gram] = i
+    return best
+
+
+def check_repeated_passage(answer: Answer, settings: CheckSettings) -> Rejection | None:
+    """The answer says a passage of at least `passage_words` words again, word for word."""
+    if settings.passage_words is None:
+        return None
+    n = longest_repeat(answer.text[-4000:])
+    if n < settings.passage_words:
+        return None
+    return Rejection("repeated_passage", float(n), f"the answer says a passage of {n} words again")
+
+
 def check_truncated_loop(answer: Answer, settings: CheckSettings) -> Rejection | None:
     """Cut at the token limit while repeating itself: two repeats are enough when the limit was hit."""
     if answer.finish_reason != "length":
@@ -516,10 +698,12 @@ Check = Callable[[Answer, CheckSettings], Rejection | None]
 CHECKS: dict[str, Check] = {
     "empty": check_empty,
     "echo": check_echo,
+    "restatement": check_restatement,
     "repetition": check_repetition,
     "truncated_loop": check_truncated_loop,
     "repeated_sentences": check_repeated_sentences,
     "repeated_phrases": check_repeated_phrases,
+    "repeated_passage": check_repeated_passage,
     "refusal": check_refusal,
     "low_confidence": check_low_confidence,
 }

@@ -175,6 +175,8 @@ class AnswerChecks(_Strict):
     repeat_copies: int = Field(default=2, ge=1)
     repeat_share: float = Field(default=0.5, gt=0, le=1)
     phrase_share: float | None = Field(default=None, gt=0, le=1)  # repeated_phrases; None: off
+    passage_words: int | None = Field(default=24, ge=8)  # repeated_passage; None: off
+    restatement: bool = True
     refusal: bool = True
     min_mean_logprob: float | None = Field(default=None, le=0)
     min_token_logprob: float | None = Field(default=None, le=0)

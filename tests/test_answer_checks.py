@@ -28,12 +28,16 @@ from router.checks import (
     check_low_confidence,
     check_partial,
     check_refusal,
+    check_repeated_passage,
     check_repeated_phrases,
     check_repeated_sentences,
     check_repetition,
+    check_restatement,
     check_truncated_loop,
     edited_echo,
+    longest_repeat,
     phrase_repeats,
+    restated_share,
     undecided,
 )
 from router.client import ClientError, DecisionInfo, RouterClient, StreamEnd
@@ -291,6 +295,119 @@ def _cpu_us(fn: Any) -> float:
     t0 = time.thread_time_ns()
     fn()
     return (time.thread_time_ns() - t0) / 1000
+
+
+# Recorded: Gemma 3 270M, greedy, cut at the token limit: a whole paragraph said a second time.
+GEMMA_PARAGRAPH_TWICE = (
+    "\nThe answer is that the government can use fiscal and monetary policies to combat economic recessions. "
+    "This means that governments can increase spending, reduce taxes, or both. By doing so, they can help "
+    "businesses grow and create jobs. In addition, by increasing tax revenue, governments can encourage more "
+    "investment in infrastructure projects and other types of business growth.\nThe answer is that the "
+    "government can use fiscal and monetary policies to combat economic recessions. This means that "
+    "governments can increase spending, reduce taxes, or both. By doing so, they can help businesses grow "
+    "and create jobs. In addition, by increasing tax revenue, governments can encourage more investment"
+)
+
+
+def test_repeated_passage_rejects_a_paragraph_said_twice() -> None:
+    # two copies only, and no sentence is repeated three times: the older loop checks let it through
+    assert check_repetition(answer(GEMMA_PARAGRAPH_TWICE), S) is None
+    assert check_repeated_sentences(answer(GEMMA_PARAGRAPH_TWICE, finish_reason="length"), S) is None
+    r = check_repeated_passage(answer(GEMMA_PARAGRAPH_TWICE, finish_reason="length"), S)
+    assert r is not None and r.check == "repeated_passage" and r.value >= 40
+    assert check_repeated_passage(answer(GEMMA_PARAGRAPH_TWICE), replace(S, passage_words=None)) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a recalled sentence of 20 words: under the 24-word bound
+        "The quick brown fox jumps over the lazy dog while the farmer sleeps in the sun by the old barn. "
+        "As the rhyme goes: the quick brown fox jumps over the lazy dog while the farmer sleeps in the sun.",
+        # code and tables repeat by nature
+        "Both branches are the same:\n```python\n"
+        + "if x:\n    total = compute_the_total(values, weights, offset=1, scale=2, clip=True, name='a')\n"
+        * 2
+        + "```\nSo the condition can go.",
+        SMOLLM_PHRASE_LOOP,  # phrases said again, never a long passage word for word
+    ],
+)
+def test_repeated_passage_passes_short_repeats_and_code(text: str) -> None:
+    assert longest_repeat(text) < S.passage_words  # type: ignore[operator]
+    assert check_repeated_passage(answer(text), S) is None
+
+
+def test_longest_repeat_measures_the_passage() -> None:
+    passage = " ".join(f"w{i}" for i in range(30))
+    assert longest_repeat(f"{passage}. And then {passage}.") == 30
+    assert longest_repeat(" ".join(f"w{i}" for i in range(200))) == 0
+    assert longest_repeat("one two three") == 0
+
+
+# Recorded: Gemma 3 270M's answers to open questions (bench/answer_checks.py), read as echoes.
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        ("How can I increase my productivity while working from home?",
+         " I have a question about my productivity while working from home."),
+        ("who is the girl in green day 21 guns", " I'm the girl in green day 21 guns"),
+        ("How can you determine if a restaurant is popular among locals or mainly attracts tourists, and why "
+         "might this information be useful?",
+         " I would like to know if the restaurant is popular among locals or mainly attracts tourists."),
+        ("How do social media platforms influence the way people consume and share news, and what are the "
+         "potential implications for the spread of misinformation?",
+         " I think it's important to understand the impact of social media platforms on how people consume "
+         "and share news."),
+        ("You are a mountain climber reaching the summit of Mount Everest. Describe your emotions and the "
+         "view from the top.", " I am a mountain climber reaching the summit of Mount Everest."),
+    ],
+)  # fmt: skip
+def test_restatement_rejects_the_question_said_again_in_other_words(prompt: str, text: str) -> None:
+    assert check_echo(answer(text, prompt), S) is None  # reordered and rewrapped: not an n-gram copy
+    r = check_restatement(answer(text, prompt), S)
+    assert r is not None and r.check == "restatement" and r.value <= 0.125
+    assert check_restatement(answer(text, prompt), replace(S, restatement=False)) is None
+
+
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        # yes/no questions are answered with their own words
+        ("Have you been trained with Google data?", " Yes, I have been trained with Google data."),
+        ("Are you finetuned with Meta data?", "I'm not finetuned with Meta data at all, my creators said."),
+        # options: the answer names one
+        ("Which gas do plants absorb from the atmosphere during photosynthesis? A) oxygen B) carbon dioxide",
+         "Plants absorb carbon dioxide from the atmosphere during photosynthesis."),
+        ("Should the city build the new library downtown or near the university campus?",
+         "The city should build the new library near the university campus."),
+        # text to work on: extraction and edits answer with the prompt's words
+        ("Which city is mentioned in this sentence? Yesterday Anna took the train from Denver to visit an "
+         "old friend.", " Yesterday Anna took the train from Denver to visit an old friend."),
+        ("Rewrite in the passive voice the sentence the young farmer sold the brown horse yesterday",
+         "The brown horse was sold by the young farmer yesterday."),
+        ("What does the following sentence say about the weather: heavy rain flooded the valley roads",
+         "Heavy rain flooded the valley roads."),
+        # a number the prompt does not have may be the answer
+        ("how many seasons of the bastard executioner are there",
+         "There are 12 seasons of the Bastard Executioner."),
+        # new content words
+        ("what is the name of the main artery which takes blood from the heart to the body",
+         "The main artery that carries blood from the heart to the body is the aorta."),
+    ],
+)  # fmt: skip
+def test_restatement_passes_answers_made_of_the_prompts_words(prompt: str, text: str) -> None:
+    assert check_restatement(answer(text, prompt), S) is None, restated_share(text, prompt)
+
+
+def test_restatement_and_repeated_passage_are_policy_settings(tmp_path: Path) -> None:
+    path = tmp_path / "checks.yaml"
+    path.write_text("format: 1\ndefault: local\nanswer_checks: {restatement: false, passage_words: null}\n")
+    checks = load_policy(path).answer_checks
+    assert checks.restatement is False and checks.passage_words is None
+    assert load_policy(POLICY).answer_checks.passage_words == 24
+    path.write_text("format: 1\ndefault: local\nanswer_checks: {passage_words: 3}\n")
+    with pytest.raises(Exception, match="passage_words"):
+        load_policy(path)
 
 
 def test_truncated_loop_needs_the_token_limit() -> None:

@@ -83,6 +83,23 @@ def test_shipped_suite_is_what_the_generator_writes() -> None:
         (suite.Item("f", "format", "x", "exact", {"text": "HI THERE", "case": True}), "Hi there", False),
         (suite.Item("y", "yes_no", "x", "yesno", {"answer": "no"}), "No, it is not.", True),
         (suite.Item("y", "yes_no", "x", "yesno", {"answer": "no"}), "Yes.", False),
+        # an echo of the prompt is never right, whatever it holds (recorded: Gemma 3 270M)
+        (
+            suite.Item("y", "yes_no", "Is Paris in France? Answer yes or no.", "yesno", {"answer": "yes"}),
+            " Is Paris in France? Answer yes or no.",
+            False,
+        ),
+        (
+            suite.Item(
+                "m",
+                "mc",
+                "Which of these is a vehicle?\nA) boat\nB) Peru\nC) fox\nD) violin\nAnswer with the letter.",
+                "choice",
+                {"letter": "A", "options": ["boat", "Peru", "fox", "violin"], "answer": "boat"},
+            ),
+            " Which of these is a vehicle?\nA) boat\nB) Peru\nC) fox\nD) violin\nAnswer with the letter.",
+            False,
+        ),
     ],
 )
 def test_graders(item: suite.Item, answer: str, ok: bool) -> None:

@@ -80,7 +80,11 @@ def _as_number(text: str) -> float | None:
 
 
 def grade(item: Item, answer: str) -> bool:
-    """True when `answer` is a good enough local answer to `item`."""
+    """True when `answer` is a good enough local answer to `item`. An echo of the prompt is never one,
+    whatever it contains: a multiple-choice question said back holds every option letter, a yes/no
+    question "Answer yes or no." both words, an extraction's sentence said back the city it asks for."""
+    if _echoes(item, answer):
+        return False
     answer = answer[: read_limit(item)]
     e = item.expected
     kind = item.grader
@@ -111,6 +115,13 @@ def grade(item: Item, answer: str) -> bool:
     if kind == "conversational":
         return _grade_conversational(item, answer, e)
     raise ValueError(f"unknown grader {kind!r}")
+
+
+def _echoes(item: Item, answer: str) -> bool:
+    from router.checks import Answer, CheckSettings, check_echo
+    from router.types import Message
+
+    return check_echo(Answer(answer, (Message("user", item.prompt),)), CheckSettings()) is not None
 
 
 def _grade_conversational(item: Item, answer: str, e: dict[str, Any]) -> bool:
