@@ -602,6 +602,20 @@ def test_an_echo_goes_to_the_cloud_and_the_decision_says_why(echoing: Any, cloud
 
 
 @pytest.mark.slow
+def test_a_restated_question_goes_to_the_cloud(echoing: Any, cloud: CloudStandIn) -> None:
+    # Gemma 3 270M, greedy, says this open question again in the asker's voice (recorded in
+    # bench/answer_checks.py's answers and read as an echo): no n-gram copy, so the restatement check.
+    prompt = "How can I increase my productivity while working from home?"
+    with RouterClient(target=echoing.target) as client:
+        reply = client.route(prompt, max_tokens=32)
+    d = reply.decision
+    assert reply.text == f"Cloud answer: {prompt}"
+    assert d.fallback_reason == "local_answer_rejected:restatement", d.in_words
+    assert d.answer_check == "restatement" and d.answer_check_value <= 0.125
+    assert "failed the restatement check" in d.in_words and len(cloud.requests) == 1
+
+
+@pytest.mark.slow
 def test_an_answer_the_answer_stage_doubts_goes_to_the_cloud(
     daemon_factory: Any, cloud: CloudStandIn, monkeypatch: Any
 ) -> None:
