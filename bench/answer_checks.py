@@ -271,19 +271,30 @@ def _rates(group: list[Sample], truth: str) -> tuple[float, float]:
     return caught, rejected
 
 
+# The sets the daemon serves with its default settings: not the one with repetition control switched off,
+# which is there so that loops appear (the "as served" rows leave it out).
+NOT_AS_SERVED = frozenset({"smollm2-no-penalty"})
+
+
+def _in_group(s: Sample, model: str) -> bool:
+    if model == "all sets":
+        return True
+    if model == "as served":
+        return s.model not in NOT_AS_SERVED
+    return s.model == model
+
+
 def score_table(samples: list[Sample], truth: str) -> str:
-    """Per set and for all sets, per half and both: each kind caught/labelled, all degenerate answers
-    caught, good answers rejected, under the labels in the Sample field `truth` ("label": read labels
-    where there is one, else automatic; "auto": automatic only)."""
+    """Per set, for the sets as served and for all sets, per half and both: each kind caught/labelled,
+    all degenerate answers caught, good answers rejected, under the labels in the Sample field `truth`
+    ("label": read labels where there is one, else automatic; "auto": automatic only)."""
     rows = []
-    for model in [*sorted({s.model for s in samples}), "all sets"]:
+    for model in [*sorted({s.model for s in samples}), "as served", "all sets"]:
         for part in (*HALVES, "all"):
             group = [
                 s
                 for s in samples
-                if (model == "all sets" or s.model == model)
-                and (part == "all" or s.half == part)
-                and getattr(s, truth) is not None
+                if _in_group(s, model) and (part == "all" or s.half == part) and getattr(s, truth) is not None
             ]
             kinds = []
             for k in KINDS:
@@ -389,6 +400,11 @@ def detection_section(samples: list[Sample], show: int, targets: Targets) -> str
         recall, false_rej = _rates(group, "label")
         targets.check(f"degenerate answers caught ({part}, read labels)", recall * 100, ">=", 95, "%")
         targets.check(f"good answers rejected ({part}, read labels)", false_rej * 100, "<=", 2, "%")
+    served = [s for s in samples if _in_group(s, "as served")]
+    if served:
+        recall, false_rej = _rates(served, "label")
+        targets.check("degenerate answers caught (as served, read labels)", recall * 100, ">=", 95, "%")
+        targets.check("good answers rejected (as served, read labels)", false_rej * 100, "<=", 2, "%")
     targets.check("answer check time p99", percentile(us, 99) / 1000, "<=", 1, " ms")
     if show:
         bad_all = [s for s in samples if s.label != "good"]
@@ -574,7 +590,8 @@ def graded_section(state_dir: Path) -> str:
     """The checks on `router calibrate`'s graded answers (every model with an outcome cache under
     `state_dir`): a graded-right answer that a check rejects is a wrong rejection no reader has to judge.
     The graders count no echo as right (router.calibration.grade), so what this tests is the other
-    checks: restatements, loops, refusals."""
+    checks: restatements, loops, refusals. Small-talk items are left out: their grader is the checks
+    themselves (a reply is right when it passes them), so they could never show a wrong rejection."""
     from collections import Counter
 
     from router.calibration.grade import grade
@@ -594,7 +611,7 @@ def graded_section(state_dir: Path) -> str:
         n_right = n_wrong = 0
         for item in items:
             row = cache.by_id(item.id)
-            if row is None:
+            if row is None or item.grader == "conversational":
                 continue
             r = check_answer(Answer(row["answer"], (Message("user", item.prompt),)), CheckSettings())
             if grade(item, row["answer"]):
@@ -619,7 +636,7 @@ def graded_section(state_dir: Path) -> str:
             "",
             f"`router calibrate`'s answers under {state_dir} (the last row of each item), graded again by"
             " the suite's graders as `router calibrate` does (an echo of the prompt is never right); the"
-            " default checks' verdicts.",
+            " default checks' verdicts. Small-talk items are left out: the checks are part of their grader.",
             "",
             table(
                 [

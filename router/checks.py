@@ -14,6 +14,8 @@ Older thresholds were set before the split (docs/benchmarks.md, "Fourth run").
     echo             the answer repeats the prompt (or the system message) instead of answering it, word for
                      word or with a word or two changed or dropped
     restatement      the answer says an open question again in other words and adds nothing of its own
+    misread          the answer goes on as the one asking ("I have a question about ...") or treats a
+                     question as text to edit ("The original text is: ...")
     repetition       the answer ends in a loop: one span repeated again and again
     truncated_loop   the answer hit the token limit while repeating itself (a weaker loop test)
     repeated_sentences  near copies of the same sentence or list item again and again
@@ -79,6 +81,8 @@ class CheckSettings:
     passage_words: int | None = 24
     # restatement: an open question said again in other words, nothing added.
     restatement: bool = True
+    # misread: the answer asks a question of its own in the asker's voice, or edits a question as text.
+    misread: bool = True
     # low_confidence: None switches a bound off. `min_answer_success` reads the calibrated head's answer
     # stage (`Answer.expected_success`: the expected local success after the answer's first tokens).
     min_mean_logprob: float | None = None
@@ -88,9 +92,9 @@ class CheckSettings:
     # Streaming hold-back: at most this many tokens / milliseconds are held before the first delta.
     holdback_tokens: int = 24
     holdback_ms: float = 1500.0
-    # Hold a streamed answer back while it opens like a refusal ("I'm ..." costs two or three tokens
-    # before the first delta). Off: streams wait for echoes and loops only, and a streamed refusal is
-    # delivered as it is (unary answers are still checked whole, refusal included).
+    # Hold a streamed answer back while it opens like a refusal or an asker's question ("I'm ..." costs
+    # two or three tokens before the first delta). Off: streams wait for echoes and loops only, and a
+    # streamed refusal is delivered as it is (unary answers are still checked whole, refusal included).
     holdback_refusals: bool = True
 
 
@@ -264,9 +268,13 @@ def check_echo(answer: Answer, settings: CheckSettings, *, partial: bool = False
 #     extraction or an edit answers with the prompt's own words) and asks for no edit ("rewrite", ...);
 #   - the answer is short (at most `RESTATE_MAX_WORDS` words), has no number the prompt does not have (a
 #     new number can be the answer) and does not open with yes or no.
-# On bench/answer_checks.py's read labels this check (both forms) catches 9 of Gemma 3 270M's echoes
-# (4 dev, 5 held-out) and rejects no good answer; on `router calibrate`'s graded answers of two models,
-# no graded-right one (docs/benchmarks.md, answer checks, "Fifth run").
+# A yes or a no does not answer an either/or question, though: an answer that repeats the prompt's
+# "X or Y" as it stands ("Yes, it is more important to prioritize job creation or technological
+# progress.") is judged whatever its first word, and whatever the prompt's.
+# On bench/answer_checks.py's read labels this check (all forms) catches 11 of Gemma 3 270M's echoes
+# (4 dev, 7 held-out; the either/or and question-for-an-answer forms, added in the sixth run, 2 of them)
+# and rejects no good answer; on `router calibrate`'s graded answers of two models, no graded-right one
+# (docs/benchmarks.md, answer checks, "Fifth run" and "Sixth run").
 RESTATE_MIN_WORDS = 4
 RESTATE_NEW_SHARE = 0.125
 RESTATE_MAX_WORDS = 40
@@ -300,6 +308,7 @@ _EDIT_VERBS = frozenset([
     "combine", "split", "join", "reorder", "complete", "finish", "continue", "fill",
 ])  # fmt: skip
 _OR = re.compile(r"\bor\b", re.IGNORECASE)
+_ALTERNATIVE = re.compile(r"(\w+) or (\w+)")
 _LETTER_OPTIONS = re.compile(r"(?:^|\s)\(?[A-Da-d][).]\s")
 _PAYLOAD = re.compile(r"[:\"\u201c\u201d\n]|\?\W*\w")  # a colon, quotes, a second line, text after a "?"
 
@@ -315,17 +324,22 @@ def _content_words(text: str) -> list[str]:
     return [_stem(w) for w in _CONTENT.findall(text.lower()) if w not in _FUNCTION_WORDS]
 
 
+def copies_alternative(answer_text: str, prompt: str) -> bool:
+    """The answer repeats the prompt's "X or Y" as it stands: it has not chosen between them."""
+    said = " ".join(words(answer_text))
+    return any(f" {x} or {y} " in f" {said} " for x, y in _ALTERNATIVE.findall(prompt.lower()))
+
+
 def restated_share(answer_text: str, prompt: str) -> float | None:
     """The share of the answer's content words that are not in the prompt, where the answer could be a
     restatement of the prompt's question (see above), else None."""
     p_words = words(prompt)
     a_words = words(answer_text)
+    if not p_words or not a_words or len(a_words) > RESTATE_MAX_WORDS:
+        return None
+    undecided_choice = copies_alternative(answer_text, prompt)  # "Yes, it is ... X or Y." to "... X or Y?"
     if (
-        not p_words
-        or not a_words
-        or len(a_words) > RESTATE_MAX_WORDS
-        or p_words[0] in _YES_NO_OPENING
-        or a_words[0] in ("yes", "no")
+        (not undecided_choice and (p_words[0] in _YES_NO_OPENING or a_words[0] in ("yes", "no")))
         or not set(_DIGITS.findall(answer_text)) <= set(_DIGITS.findall(prompt))
         or _PAYLOAD.search(prompt.strip())
         or _LETTER_OPTIONS.search(prompt)
@@ -340,33 +354,55 @@ def restated_share(answer_text: str, prompt: str) -> float | None:
     return sum(1 for w in said if w not in asked) / len(said)
 
 
-# The other form: a short answer that ends by asking the prompt's question itself ("Josh is a good
+# The other forms: a short answer that ends by asking the prompt's question back ("Josh is a good
 # student. He has 10% of the house ... How much profit did he make?" to a word problem that asks "How much
 # profit did he make?"), at least `ASK_BACK_SHARE` of the final question's content words (two at least)
-# taken from the prompt. A question back about something else ("How can I help you today?") passes.
+# taken from the prompt; and an answer that is nothing but a question on the prompt's subject ("where was
+# the olympic games filmed?" to "where was percy jackson and the olympians filmed"). A question back
+# about something else ("How can I help you today?") passes, and so does a question after an answer.
 ASK_BACK_SHARE = 0.75
 ASK_BACK_MAX_WORDS = 60
 _LAST_SENTENCE = re.compile(r"(?:^|[.!?\n])([^.!?\n]*\?)\s*$")
+_QUESTION_OPENING = _YES_NO_OPENING | {"what", "which", "who", "whom", "whose", "when", "where", "why", "how"}
 
 
-def asks_back(answer_text: str, prompt: str) -> float | None:
-    """The share of the content words of the answer's closing question that come from the prompt, where
-    a short answer closes with a question and the prompt asked one, else None."""
-    if "?" not in prompt or len(_WORD.findall(answer_text)) > ASK_BACK_MAX_WORDS:
+def _closing_question(answer_text: str, prompt: str) -> tuple[list[str], bool] | None:
+    """The content words of a short answer's closing question, and whether that question is the whole
+    answer, where the prompt asks a question too; else None."""
+    p_words = words(prompt)
+    if not p_words or ("?" not in prompt and p_words[0] not in _QUESTION_OPENING):
+        return None
+    if len(_WORD.findall(answer_text)) > ASK_BACK_MAX_WORDS:
         return None
     closing = _LAST_SENTENCE.search(answer_text.strip())
     if closing is None:
         return None
     said = [w for w in _content_words(closing.group(1)) if w not in _FILLERS]
-    if len(said) < 2:
+    return said, _WORD.search(answer_text.strip()[: closing.start(1)]) is None
+
+
+def asks_back(answer_text: str, prompt: str) -> float | None:
+    """The share of the content words of the answer's closing question that come from the prompt, where
+    a short answer closes with a question and the prompt asked one, else None."""
+    found = _closing_question(answer_text, prompt)
+    if found is None or len(found[0]) < 2:
         return None
     asked = set(_content_words(prompt))
-    return sum(1 for w in said if w in asked) / len(said)
+    return sum(1 for w in found[0] if w in asked) / len(found[0])
+
+
+def only_question(answer_text: str, prompt: str) -> bool:
+    """The answer to a question is a question of its own on the prompt's subject, and nothing else."""
+    found = _closing_question(answer_text, prompt)
+    if found is None or not found[1]:
+        return False
+    asked = set(_content_words(prompt))
+    return any(w in asked for w in found[0])
 
 
 def check_restatement(answer: Answer, settings: CheckSettings) -> Rejection | None:
     """The answer says the prompt's open question again in other words and adds nothing of its own, or
-    it closes by asking the prompt's question back."""
+    it closes by asking the prompt's question back, or it is only a question of its own."""
     if not settings.restatement:
         return None
     users = [m.content for m in answer.messages if m.role == "user"]
@@ -384,7 +420,64 @@ def check_restatement(answer: Answer, settings: CheckSettings) -> Rejection | No
         return Rejection(
             "restatement", round(back, 3), "the answer ends by asking the question back instead of answering"
         )
+    if only_question(answer.text, users[-1]):
+        return Rejection("restatement", 1.0, "the answer is a question of its own, not an answer")
     return None
+
+
+# Misread requests: the answer is written from the wrong side of the conversation, or about the wrong
+# task. A base model goes on as if it had asked the question itself, in a forum's voice ("I'm not sure if
+# this is the right place to ask, but I have a question about the hot coffee mod in san andreas. I
+# recently purchased ..."); a small instruction model trained on rewriting treats a question as text to
+# correct ('The original text is: "who wrote papa got a brand new bag" This sentence contains an
+# apostrophe ...'). Neither answers, however new its words. Judged on the answer's first sentence only,
+# and not where the prompt asks for that kind of text: a request to write a post, a message or a story
+# may be answered in an asker's voice, and an edit request (or text given to work on) by an edited
+# version. On bench/answer_checks.py's read labels this catches 4 answers read as echoes (2 of each
+# model) and 2 loops that open the same way, and rejects no good answer; on `router calibrate`'s graded
+# answers of both models, no graded-right one (docs/benchmarks.md, answer checks, "Sixth run").
+_ASKER_VOICE = re.compile(
+    r"^[^.!?\n]{0,80}?\b(?:i have a question|i was wondering (?:if|whether)|my question is|does any ?one know"
+    r"|can any ?one (?:help|tell)|thanks in advance)\b",
+    re.IGNORECASE,
+)
+_EDIT_FRAME = re.compile(
+    r"^\W*(?:(?:here is|here's) )?(?:the |my |your )?(?:original|corrected|revised|rewritten|edited"
+    r"|paraphrased|rephrased) (?:text|sentence|version|passage)(?: is| was| reads)?\s*:",
+    re.IGNORECASE,
+)
+_WRITING_VERBS = frozenset([
+    "write", "draft", "compose", "post", "email", "letter", "message", "note", "story", "poem", "dialogue",
+    "script", "pretend", "imagine", "roleplay", "act", "play", "simulate", "generate", "create",
+])  # fmt: skip
+_EDIT_WORDS = _EDIT_VERBS | {
+    "edit", "revise", "proofread", "improve", "polish", "punctuate", "punctuation", "grammar", "spelling",
+}  # fmt: skip
+
+
+def misread(answer_text: str, prompt: str) -> str | None:
+    """How the answer misreads the request (see above), else None."""
+    p_words = set(words(prompt))
+    opening = answer_text.lstrip()
+    if (
+        _ASKER_VOICE.match(opening)
+        and words(opening)[:1] not in (["yes"], ["no"])
+        and p_words.isdisjoint(_WRITING_VERBS)
+    ):
+        return "the answer asks a question of its own, in the voice of the one asking"
+    if _EDIT_FRAME.match(opening) and p_words.isdisjoint(_EDIT_WORDS) and not _PAYLOAD.search(prompt.strip()):
+        return "the answer treats the request as text to edit"
+    return None
+
+
+def check_misread(answer: Answer, settings: CheckSettings) -> Rejection | None:
+    if not settings.misread:
+        return None
+    users = [m.content for m in answer.messages if m.role == "user"]
+    if not users:
+        return None
+    why = misread(answer.text, users[-1])
+    return Rejection("misread", 1.0, why) if why else None
 
 
 def loop_tail(tokens: Sequence[str], *, max_period: int = 128) -> tuple[int, int]:
@@ -700,6 +793,7 @@ CHECKS: dict[str, Check] = {
     "empty": check_empty,
     "echo": check_echo,
     "restatement": check_restatement,
+    "misread": check_misread,
     "repetition": check_repetition,
     "truncated_loop": check_truncated_loop,
     "repeated_sentences": check_repeated_sentences,
@@ -736,6 +830,18 @@ _REFUSAL_OPENINGS = tuple(
 )  # fmt: skip
 
 
+# How an answer in the asker's voice begins (`misread`): a streamed answer whose words so far start one
+# of these is held back until its next word says which it is. They open few real answers. Like refusal
+# openings, they are waited on only with `holdback_refusals` (most begin with "I").
+_ASKER_OPENINGS = tuple(
+    words(p)
+    for p in (
+        "I have a question", "I was wondering", "My question is", "Does anyone know", "Does anybody know",
+        "Can anyone help", "Can anyone tell", "I'm not sure if this is the right place",
+    )
+)  # fmt: skip
+
+
 def _is_prefix(answer_words: list[str], source_words: list[str]) -> bool:
     """The answer's words start the source's (its last word may be cut mid-word by the tokenizer)."""
     k = len(answer_words)
@@ -746,10 +852,11 @@ def _is_prefix(answer_words: list[str], source_words: list[str]) -> bool:
 
 def undecided(text: str, messages: Sequence[Message], settings: CheckSettings) -> bool:
     """True while the start of a streamed answer could still turn out to be an echo (it is the start of
-    the prompt or of the system message), a refusal (it opens like one and has not said more yet) or a
-    loop (it is one span repeated so far): the stream holds it back until it is not, or until the
-    hold-back limits. A refusal is judged only on a whole answer: one still open at the limits is
-    released (a hedge such as "I'm not sure, but ..." is often followed by an answer)."""
+    the prompt or of the system message), a refusal (it opens like one and has not said more yet), a
+    question in the asker's voice (`misread`) or a loop (it is one span repeated so far): the stream
+    holds it back until it is not, or until the hold-back limits. A refusal is judged only on a whole
+    answer: one still open at the limits is released (a hedge such as "I'm not sure, but ..." is often
+    followed by an answer)."""
     a = words(text)
     if not a:
         return True
@@ -762,6 +869,12 @@ def undecided(text: str, messages: Sequence[Message], settings: CheckSettings) -
         and (any(_is_prefix(a, opening) for opening in _REFUSAL_OPENINGS) or _refusal_words(text) is not None)
     ):
         return True
+    if (
+        settings.misread
+        and settings.holdback_refusals
+        and any(_is_prefix(a, opening) for opening in _ASKER_OPENINGS)
+    ):
+        return True
     tokens = loop_tokens(text)
     period, covered = loop_tail(tokens)
     return bool(period) and covered == len(tokens)
@@ -769,10 +882,15 @@ def undecided(text: str, messages: Sequence[Message], settings: CheckSettings) -
 
 def check_partial(answer: Answer, settings: CheckSettings) -> Rejection | None:
     """The checks that can judge the start of a streamed answer (the hold-back window): an echo so
-    far, a loop so far. Refusals, emptiness and confidence are judged on whole answers."""
+    far, a loop so far, an opening that misreads the request. Refusals, restatements, emptiness and
+    confidence are judged on whole answers."""
     if not settings.enabled or _WORD.search(answer.text) is None:
         return None
-    return check_echo(answer, settings, partial=True) or check_repetition(answer, settings)
+    return (
+        check_echo(answer, settings, partial=True)
+        or check_repetition(answer, settings)
+        or check_misread(answer, settings)
+    )
 
 
 __all__ = [
@@ -781,8 +899,11 @@ __all__ = [
     "CheckSettings",
     "Rejection",
     "check_answer",
+    "check_misread",
     "check_partial",
     "echo_overlap",
     "find_loop",
+    "misread",
+    "only_question",
     "undecided",
 ]

@@ -177,6 +177,7 @@ class AnswerChecks(_Strict):
     phrase_share: float | None = Field(default=None, gt=0, le=1)  # repeated_phrases; None: off
     passage_words: int | None = Field(default=24, ge=8)  # repeated_passage; None: off
     restatement: bool = True
+    misread: bool = True
     refusal: bool = True
     min_mean_logprob: float | None = Field(default=None, le=0)
     min_token_logprob: float | None = Field(default=None, le=0)

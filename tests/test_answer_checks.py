@@ -26,6 +26,7 @@ from router.checks import (
     check_echo,
     check_empty,
     check_low_confidence,
+    check_misread,
     check_partial,
     check_refusal,
     check_repeated_passage,
@@ -36,6 +37,8 @@ from router.checks import (
     check_truncated_loop,
     edited_echo,
     longest_repeat,
+    misread,
+    only_question,
     phrase_repeats,
     restated_share,
     undecided,
@@ -399,11 +402,103 @@ def test_restatement_passes_answers_made_of_the_prompts_words(prompt: str, text:
     assert check_restatement(answer(text, prompt), S) is None, restated_share(text, prompt)
 
 
+# Recorded: Gemma 3 270M's answers, read as echoes: a yes to an either/or question that repeats both
+# sides, and a question of its own on the prompt's subject.
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        ("In a world where automation is becoming increasingly prevalent, is it more important to "
+         "prioritize job creation or technological progress?",
+         " Yes, it is more important to prioritize job creation or technological progress."),
+        ("where was percy jackson and the olympians filmed", " where was the olympic games filmed?"),
+        ("What is the capital of South Korea?", " South Korea is the capital of what country?"),
+    ],
+)  # fmt: skip
+def test_restatement_rejects_an_undecided_choice_and_a_question_for_an_answer(prompt: str, text: str) -> None:
+    r = check_restatement(answer(text, prompt), S)
+    assert r is not None and r.check == "restatement"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        # a choice made, with or without a yes
+        ("Is it more important to prioritize job creation or technological progress?",
+         "Yes, job creation matters more in the short run, since people need incomes."),
+        ("Coffee or tea?", "Tea, please."),
+        # a question after an answer, and a question back to a greeting
+        ("what is the capital of france", "Paris. Would you like to know more about it?"),
+        ("Hello", "Hello! How can I help you today?"),
+        ("Can you help me?", "Of course. What do you need help with?"),
+        # a question on another subject is not this check's business
+        ("where was percy jackson filmed", "Have you read the books?"),
+    ],
+)  # fmt: skip
+def test_restatement_passes_choices_and_questions_after_answers(prompt: str, text: str) -> None:
+    assert check_restatement(answer(text, prompt), S) is None
+
+
+def test_only_question_needs_a_question_and_the_prompts_subject() -> None:
+    assert only_question(
+        "where was the olympic games filmed?", "where was percy jackson and the olympians filmed"
+    )
+    assert not only_question("where was the olympic games filmed?", "Tell me about the olympians.")
+    assert not only_question("Was it filmed in Vancouver? Yes.", "where was percy jackson filmed")
+
+
+# Recorded: a base model going on as the one asking (Gemma 3 270M), and an instruction model treating a
+# question as text to correct (SmolLM2 135M Instruct); both read as echoes. Neither is an n-gram copy.
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        ("what is the hot coffee mod in san andreas",
+         " I'm not sure if this is the right place to ask, but I have a question about the hot coffee mod in "
+         "san andreas.\n\nI recently purchased a new 2016 Honda Civic EX with a 2.4L engine."),
+        ("How can I develop my critical thinking skills?",
+         " I have a question about the importance of critical thinking skills."),
+        ("who wrote papa got a brand new bag",
+         'The original text is: "who wrote papa got a brand new bag"\n\nThis sentence contains an '
+         "apostrophe, which is not allowed in English."),
+        ("who wrote it's a long long way to pasadena",
+         'The original text is: "It\'s a long way to Pasadena, and I\'m not sure if it was written by you."'),
+    ],
+)  # fmt: skip
+def test_misread_rejects_the_askers_voice_and_an_unasked_edit(prompt: str, text: str) -> None:
+    assert check_echo(answer(text, prompt), S) is None
+    r = check_misread(answer(text, prompt), S)
+    assert r is not None and r.check == "misread" and r.detail == misread(text, prompt)
+    assert check_misread(answer(text, prompt), replace(S, misread=False)) is None
+
+
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        # asked to write in that voice
+        ("Write a forum post asking about the hot coffee mod in San Andreas.",
+         "I have a question about the hot coffee mod in San Andreas: does it still work on the PC version?"),
+        # a yes/no answer that goes on oddly is another check's business
+        ("Is water wet? Answer yes or no.", "Yes, I have a question."),
+        # asked for an edit, or given text to work on
+        ("Correct the punctuation: whos there", 'The corrected text is: "Who\'s there?"'),
+        ("Please proofread my opening line: it were a dark and stormy night",
+         "The revised sentence: It was a dark and stormy night."),
+        ("Fix the grammar in my sentence, she dont like apples",
+         "Corrected sentence: She doesn't like apples."),
+        # the words further in, not at the opening
+        ("What do people ask about sleep?",
+         "People often ask how much sleep they need. A common one: I have a question about naps."),
+    ],
+)  # fmt: skip
+def test_misread_passes_requested_voices_and_edits(prompt: str, text: str) -> None:
+    assert check_misread(answer(text, prompt), S) is None
+
+
 def test_restatement_and_repeated_passage_are_policy_settings(tmp_path: Path) -> None:
     path = tmp_path / "checks.yaml"
-    path.write_text("format: 1\ndefault: local\nanswer_checks: {restatement: false, passage_words: null}\n")
+    off = "{restatement: false, misread: false, passage_words: null}"
+    path.write_text(f"format: 1\ndefault: local\nanswer_checks: {off}\n")
     checks = load_policy(path).answer_checks
-    assert checks.restatement is False and checks.passage_words is None
+    assert checks.restatement is False and checks.misread is False and checks.passage_words is None
     assert load_policy(POLICY).answer_checks.passage_words == 24
     path.write_text("format: 1\ndefault: local\nanswer_checks: {passage_words: 3}\n")
     with pytest.raises(Exception, match="passage_words"):
@@ -616,6 +711,19 @@ def test_a_restated_question_goes_to_the_cloud(echoing: Any, cloud: CloudStandIn
 
 
 @pytest.mark.slow
+def test_an_answer_in_the_askers_voice_goes_to_the_cloud(echoing: Any, cloud: CloudStandIn) -> None:
+    # Gemma 3 270M, greedy, goes on as if it were asking (recorded in bench/answer_checks.py's answers and
+    # read as an echo): "I have a question about the importance of critical thinking skills."
+    prompt = "How can I develop my critical thinking skills?"
+    with RouterClient(target=echoing.target) as client:
+        reply = client.route(prompt, max_tokens=32)
+    d = reply.decision
+    assert reply.text == f"Cloud answer: {prompt}"
+    assert d.fallback_reason == "local_answer_rejected:misread", d.in_words
+    assert "failed the misread check" in d.in_words and len(cloud.requests) == 1
+
+
+@pytest.mark.slow
 def test_an_answer_the_answer_stage_doubts_goes_to_the_cloud(
     daemon_factory: Any, cloud: CloudStandIn, monkeypatch: Any
 ) -> None:
@@ -767,6 +875,35 @@ class ScriptedBackend(Backend):
 
     def prefill(self, prompt: str) -> Prefill:
         return Prefill([0.0] * 8, 1.0, 0.5, 3)
+
+
+@pytest.mark.slow
+def test_a_stream_in_the_askers_voice_goes_to_the_cloud_with_nothing_sent(
+    daemon_factory: Any, cloud: CloudStandIn, monkeypatch: Any
+) -> None:
+    # Longer than the hold-back window, so the partial check must decide, not the whole-answer one.
+    monkeypatch.setenv("ROUTER_CLOUD_API_KEY", "sk-test-key")
+    opening = [" I", " have", " a", " quest", "ion", " about", " the", " hot", " coffee", " mod", "."]
+    backend = ScriptedBackend(opening + [f" word{i}" for i in range(80)])
+    runner = daemon_factory(backend, policy=POLICY, cloud_url=cloud.url, cloud_model="standin-large")
+    prompt = "what is the hot coffee mod in san andreas"
+    with RouterClient(target=runner.target) as client:
+        events = list(client.stream(prompt, max_tokens=200))
+    text = "".join(e for e in events if isinstance(e, str))
+    assert text == f"Cloud answer: {prompt}"  # nothing of the local answer was sent
+    end = events[-1]
+    assert isinstance(end, StreamEnd) and end.decision.fallback_reason == "local_answer_rejected:misread"
+    assert backend.produced < 24 and len(cloud.requests) == 1
+
+
+def test_undecided_holds_an_askers_opening_until_its_next_word() -> None:
+    msgs = (Message("user", "what is the hot coffee mod in san andreas"),)
+    assert undecided("I have a quest", msgs, S)
+    assert not undecided("I have a car", msgs, S)
+    assert not undecided("I have a question", msgs, replace(S, misread=False))
+    assert not undecided("I have a question", msgs, replace(S, holdback_refusals=False))
+    r = check_partial(answer("I have a question about the hot", msgs[0].content), S)
+    assert r is not None and r.check == "misread"
 
 
 @pytest.mark.slow
