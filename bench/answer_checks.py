@@ -11,8 +11,11 @@
    the one a person gave it by reading it (bench/data/answer_labels.jsonl, rubric in
    bench/data/answer_labels.md; the ground truth where there is one) and an automatic one (difflib
    similarity to the prompt for echoes, zlib compressibility for loops, a phrase list over short answers
-   for refusals, no letters or digits for empty). Answers are split by prompt into a dev half, on which
-   the checks' thresholds are chosen, and a held-out half, which is only reported. The tables give recall
+   for refusals, no letters or digits for empty). The first batch of answers is split by prompt into a
+   dev half, on which the checks' thresholds are chosen, and a held-out half, which is only reported;
+   a second and a third batch (more nq_open and GSM8K rows, and AlpacaEval instructions) were each
+   labelled blind by another reader; checks were widened after reading the second batch's misses, and
+   nothing was changed after the third. The tables give recall
    per degenerate kind, the share of good answers rejected, per set and half, for both labellings, and
    the disagreements (`--show N` prints them, for reading by eye).
    `--graded STATE_DIR` adds the checks' verdicts on `router calibrate`'s graded answers: a graded-right
@@ -51,7 +54,7 @@ MAX_TOKENS = 128
 # good), also (other kinds the answer shows), note. The rubric is answer_labels.md beside it.
 READ_LABELS = Path(__file__).resolve().parent / "data" / "answer_labels.jsonl"
 KINDS = ("echo", "loop", "empty", "refusal")
-HALVES = ("dev", "held-out")
+HALVES = ("dev", "held-out", "second", "third")
 
 
 @dataclass
@@ -82,10 +85,17 @@ def prompt_sha256(prompt: str) -> str:
 
 
 def half(prompt: str) -> str:
-    """The half a prompt falls in, "dev" or "held-out", by its sha256: every set's answer to one prompt
-    falls in the same half. Thresholds and checks are chosen on dev answers only; held-out answers are
-    only reported."""
-    return "dev" if int(prompt_sha256(prompt), 16) % 2 == 0 else "held-out"
+    """The part a prompt falls in. The first batch of prompts is split in halves, "dev" or "held-out", by
+    sha256: every set's answer to one prompt falls in the same half. Thresholds and checks are chosen on
+    dev answers only; held-out answers are only reported. "second" and "third" are later batches
+    (`SECOND`, `THIRD`), each labelled by a reader who did not see the checks' verdicts: the second
+    batch's misses were read and three checks widened after it (docs/benchmarks.md, "Sixth run"), so it
+    is a dev set now; nothing was changed after the third was labelled."""
+    sha = prompt_sha256(prompt)
+    for name, batch in (("second", SECOND), ("third", THIRD)):
+        if sha in _shas(batch):
+            return name
+    return "dev" if int(sha, 16) % 2 == 0 else "held-out"
 
 
 def read_labels(path: Path = READ_LABELS) -> dict[tuple[str, str], str]:
@@ -110,24 +120,47 @@ def _jsonl(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def prompts(quick: bool) -> list[tuple[str, str]]:
-    n = {"chitchat": 10, "nq_open": 16, "gsm8k": 8, "vicuna": 8} if quick else {
-        "chitchat": 44, "nq_open": 70, "gsm8k": 30, "vicuna": 40}  # fmt: skip
+_SOURCES = {  # name: (file, field)
+    "chitchat": ("chitchat.dev.jsonl", "prompt"),
+    "nq_open": ("nq_open.dev.jsonl", "question"),
+    "gsm8k": ("gsm8k.dev.jsonl", "question"),
+    "vicuna": ("vicuna_bench.jsonl", "turns"),
+    "alpaca_eval": ("alpaca_eval_small_models.dev.jsonl", "instruction"),
+}
+FIRST = {"chitchat": (0, 44), "nq_open": (0, 70), "gsm8k": (0, 30), "vicuna": (0, 40)}  # rows [from, to)
+QUICK = {"chitchat": (0, 10), "nq_open": (0, 16), "gsm8k": (0, 8), "vicuna": (0, 8)}
+# Later batches: the next rows of two sources, and a source the first batch did not have (open
+# instructions). Chit-chat and Vicuna have no rows left.
+SECOND = {"nq_open": (70, 120), "gsm8k": (30, 50), "alpaca_eval": (0, 50)}
+THIRD = {"nq_open": (120, 170), "gsm8k": (50, 70), "alpaca_eval": (50, 100)}
+
+
+def _batch(rows: dict[str, tuple[int, int]]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    for name, file, field in (
-        ("chitchat", "chitchat.dev.jsonl", "prompt"),
-        ("nq_open", "nq_open.dev.jsonl", "question"),
-        ("gsm8k", "gsm8k.dev.jsonl", "question"),
-        ("vicuna", "vicuna_bench.jsonl", "turns"),
-    ):
-        rows = _jsonl(file)
-        for row in rows[: n[name]]:
+    for name, (start, stop) in rows.items():
+        file, field = _SOURCES[name]
+        for row in _jsonl(file)[start:stop]:
             text = row.get(field)
             if isinstance(text, list):  # vicuna: the first turn
                 text = text[0] if text else None
             if isinstance(text, str) and text.strip():
                 out.append((name, text.strip()))
     return out
+
+
+_BATCH_SHAS: dict[str, frozenset[str]] = {}
+
+
+def _shas(rows: dict[str, tuple[int, int]]) -> frozenset[str]:
+    key = json.dumps(rows, sort_keys=True)
+    if key not in _BATCH_SHAS:
+        _BATCH_SHAS[key] = frozenset(prompt_sha256(p) for _, p in _batch(rows))
+    return _BATCH_SHAS[key]
+
+
+def prompts(quick: bool) -> list[tuple[str, str]]:
+    """(source, prompt): `QUICK` rows for a quick run, else every batch."""
+    return _batch(QUICK) if quick else _batch(FIRST) + _batch(SECOND) + _batch(THIRD)
 
 
 # --- the independent labeller --------------------------------------------------------------------
@@ -373,7 +406,9 @@ def detection_section(samples: list[Sample], show: int, targets: Targets) -> str
         "",
         f"Read labels (bench/data/answer_labels.jsonl): {n_read} of {len(samples)} answers"
         + ("" if n_read == len(samples) else "; the others take the automatic label")
-        + ". Dev and held-out halves split by prompt sha256; thresholds are chosen on dev answers only.",
+        + ". Dev and held-out halves of the first batch split by prompt sha256; thresholds are chosen on"
+        " dev answers only. The second and third batches were labelled blind; checks were widened after"
+        " reading the second batch's misses, nothing after the third.",
         "",
         "**Read labels** (the ground truth):",
         "",
@@ -396,7 +431,10 @@ def detection_section(samples: list[Sample], show: int, targets: Targets) -> str
         f"Check time per answer: p50 {fmt(percentile(us, 50))} µs, p99 {fmt(percentile(us, 99))} µs, "
         f"max {fmt(max(us) if us else None)} µs.",
     ]
-    for part, group in (("all", samples), ("held-out", [s for s in samples if s.half == "held-out"])):
+    for part in ("all", "held-out", "third"):
+        group = [s for s in samples if part == "all" or s.half == part]
+        if not group:
+            continue
         recall, false_rej = _rates(group, "label")
         targets.check(f"degenerate answers caught ({part}, read labels)", recall * 100, ">=", 95, "%")
         targets.check(f"good answers rejected ({part}, read labels)", false_rej * 100, "<=", 2, "%")

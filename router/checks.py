@@ -363,6 +363,13 @@ def restated_share(answer_text: str, prompt: str) -> float | None:
 ASK_BACK_SHARE = 0.75
 ASK_BACK_MAX_WORDS = 60
 _LAST_SENTENCE = re.compile(r"(?:^|[.!?\n])([^.!?\n]*\?)\s*$")
+# A question without its question mark: a question word and a verb first ("where is the femur bone
+# located"), the whole answer one sentence.
+_ASKING = re.compile(
+    r"^\W*(?:what|where|who|when|which|why|how)\s+(?:is|are|was|were|do|does|did|can|could|will|would"
+    r"|should|has|have)\b[^.!?\n]*[.!?]?\s*$",
+    re.IGNORECASE,
+)
 _QUESTION_OPENING = _YES_NO_OPENING | {"what", "which", "who", "whom", "whose", "when", "where", "why", "how"}
 
 
@@ -374,6 +381,8 @@ def _closing_question(answer_text: str, prompt: str) -> tuple[list[str], bool] |
         return None
     if len(_WORD.findall(answer_text)) > ASK_BACK_MAX_WORDS:
         return None
+    if _ASKING.match(answer_text):
+        return [w for w in _content_words(answer_text) if w not in _FILLERS], True
     closing = _LAST_SENTENCE.search(answer_text.strip())
     if closing is None:
         return None
@@ -428,17 +437,17 @@ def check_restatement(answer: Answer, settings: CheckSettings) -> Rejection | No
 # Misread requests: the answer is written from the wrong side of the conversation, or about the wrong
 # task. A base model goes on as if it had asked the question itself, in a forum's voice ("I'm not sure if
 # this is the right place to ask, but I have a question about the hot coffee mod in san andreas. I
-# recently purchased ..."); a small instruction model trained on rewriting treats a question as text to
-# correct ('The original text is: "who wrote papa got a brand new bag" This sentence contains an
-# apostrophe ...'). Neither answers, however new its words. Judged on the answer's first sentence only,
-# and not where the prompt asks for that kind of text: a request to write a post, a message or a story
-# may be answered in an asker's voice, and an edit request (or text given to work on) by an edited
-# version. On bench/answer_checks.py's read labels this catches 4 answers read as echoes (2 of each
-# model) and 2 loops that open the same way, and rejects no good answer; on `router calibrate`'s graded
-# answers of both models, no graded-right one (docs/benchmarks.md, answer checks, "Sixth run").
+# recently purchased ...", "I'm looking for a used saw." to "Help me find a good rated electric saw.");
+# a small instruction model trained on rewriting treats a question as text to correct ('The original
+# text is: "who wrote papa got a brand new bag" This sentence contains an apostrophe ...'). Neither
+# answers, however new its words. Judged on the answer's first sentence only, and not where the prompt
+# asks for that kind of text: a request to write a post, a message or a story may be answered in an
+# asker's voice, and an edit request (or text given to work on) by an edited version. Measured in
+# docs/benchmarks.md (answer checks, "Sixth run"): no graded-right answer of `router calibrate` rejected.
 _ASKER_VOICE = re.compile(
     r"^[^.!?\n]{0,80}?\b(?:i have a question|i was wondering (?:if|whether)|my question is|does any ?one know"
-    r"|can any ?one (?:help|tell)|thanks in advance)\b",
+    r"|can any ?one (?:help|tell)|thanks in advance|i(?:'m| am) looking for|i want to know"
+    r"|i(?:'d| would) like to (?:know|ask|find)|i need (?:help|to find|to know))\b",
     re.IGNORECASE,
 )
 _EDIT_FRAME = re.compile(
@@ -751,11 +760,48 @@ def _refusal_words(text: str, prompt: Sequence[str] | None = None) -> int | None
     return n
 
 
+# Deflections: an instruction model declines an ordinary request in its first sentence, after any
+# preamble ("I'm sorry for the misunderstanding, but as a chatbot designed to assist with food and
+# recipes, I don't have the capability to provide cooking instructions. However, I can certainly help
+# you with any baking or cooking-related tasks."), then says only what it could do instead. A refusal
+# when the decline ends its sentence (no "but ..." after it: "I can't browse, but the X is well rated"
+# answers), the answer stays short and gives nothing after a colon, and the prompt is not about the
+# assistant itself ("Are you GPT-4?" is answered by saying what it is not and cannot do).
+_DECLINE = re.compile(
+    r"\bi (?:(?:don't|do not) have the (?:ability|capability)|(?:'m|am) not (?:equipped|able|capable)"
+    r"|(?:cannot|can't|can not) (?:help|assist|provide|access|give|recommend|find))\b",
+    re.IGNORECASE,
+)
+_CONTRAST = re.compile(r"\b(?:but|however|though|although|yet|instead)\b", re.IGNORECASE)
+_ABOUT_ASSISTANT = re.compile(
+    r"^\W*(?:(?:are|were|have|had|did|do) you|what are you"
+    r"|who (?:made|created|built|trained|developed|are) you)\b|\byourself\b",
+    re.IGNORECASE,
+)
+DEFLECTION_MAX_WORDS = 64
+
+
+def deflection_words(text: str, prompt: str) -> int | None:
+    """The answer's word count when it is a deflection (see above), else None."""
+    text = text.strip().replace("\u2019", "'")
+    n = len(_WORD.findall(text))
+    if n > DEFLECTION_MAX_WORDS or ":" in text or _ABOUT_ASSISTANT.search(prompt):
+        return None
+    end = _SENTENCE_END.search(text)
+    first = text[: end.start() if end else len(text)]
+    decline = _DECLINE.search(first)
+    if decline is None or _CONTRAST.search(first, decline.end()):
+        return None
+    return n
+
+
 def check_refusal(answer: Answer, settings: CheckSettings) -> Rejection | None:
     if not settings.refusal:
         return None
     users = [m.content for m in answer.messages if m.role == "user"]
     n = _refusal_words(answer.text, words(users[-1]) if users else [])
+    if n is None and users:
+        n = deflection_words(answer.text, users[-1])
     if n is None:
         return None
     return Rejection("refusal", float(n), "the answer declines to answer")
@@ -837,7 +883,8 @@ _ASKER_OPENINGS = tuple(
     words(p)
     for p in (
         "I have a question", "I was wondering", "My question is", "Does anyone know", "Does anybody know",
-        "Can anyone help", "Can anyone tell", "I'm not sure if this is the right place",
+        "Can anyone help", "Can anyone tell", "I'm not sure if this is the right place", "I'm looking for",
+        "I am looking for", "I want to know", "I'd like to know", "I would like to know", "I need help",
     )
 )  # fmt: skip
 

@@ -412,6 +412,7 @@ def test_restatement_passes_answers_made_of_the_prompts_words(prompt: str, text:
          " Yes, it is more important to prioritize job creation or technological progress."),
         ("where was percy jackson and the olympians filmed", " where was the olympic games filmed?"),
         ("What is the capital of South Korea?", " South Korea is the capital of what country?"),
+        ("where is the tibia and fibula bone located", " where is the femur bone located"),
     ],
 )  # fmt: skip
 def test_restatement_rejects_an_undecided_choice_and_a_question_for_an_answer(prompt: str, text: str) -> None:
@@ -444,6 +445,7 @@ def test_only_question_needs_a_question_and_the_prompts_subject() -> None:
     )
     assert not only_question("where was the olympic games filmed?", "Tell me about the olympians.")
     assert not only_question("Was it filmed in Vancouver? Yes.", "where was percy jackson filmed")
+    assert not only_question("Where is Vancouver? In Canada.", "where was percy jackson filmed")
 
 
 # Recorded: a base model going on as the one asking (Gemma 3 270M), and an instruction model treating a
@@ -456,6 +458,7 @@ def test_only_question_needs_a_question_and_the_prompts_subject() -> None:
          "san andreas.\n\nI recently purchased a new 2016 Honda Civic EX with a 2.4L engine."),
         ("How can I develop my critical thinking skills?",
          " I have a question about the importance of critical thinking skills."),
+        ("Help me find a good rated electric saw.", " I'm looking for a used saw."),
         ("who wrote papa got a brand new bag",
          'The original text is: "who wrote papa got a brand new bag"\n\nThis sentence contains an '
          "apostrophe, which is not allowed in English."),
@@ -484,6 +487,8 @@ def test_misread_rejects_the_askers_voice_and_an_unasked_edit(prompt: str, text:
          "The revised sentence: It was a dark and stormy night."),
         ("Fix the grammar in my sentence, she dont like apples",
          "Corrected sentence: She doesn't like apples."),
+        ("Write the first line of an email asking a landlord about parking.",
+         "I'm looking for information about parking at the building."),
         # the words further in, not at the opening
         ("What do people ask about sleep?",
          "People often ask how much sleep they need. A common one: I have a question about naps."),
@@ -550,6 +555,47 @@ def test_refusal_passes_doubt_about_something_else(prompt: str, text: str) -> No
     assert check_refusal(answer(text, prompt), S) is None
     # a stream still holds such an opening back until it is whole (a refusal is judged on whole answers)
     assert undecided(text[:15], (Message("user", prompt),), S)
+
+
+# Recorded: SmolLM2 135M Instruct declining ordinary requests (bench/answer_checks.py's second batch,
+# read as refusals by a reader who did not see the checks).
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        ("Help me find a good rated electric saw.",
+         "I'm sorry for any misunderstanding, but as a chatbot designed to assist with digital services, I "
+         "don't have the ability to browse or provide recommendations based on user preferences. However, "
+         "you can find many electric saws available online at various price points and quality ratings."),
+        ("Hi, I have some falafel, but no tahini to put on them. Can you give me a recipe for making tahini?",
+         "I'm sorry for the misunderstanding, but as a chatbot designed to assist with food and recipes, I "
+         "don't have the capability to provide cooking instructions. However, I can certainly help you with "
+         "any baking or cooking-related tasks. If you need assistance with something related to food, feel "
+         "free to ask!"),
+    ],
+)  # fmt: skip
+def test_refusal_rejects_a_deflection_of_an_ordinary_request(prompt: str, text: str) -> None:
+    r = check_refusal(answer(text, prompt), S)
+    assert r is not None and r.check == "refusal"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "text"),
+    [
+        # about the assistant itself: what it cannot do is the answer
+        ("Are you GPT-4?",
+         "I'm sorry for any confusion, but as a language model designed to assist with chatbots, I don't "
+         "have the capability to browse. I'm SmolLM, a small model."),
+        # the decline is followed by the answer in the same sentence
+        ("Help me find a good rated electric saw.",
+         "I can't browse the web, but the DeWalt DWE7491 is a well rated table saw."),
+        # content after a colon
+        ("Can you give me a recipe for Vitel tone?",
+         "I'm sorry, but as an AI I don't have the capability to translate recipes. However, here is an "
+         "idea: poach veal, blend tuna, capers and mayonnaise, and slice the veal thin under the sauce."),
+    ],
+)  # fmt: skip
+def test_refusal_passes_answers_around_a_decline(prompt: str, text: str) -> None:
+    assert check_refusal(answer(text, prompt), S) is None
 
 
 @pytest.mark.parametrize(
