@@ -726,10 +726,12 @@ _SENTENCE_END = re.compile(r"[.!?\n]")
 # "I'm not sure if/whether <clause>": a refusal when the clause is the question again ("I'm not sure if
 # you are GPT-2." to "Are you GPT-2?"), a short pointer to it ("... if you are.", "... if that's right.")
 # or about the speaker ("... if I can help"); a statement of doubt about something else ("I'm not sure if
-# this is a good idea.") is an odd answer, not a decline.
+# this is a good idea.") is an odd answer, not a decline. Three quarters: the second batch's reader read
+# "I'm not sure if you can make escargot." (half its words from "How do I make escargot?") as an odd
+# statement, and every clause read as a restated question had 7 in 8 of its words from the prompt or more.
 _UNSURE_IF = re.compile(r"^\W*i(?:'| a)?m not (?:sure|certain) (?:if|whether)\b", re.IGNORECASE)
 UNSURE_CLAUSE_WORDS = 3  # a clause this short points back at the question
-UNSURE_FROM_PROMPT = 0.5  # a clause with at least this share of its words from the prompt restates it
+UNSURE_FROM_PROMPT = 0.75  # a clause with at least this share of its words from the prompt restates it
 
 
 def _declines_with_doubt(text: str, prompt: Sequence[str]) -> bool:

@@ -549,6 +549,7 @@ def test_refusal_rejects_doubt_about_the_question(prompt: str, text: str) -> Non
         ("Have you been finetuned with Microsoft data?", " I'm not sure if this is a good idea."),
         ("where does the path train stop in newark", " I'm not sure if this is the right place to ask."),
         ("Are you GPT-4?", " I'm not sure if GPT-4 is a good option for me."),
+        ("How do I make escargot?", " I'm not sure if you can make escargot."),
     ],
 )
 def test_refusal_passes_doubt_about_something_else(prompt: str, text: str) -> None:
