@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import base64
 import random
+import re
 import string
 import time
 import tomllib
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +23,7 @@ from router.policy import parse_policy
 from router.scoring import PolicyPrivacy
 from router.scoring.privacy import CATEGORY_WEIGHTS, DETECTORS, MAX_FINDINGS, PrivacyScorer
 from router.scoring.privacy._base import detector
+from router.scoring.privacy.credentials import _VENDOR_TOKENS
 from router.types import PRIVACY_CATEGORIES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,6 +226,38 @@ def test_every_credential_family_of_the_benchmark_is_found(scorer: PrivacyScorer
 def test_no_near_miss_family_of_the_benchmark_is_found(scorer: PrivacyScorer) -> None:
     flagged = [family for family, text in privacy_sets.near_misses(seed=5) if scorer.scan(text).findings]
     assert flagged == []
+
+
+def test_every_vendor_token_format_passes_the_lookahead_of_the_token_scan() -> None:
+    """The token scan tries its hundred formats only where 15 characters of [\\w.~=+/:-] follow (speed): a
+    format that could be shorter, or hold another character, would never be found."""
+    for token in _VENDOR_TOKENS:
+        parsed = re._parser.parse(token)
+        assert parsed.getwidth()[0] >= 15, token
+        assert all(re.fullmatch(r"[\w.~=+/:-]", ch) for ch in _characters(parsed)), token
+
+
+def _characters(parsed: Any) -> Iterator[str]:
+    """Every character a parsed pattern can match; a space for wider classes (\\s, `.`, negated ones)."""
+    c = re._constants
+    for op, av in parsed:
+        if op is c.LITERAL:
+            yield chr(av)
+        elif op is c.RANGE:
+            yield from map(chr, range(av[0], av[1] + 1))
+        elif op is c.CATEGORY:
+            yield "a" if av in (c.CATEGORY_DIGIT, c.CATEGORY_WORD) else " "
+        elif op is c.IN:
+            yield from _characters(av)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            yield from _characters(av[2])
+        elif op is c.SUBPATTERN:
+            yield from _characters(av[3])
+        elif op is c.BRANCH:
+            for branch in av[1]:
+                yield from _characters(branch)
+        elif op is not c.AT:
+            yield " "
 
 
 def test_credentials_never_surface_as_other_categories(scorer: PrivacyScorer) -> None:

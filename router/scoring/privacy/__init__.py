@@ -61,6 +61,11 @@ The detectors live in one module per family (`credentials`, `contact`, `identifi
 `scorer` runs them. Every scan is linear in the length of the text: bounded regular expressions, checks
 in windows of fixed size, overlaps resolved in O(n log n), and at most `MAX_FINDINGS` findings a request
 (the rest of a longer run of findings is merged into one span, so it is masked all the same).
+The constant matters too: a text of 200,000 characters is scanned in about a tenth of a second. CPython's
+`re` tries a pattern at each position of the text, so a scan over the whole text that opens with a
+lookbehind first tests a lookahead at the characters every match starts with (`(?=[A-Z])`); a scan for cue
+words is skipped when the text holds none of the words one of the cues must contain; and work for a
+stretch of text that repeats (the window after a cue, before a name) is done once a scan.
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ _STREET_TYPES = (
 _STREET_TYPE_WORD = rf"(?-i:(?:{_STREET_TYPES.title()})\b\.?|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Hwy|Pkwy|Sq)\b\.?)"
 # Searched backwards from each street-type word (the anchor: rarer than numbers), in a window that ends
 # there, so that a text of numbers or capitalised words costs one pass of the anchor's scan.
-_STREET_ANCHOR = re.compile(rf"(?<=[ \t]){_STREET_TYPE_WORD}")
+# (The `(?=...)` that opens a scan over the whole text: the first character of every match, tested before
+# the lookbehind at each position. The package docstring says why.)
+_STREET_ANCHOR = re.compile(rf"(?=[A-Z])(?<=[ \t]){_STREET_TYPE_WORD}")
 _STREET = re.compile(
     rf"\b\d{{1,6}}[A-Za-z]?(?:[ -]\d{{1,6}})?[ \t]+(?:[A-Z0-9][\w'.-]*[ \t]+){{1,4}}{_STREET_TYPE_WORD}$",
 )
@@ -42,7 +44,7 @@ _STREET_FOREIGN_WORD = re.compile(
 # "Koskikatu 25", "Villacher Strasse 89", "Király u. 15.": a word, then a house number. One cheap scan for
 # "word number", then a check of how the word ends (a street-type suffix or a separate street word).
 # The scan starts at the number (numbers are rare, words are not), then looks back for the word.
-_NUMBER_AFTER_WORD = re.compile(r"(?<=[^\W\d_]|\.)[ \t]{1,2}\d{1,5}[a-z]?\b\.?")  # on the lower-cased text
+_NUMBER_AFTER_WORD = re.compile(r"(?=[ \t])(?<=[^\W\d_]|\.)[ \t]{1,2}\d{1,5}[a-z]?\b\.?")  # lower-cased
 _WORD_BEFORE = re.compile(r"(?<![\w.])[^\W\d_][^\W\d_.]*\.?$")
 _FOREIGN_STREET_WORDS = (
     "rue",
@@ -139,6 +141,8 @@ _STREET_WORD_ENDINGS = (
 _STREET_WORDS_ALONE = frozenset(
     ("u.", "utca", "tér", "út", "útja", "krt.", "str.", "ul.", "street", "road", "strasse", "straße", "gasse")
 )
+# How the word before a house number ends when it is a street word: alone or as an ending.
+_STREET_TAILS = (*_STREET_WORDS_ALONE, *_STREET_WORD_ENDINGS)
 _UNIT = re.compile(r"\b(?:apt\.?|suite|ste\.)[ \t]*#?[ \t]*\d{1,6}[a-z]?\b")  # lower-cased
 _PO_BOX = re.compile(
     r"\b(?:p\.?\s?o\.?\s?box|post office box|postbox|(?:psc|unit|cmr)\s+\d{3,5},?\s+box)\s*\d{1,6}"
@@ -173,6 +177,8 @@ def addresses(scan: Scan, out: list[Finding]) -> None:
     for num in _NUMBER_AFTER_WORD.finditer(low):
         if num.start() == 0 or not (low[num.start() - 1].isalpha() or low[num.start() - 1] == "."):
             continue
+        if not low.endswith(_STREET_TAILS, 0, num.start()):
+            continue  # (one test of the characters before the number, where most numbers stop)
         m = _WORD_BEFORE.search(low, max(0, num.start() - 40), num.start())
         if m is None:
             continue

@@ -16,8 +16,10 @@ _EMAIL = re.compile(
 )
 
 # ------------------------------------------------------------------------------------------------- phone
+# (`(?=[+(\d])`: the first character of every match, tested before the lookbehind; see the package
+# docstring.)
 _PHONE = re.compile(
-    r"(?<![\w.+/-])(?:(?:\+|00)\d{1,3}[ \t.-]?)?(?:\(0\)[ \t]?)?(?:\(\d{1,5}\)[ \t.-]?)?\d{1,12}"
+    r"(?=[+(\d])(?<![\w.+/-])(?:(?:\+|00)\d{1,3}[ \t.-]?)?(?:\(0\)[ \t]?)?(?:\(\d{1,5}\)[ \t.-]?)?\d{1,12}"
     r"(?:[ \t.-]\d{1,8}){0,5}(?:[ \t]?(?:x|ext\.?|extension)[ \t]?\d{1,6})?(?![\w/]|[.,]\d)",
     _I,
 )
@@ -27,9 +29,10 @@ _PHONE_CONTEXT = re.compile(
 )  # lower-cased
 _EXTENSION = re.compile(r"[ \t]?(?:x|ext\.?|extension)[ \t]?\d{1,6}$", _I)
 # Words that alone make a bare run of digits ("Fax: 9498777106") a phone number.
-_PHONE_STRONG_CONTEXT = re.compile(
-    r"\b(?:phone|tel|telephone|mobile|cell|cellphone|fax|call|calling|sms|whatsapp|dial|landline|hotline)\b"
-)  # lower-cased
+_PHONE_STRONG_WORDS = _words(
+    "phone tel telephone mobile cell cellphone fax call calling sms whatsapp dial landline hotline"
+)
+_PHONE_STRONG_CONTEXT = re.compile(r"\b(?:" + "|".join(_PHONE_STRONG_WORDS) + r")\b")  # lower-cased
 _PHONE_REGIONS = (
     "US",
     "GB",
@@ -104,7 +107,8 @@ def phones(scan: Scan, out: list[Finding]) -> None:
     if scan.digits < 6:
         return
     # A bare run of digits is a phone number only after a phone word: none in the text, none to check.
-    any_strong = _PHONE_STRONG_CONTEXT.search(low) is not None
+    # (a substring test of each word first: most texts have none of them, and skip the scan for them)
+    any_strong = any(w in low for w in _PHONE_STRONG_WORDS) and _PHONE_STRONG_CONTEXT.search(low) is not None
     verdicts: dict[tuple[str, bool, int, bool], bool] = {}
     for m in _PHONE.finditer(text):
         raw = m.group().rstrip()

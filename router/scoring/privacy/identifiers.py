@@ -17,12 +17,14 @@ from typing import Any
 from router.scoring.privacy._base import _I, Scan, _context, detector, spend
 from router.types import Finding
 
-_CARD = re.compile(r"(?<![\d.,-])(?:\d[ -]?){11,18}\d(?![\d]|[.,]\d)")
+# (The `(?=...)` that opens a scan over the whole text: the first character of every match, tested before
+# the lookbehind at each position. The package docstring says why.)
+_CARD = re.compile(r"(?=\d)(?<![\d.,-])(?:\d[ -]?){11,18}\d(?![\d]|[.,]\d)")
 _CARD_CONTEXT = re.compile(
     r"\b(?:card|cc|visa|master ?card|amex|american express|maestro|discover|jcb|diners|debit|credit|pan)\b"
 )  # lower-cased
 _IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){11,32}\b")
-_SSN_DASHED = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])")
+_SSN_DASHED = re.compile(r"(?=\d)(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])")
 _SSN_CONTEXT = re.compile(
     r"\b(?:ssn|social security(?: number| no\.?| #)?|ss#|soc\.? sec\.?)\b"
 )  # lower-cased
@@ -32,8 +34,8 @@ _DL_CONTEXT = re.compile(
 )  # lower-cased
 _ID_DIGITS = re.compile(r"\d\d[\d .-]{2,}\d")
 _DL_VALUE = re.compile(r"(?<![\w-])(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,18}[A-Z0-9](?![\w-])", _I)
-_NATID_CONTEXT = re.compile(  # lower-cased
-    r"\b(?:passport|national (?:id|identity|insurance)|identity (?:card|number|document)|"
+_NATID_CONTEXT = re.compile(  # lower-cased; every cue opens with a letter of [a-z]
+    r"\b(?=[a-z])(?:passport|national (?:id|identity|insurance)|identity (?:card|number|document)|"
     r"id (?:card|number|no\.?)|"
     r"personal (?:number|identity code|id|code)|personnummer|fødselsnummer|fodselsnummer|henkilötunnus|hetu|"
     r"cpr|bsn|burgerservicenummer|codice fiscale|dni|nie|nif|nir|pesel|aadhaar|sin|social insurance|"
@@ -50,7 +52,7 @@ _NATID_VALUE = re.compile(
 # Self-evident formats that are checked without a context word: each has a check digit and a shape that
 # ordinary numbers rarely take.
 _NATID_SELF = re.compile(
-    r"(?<![\w-])(?:\d{6}[-+A]\d{3}[0-9A-Y]"  # Finnish HETU
+    r"(?<![\w-])(?=[\dA-Z])(?:\d{6}[-+A]\d{3}[0-9A-Y]"  # Finnish HETU
     r"|[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]"  # Italian codice fiscale
     r"|\d{6}[-+]\d{4}"  # Swedish personnummer (validated)
     r"|[A-Z]{3}[PCHFATBLJG][A-Z]\d{4}[A-Z]"  # Indian PAN
@@ -139,7 +141,7 @@ def ssn(scan: Scan, out: list[Finding]) -> None:
         conf = 0.97 if ctx else (0.8 if m.group(2) == "-" else 0.5)
         if ctx or m.group(2) == "-":
             out.append(Finding("us_ssn", m.start(), m.end(), conf))
-    if _SSN_CONTEXT.search(low):
+    if ("ssn" in low or "ss#" in low or "soc" in low) and _SSN_CONTEXT.search(low):  # (each cue holds one)
         for m in _NINE_DIGITS.finditer(text):
             if ssn.is_valid(m.group()) and _SSN_CONTEXT.search(_context(low, m.start(), m.end(), 40)):
                 out.append(Finding("us_ssn", m.start(), m.end(), 0.9))
@@ -153,16 +155,17 @@ def national_ids(scan: Scan, out: list[Finding]) -> None:
             out.append(Finding("national_id", m.start(), m.end(), 0.9))
     if not _ID_DIGITS.search(text):
         return  # the context-checked IDs below all have a run of digits
+    # What follows a cue depends only on the 40 characters after it (and the one before them, that the
+    # value's lookbehind reads): a window repeated in the text is read once, its answer kept as offsets.
+    windows: dict[str, tuple[int, int] | None] = {}
     for ctx in _NATID_CONTEXT.finditer(low):
-        window_end = min(len(text), ctx.end() + 40)
-        for m in _NATID_VALUE.finditer(text, ctx.end(), window_end):
-            value = _id_in(scan, m.group().strip(" .-+"), m.start())
-            if not value:
-                continue
-            if value:
-                start = m.start() + m.group().index(value[0])
-                out.append(Finding("national_id", start, start + len(value), 0.9))
-                break
+        at = ctx.end()
+        window = text[at - 1 : at + 40]
+        if window not in windows:
+            windows[window] = _id_after_cue(scan, at, at - 1 + len(window))
+        span = windows[window]
+        if span:
+            out.append(Finding("national_id", at + span[0], at + span[1], 0.9))
     if "pass" in low or "pasa" in low or "paspoort" in low:
         for ctx in _PASSPORT_CONTEXT.finditer(low):
             pm = _PASSPORT_VALUE.search(text, ctx.end(), min(len(text), ctx.end() + 40))
@@ -182,6 +185,17 @@ def driver_licenses(scan: Scan, out: list[Finding]) -> None:
             if sum(ch.isdigit() for ch in value) >= 4 and value.lower() not in ("number", "class"):
                 out.append(Finding("driver_license", m.start(), m.end(), 0.85))
                 break
+
+
+def _id_after_cue(scan: Scan, start: int, end: int) -> tuple[int, int] | None:
+    """The first valid national number in `scan.text[start:end]`, the window after a cue word, as
+    offsets from `start`."""
+    for m in _NATID_VALUE.finditer(scan.text, start, end):
+        value = _id_in(scan, m.group().strip(" .-+"), m.start())
+        if value:
+            first = m.start() + m.group().index(value[0]) - start
+            return first, first + len(value)
+    return None
 
 
 def _checked_id(scan: Scan, value: str, at: int, *, self_evident: bool = False) -> bool:
@@ -364,7 +378,7 @@ def dates_of_birth(scan: Scan, out: list[Finding]) -> None:
 # ------------------------------------------------------------------------------------------- crypto wallets
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _WALLET = re.compile(
-    r"(?<![\w])(?:[13LMD][1-9A-HJ-NP-Za-km-z]{25,34}|(?:bc|ltc|tb)1[02-9ac-hj-np-z]{11,71}"
+    r"(?<![\w])(?=[13LMDblt04])(?:[13LMD][1-9A-HJ-NP-Za-km-z]{25,34}|(?:bc|ltc|tb)1[02-9ac-hj-np-z]{11,71}"
     r"|0x[0-9a-fA-F]{40}|4[0-9AB][1-9A-HJ-NP-Za-km-z]{93})(?![\w])"
 )
 _WALLET_CONTEXT = re.compile(

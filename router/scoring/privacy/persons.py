@@ -213,6 +213,7 @@ _WORD_PROBLEM = re.compile(
     r"\bhow (?:many|much|long|old|far|fast)\b|\bcalculate\b|\bin total\b"
     r"|\bwhat (?:is|was) the (?:total|average)",
 )  # lower-cased
+_WORD_PROBLEM_WORDS = ("how ", "calculate", "in total", "what ")  # one of them is in every cue above
 # After a name: possessive + private noun (also "had given Hakuba his address"), or ", born ...", "(born
 # ...)".
 _PERSON_AFTER = re.compile(
@@ -295,20 +296,10 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
     given, surnames = _name_lists()
     flag_full_names = scan.options.names == "anywhere"
     near = _Proximity(others)
-    for m in _INTRODUCTION.finditer(low):
-        words = text[m.start("v") : m.end("v")].split()
-        kept: list[str] = []
-        for w in words:
-            if w.lower() in _NOT_NAME or w.lower() in _INTRO_STOP:
-                break
-            kept.append(w)
-        if kept:
-            start = m.start("v")
-            value = text[start : m.end("v")]
-            end = start + value.index(kept[-1], len(" ".join(kept[:-1]))) + len(kept[-1])
-            found.append(Finding("person", start, end, 0.9))
+    if "name" in low or "call me" in low or "i go by" in low:  # (one of them is in every introduction)
+        _introductions(text, low, found)
     if text == low or not any(ch.isupper() for ch in text):  # (the first test is one C-level compare)
-        if len(low) <= _LOWERCASE_SCAN_LIMIT and not _WORD_PROBLEM.search(low):
+        if len(low) <= _LOWERCASE_SCAN_LIMIT and not _word_problem(low):
             _lowercase_persons(low, found)
         return found
     # A finding that runs to the end of the text (a detector stopped at its cap) covers the rest: names
@@ -317,8 +308,10 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
     runs = list(_name_runs(text, covered))
     if not runs:
         return found
-    maths = bool(_WORD_PROBLEM.search(low))
+    maths = _word_problem(low)
     n_before = len(found)
+    cues: dict[str, bool] = {}
+    titles: dict[str, bool] = {}
     addressed, listed = _people_in_context(text, low, runs) if not maths else (set(), set())
     for start, end, tokens in runs:
         role = False
@@ -347,8 +340,8 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
             continue
         strong = (
             role
-            or bool(_PERSON_STRONG_CUE.search(low, window, start))
-            or bool(_TITLE_BEFORE.search(text, window, start))
+            or _cue_before(cues, _PERSON_STRONG_CUE, low, start)
+            or _cue_before(titles, _TITLE_BEFORE, text, start)
             or (
                 "name" in low[max(0, start - 100) : start]
                 and bool(_NAME_CHANGE_CUE.search(low, max(0, start - 100), start))
@@ -434,6 +427,40 @@ def _persons(scan: Scan, found: list[Finding]) -> list[Finding]:
     if len(found) > n_before:
         _same_name_again(text, runs, found, n_before)
     return found
+
+
+def _introductions(text: str, low: str, found: list[Finding]) -> None:
+    """The name after an explicit introduction: "my name is vitoria", "call me Bob"."""
+    for m in _INTRODUCTION.finditer(low):
+        words = text[m.start("v") : m.end("v")].split()
+        kept: list[str] = []
+        for w in words:
+            if w.lower() in _NOT_NAME or w.lower() in _INTRO_STOP:
+                break
+            kept.append(w)
+        if kept:
+            start = m.start("v")
+            value = text[start : m.end("v")]
+            end = start + value.index(kept[-1], len(" ".join(kept[:-1]))) + len(kept[-1])
+            found.append(Finding("person", start, end, 0.9))
+
+
+def _word_problem(low: str) -> bool:
+    """Whether the text is a maths word problem ("how many ...", "... in total"). The words tested first
+    skip the scan of a text that has none of the cues."""
+    return any(w in low for w in _WORD_PROBLEM_WORDS) and _WORD_PROBLEM.search(low) is not None
+
+
+def _cue_before(memo: dict[str, bool], cue: re.Pattern[str], s: str, start: int) -> bool:
+    """Whether `cue` ends at `start`, searched in the 40 characters before it. The search reads only them
+    and the character before them (a `\\b`), so a text that repeats that stretch searches it once."""
+    # (41 characters; fewer only where the window opens at the start of the text, so no such key is ever
+    # taken for one from further on)
+    stretch = s[max(0, start - 41) : start]
+    hit = memo.get(stretch)
+    if hit is None:
+        hit = memo[stretch] = cue.search(s, max(0, start - 40), start) is not None
+    return hit
 
 
 def _same_name_again(
@@ -524,16 +551,11 @@ def _people_in_context(
             if len(tokens) == 1 and _could_be_a_name(tokens):
                 spoken_to.add(start)  # "Don't go to town, Mark!": any name-like word, known or not
     if ":" in text and "\n" in text:
-        tags = [
-            m
-            for m in _SPEAKER_TAG.finditer(text)
-            if m.group("v")[:1].isupper()
-            and m.group("v").lower() not in _NOT_SPEAKER
-            and m.group("v").lower() not in _NOT_NAME
-        ]
-        names = {m.group("v").lower() for m in tags}
+        # The distinct speakers first (findall: no match object a tag): a text of one tag repeated over
+        # thousands of lines has no dialogue, and no position of a tag is needed.
+        names = {v.lower() for v in set(_SPEAKER_TAG.findall(text)) if _speaker(v)}
         if len(names) >= 2 and names & given:
-            listed.update(m.start("v") for m in tags)
+            listed.update(m.start("v") for m in _SPEAKER_TAG.finditer(text) if _speaker(m.group("v")))
     cue_ends = {m.end() for m in _PEOPLE_LIST_CUE.finditer(low)}
     if cue_ends:
         i = 0
@@ -555,6 +577,11 @@ def _people_in_context(
                 listed.update(r[0] for r in chain)
             i = j
     return addressed, listed | spoken_to
+
+
+def _speaker(tag: str) -> bool:
+    """Whether the word of a speaker tag ("Lisa: ...") could be a speaker's name."""
+    return tag[:1].isupper() and tag.lower() not in _NOT_SPEAKER and tag.lower() not in _NOT_NAME
 
 
 def _lowercase_persons(low: str, found: list[Finding]) -> None:
