@@ -13,9 +13,9 @@
    similarity to the prompt for echoes, zlib compressibility for loops, a phrase list over short answers
    for refusals, no letters or digits for empty). The first batch of answers is split by prompt into a
    dev half, on which the checks' thresholds are chosen, and a held-out half, which is only reported;
-   a second and a third batch (more nq_open and GSM8K rows, and AlpacaEval instructions) were each
-   labelled blind by another reader; checks were widened after reading the second batch's misses, and
-   nothing was changed after the third. The tables give recall
+   a second, third and fourth batch (more nq_open and GSM8K rows, and AlpacaEval instructions) were
+   each labelled blind by another reader; checks were widened after reading the second batch's misses
+   and the third's, and nothing was changed after the fourth. The tables give recall
    per degenerate kind, the share of good answers rejected, per set and half, for both labellings, and
    the disagreements (`--show N` prints them, for reading by eye).
    `--graded STATE_DIR` adds the checks' verdicts on `router calibrate`'s graded answers: a graded-right
@@ -54,7 +54,7 @@ MAX_TOKENS = 128
 # good), also (other kinds the answer shows), note. The rubric is answer_labels.md beside it.
 READ_LABELS = Path(__file__).resolve().parent / "data" / "answer_labels.jsonl"
 KINDS = ("echo", "loop", "empty", "refusal")
-HALVES = ("dev", "held-out", "second", "third")
+HALVES = ("dev", "held-out", "second", "third", "fourth")
 
 
 @dataclass
@@ -87,12 +87,13 @@ def prompt_sha256(prompt: str) -> str:
 def half(prompt: str) -> str:
     """The part a prompt falls in. The first batch of prompts is split in halves, "dev" or "held-out", by
     sha256: every set's answer to one prompt falls in the same half. Thresholds and checks are chosen on
-    dev answers only; held-out answers are only reported. "second" and "third" are later batches
-    (`SECOND`, `THIRD`), each labelled by a reader who did not see the checks' verdicts: the second
-    batch's misses were read and three checks widened after it (docs/benchmarks.md, "Sixth run"), so it
-    is a dev set now; nothing was changed after the third was labelled."""
+    dev answers only; held-out answers are only reported. "second", "third" and "fourth" are later
+    batches (`SECOND`, `THIRD`, `FOURTH`), each labelled by a reader who did not see the checks'
+    verdicts. Checks were widened after reading the second batch's misses, and one rule of the rubric
+    (worked arithmetic) was written into a check after the third (docs/benchmarks.md, "Sixth run");
+    nothing was changed after the fourth was labelled."""
     sha = prompt_sha256(prompt)
-    for name, batch in (("second", SECOND), ("third", THIRD)):
+    for name, batch in (("second", SECOND), ("third", THIRD), ("fourth", FOURTH)):
         if sha in _shas(batch):
             return name
     return "dev" if int(sha, 16) % 2 == 0 else "held-out"
@@ -133,6 +134,7 @@ QUICK = {"chitchat": (0, 10), "nq_open": (0, 16), "gsm8k": (0, 8), "vicuna": (0,
 # instructions). Chit-chat and Vicuna have no rows left.
 SECOND = {"nq_open": (70, 120), "gsm8k": (30, 50), "alpaca_eval": (0, 50)}
 THIRD = {"nq_open": (120, 170), "gsm8k": (50, 70), "alpaca_eval": (50, 100)}
+FOURTH = {"nq_open": (170, 220), "gsm8k": (70, 90), "alpaca_eval": (100, 150)}
 
 
 def _batch(rows: dict[str, tuple[int, int]]) -> list[tuple[str, str]]:
@@ -160,7 +162,7 @@ def _shas(rows: dict[str, tuple[int, int]]) -> frozenset[str]:
 
 def prompts(quick: bool) -> list[tuple[str, str]]:
     """(source, prompt): `QUICK` rows for a quick run, else every batch."""
-    return _batch(QUICK) if quick else _batch(FIRST) + _batch(SECOND) + _batch(THIRD)
+    return _batch(QUICK) if quick else [p for b in (FIRST, SECOND, THIRD, FOURTH) for p in _batch(b)]
 
 
 # --- the independent labeller --------------------------------------------------------------------
@@ -407,8 +409,8 @@ def detection_section(samples: list[Sample], show: int, targets: Targets) -> str
         f"Read labels (bench/data/answer_labels.jsonl): {n_read} of {len(samples)} answers"
         + ("" if n_read == len(samples) else "; the others take the automatic label")
         + ". Dev and held-out halves of the first batch split by prompt sha256; thresholds are chosen on"
-        " dev answers only. The second and third batches were labelled blind; checks were widened after"
-        " reading the second batch's misses, nothing after the third.",
+        " dev answers only. The second to fourth batches were labelled blind; checks were widened after"
+        " reading the second and third batches' misses, nothing after the fourth.",
         "",
         "**Read labels** (the ground truth):",
         "",
@@ -431,7 +433,7 @@ def detection_section(samples: list[Sample], show: int, targets: Targets) -> str
         f"Check time per answer: p50 {fmt(percentile(us, 50))} µs, p99 {fmt(percentile(us, 99))} µs, "
         f"max {fmt(max(us) if us else None)} µs.",
     ]
-    for part in ("all", "held-out", "third"):
+    for part in ("all", "held-out", "fourth"):
         group = [s for s in samples if part == "all" or s.half == part]
         if not group:
             continue

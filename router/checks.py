@@ -582,13 +582,24 @@ def near_repeats(text: str) -> tuple[int, float]:
     return copies, (copied_words / total if total else 0.0)
 
 
+# Worked arithmetic repeats its sentence shape by nature ("Miguel uses 2 * 30 = 60 sheets ... he uses 2 *
+# 60 = 120 ..."): a chain of three or four calculation steps with changed numbers that then moves on is
+# an answer, six of them to the token limit a loop (the rubric of bench/data/answer_labels.md). An answer
+# that calculates (an "=" between numbers) needs `CALCULATION_COPIES` near copies.
+CALCULATION_COPIES = 4
+_CALCULATION = re.compile(r"\d\s*=\s*[-$]?\d")
+
+
 def check_repeated_sentences(answer: Answer, settings: CheckSettings) -> Rejection | None:
     """The answer says the same thing again and again in near copies: sentences or list items repeated
     with a word or a number changed, which the token-periodic loop test does not see. Both the count of
     copies and their share of the answer must be high, so a list whose items share a template ("X is
     rich in A. Y is rich in B.") or an answer that restates its point once is not rejected."""
     copies, share = near_repeats(answer.text[-4000:])
-    if copies >= settings.repeat_copies and share >= settings.repeat_share:
+    needed = settings.repeat_copies
+    if _CALCULATION.search(answer.text):
+        needed = max(needed, CALCULATION_COPIES)
+    if copies >= needed and share >= settings.repeat_share:
         return Rejection(
             "repeated_sentences",
             round(share, 3),

@@ -198,6 +198,8 @@ SMOLLM_NEAR_LOOP = (
             f"To solve this problem, we need to find the {w} of {i} apples and {i + 2} pears."
             for i, w in zip(range(3, 8), ["sum", "total", "sum", "number", "total"], strict=True)
         ),
+        # a calculation said again and again with the numbers changed, to the token limit
+        "\n".join(f"So, {5**i} * 5 = {5 ** (i + 1)} dogs need {i + 2} walks a day." for i in range(1, 7)),
         # list items repeating with a counter and a word changed
         "Here are some tips:\n"
         + "\n".join(
@@ -221,6 +223,10 @@ def test_repeated_sentences_rejects_near_copies(text: str) -> None:
         "Step 3: She sells 16 - 3 - 4 = 9 eggs. Step 4: She makes 9 * 2 = 18 dollars every day.",
         "Paris is the capital of France. It is known for the Eiffel Tower. Again: Paris is the capital of "
         "France.",
+        # recorded (SmolLM2, repetition control off; read as good): worked steps with the numbers changed
+        "Miguel uses 2 pads of paper every week, which is equivalent to 2 * 30 = 60 sheets of paper.\n"
+        "Each month, he uses 2 * 60 = 120 sheets of paper.\n"
+        "Each month, he uses 120 * 4 = 480 sheets of paper.",
         "```python\nparser.add_argument('--name', type=str, default='x')\n"
         "parser.add_argument('--size', type=int, default=0)\nparser.add_argument('--rate', type=float, "
         "default=0.5)\nparser.add_argument('--mode', type=str, default='a')\n```",
