@@ -271,10 +271,8 @@ def check_echo(answer: Answer, settings: CheckSettings, *, partial: bool = False
 # A yes or a no does not answer an either/or question, though: an answer that repeats the prompt's
 # "X or Y" as it stands ("Yes, it is more important to prioritize job creation or technological
 # progress.") is judged whatever its first word, and whatever the prompt's.
-# On bench/answer_checks.py's read labels this check (all forms) catches 11 of Gemma 3 270M's echoes
-# (4 dev, 7 held-out; the either/or and question-for-an-answer forms, added in the sixth run, 2 of them)
-# and rejects no good answer; on `router calibrate`'s graded answers of two models, no graded-right one
-# (docs/benchmarks.md, answer checks, "Fifth run" and "Sixth run").
+# Measured in docs/benchmarks.md (answer checks, "Fifth run" and "Sixth run"): on `router calibrate`'s
+# graded answers of two models it rejects no graded-right one.
 RESTATE_MIN_WORDS = 4
 RESTATE_NEW_SHARE = 0.125
 RESTATE_MAX_WORDS = 40
