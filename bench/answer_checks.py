@@ -6,23 +6,23 @@
 
 1. **Detection.** Two real models (the default SmolLM2 135M Instruct, and Gemma 3 270M, a base model)
    answer prompts from /work/shared/data/complexity (chit-chat, nq_open questions, GSM8K problems,
-   Vicuna-bench) with the daemon's own prompt format, sampling and stop rules, in process. SmolLM2 also
-   answers once with its repetition control off, so that loops appear. Every answer has two labels:
-   the one a person gave it by reading it (bench/data/answer_labels.jsonl, rubric in
-   bench/data/answer_labels.md; the ground truth where there is one) and an automatic one (difflib
-   similarity to the prompt for echoes, zlib compressibility for loops, a phrase list over short answers
-   for refusals, no letters or digits for empty). The first batch of answers is split by prompt into a
-   dev half, on which the checks' thresholds are chosen, and a held-out half, which is only reported;
-   a second, third and fourth batch (more nq_open and GSM8K rows, and AlpacaEval instructions) were
-   each labelled blind by another reader; checks were widened after reading the second batch's misses
-   and the third's, and nothing was changed after the fourth. The tables give recall
-   per degenerate kind, the share of good answers rejected, per set and half, for both labellings, and
-   the disagreements (`--show N` prints them, for reading by eye).
+   Vicuna-bench, AlpacaEval instructions) with the daemon's own prompt format, sampling and stop
+   rules, in process. SmolLM2 also answers once with its repetition control off, so that loops
+   appear. Every answer has two labels: the one a reader gave it (bench/data/answer_labels.jsonl,
+   rubric in bench/data/answer_labels.md; the ground truth where there is one) and an automatic one
+   (difflib similarity to the prompt for echoes, zlib compressibility for loops, a phrase list over
+   short answers for refusals, no letters or digits for empty). The first batch of answers is split by
+   prompt into a dev half, on which the checks' thresholds are chosen, and a held-out half, which is
+   only reported; a second, third and fourth batch (more nq_open and GSM8K rows, and AlpacaEval
+   instructions) were each labelled blind by another reader; checks were widened after reading the
+   second batch's misses and the third's, and nothing was changed after the fourth. The tables give
+   recall per degenerate kind and the share of good answers rejected, per set and part, for both
+   labellings, and the disagreements (`--show N` prints them, for reading by eye).
    `--graded STATE_DIR` adds the checks' verdicts on `router calibrate`'s graded answers: a graded-right
    answer rejected is a wrong rejection by the suite's own graders.
-2. **Hold-back cost.** Three daemons stream 40 of the same prompts, ten from each source in turn: answer
-   checks off (no hold-back), on, and on with `holdback_refusals: false`, in rotating order; time to the
-   first delta at p50, the ratio to no hold-back, and p50 by source.
+2. **Hold-back cost.** Three daemons stream 40 of the same prompts, as many from each source in turn:
+   answer checks off (no hold-back), on, and on with `holdback_refusals: false`, in rotating order; time
+   to the first delta at p50, the ratio to no hold-back, and p50 by source.
 3. **Private answers that fail.** A daemon running Gemma 3 270M (which echoes) with the shipped
    default policy and a cloud stand-in on 127.0.0.1 answers private prompts; for every rejected answer
    the route must be local or cloud_redacted, and the stand-in must never have received the private
