@@ -109,6 +109,11 @@ class Answer:
     # The calibrated head's answer stage, filled in by the engine where the model has one.
     expected_success: float | None = None
 
+    @property
+    def prompt(self) -> str | None:
+        """The last user message: the request this answer answers."""
+        return next((m.content for m in reversed(self.messages) if m.role == "user"), None)
+
 
 def words(text: str) -> list[str]:
     """Lower-case words, every number as one symbol (a restated question with other numbers is still
@@ -227,9 +232,8 @@ def check_echo(answer: Answer, settings: CheckSettings, *, partial: bool = False
     text given in the prompt (the instruction itself is not repeated), is not an echo. A whole answer no
     longer than the prompt that is the prompt with a word or two changed is an echo too (`edited_echo`)."""
     sources: list[tuple[str, str]] = [(m.role, m.content) for m in answer.messages if m.role == "system"]
-    users = [m.content for m in answer.messages if m.role == "user"]
-    if users:
-        sources.append(("user", users[-1]))
+    if answer.prompt is not None:
+        sources.append(("user", answer.prompt))
     for role, source in sources:
         what = "prompt" if role == "user" else "system message"
         coverage, copied = echo_overlap(answer.text, source, partial=partial)
@@ -412,22 +416,22 @@ def check_restatement(answer: Answer, settings: CheckSettings) -> Rejection | No
     it closes by asking the prompt's question back, or it is only a question of its own."""
     if not settings.restatement:
         return None
-    users = [m.content for m in answer.messages if m.role == "user"]
-    if not users:
+    prompt = answer.prompt
+    if prompt is None:
         return None
-    new = restated_share(answer.text, users[-1])
+    new = restated_share(answer.text, prompt)
     if new is not None and new <= RESTATE_NEW_SHARE:
         return Rejection(
             "restatement",
             round(new, 3),
             f"the answer says the question again in other words ({new:.0%} of its content words are new)",
         )
-    back = asks_back(answer.text, users[-1])
+    back = asks_back(answer.text, prompt)
     if back is not None and back >= ASK_BACK_SHARE:
         return Rejection(
             "restatement", round(back, 3), "the answer ends by asking the question back instead of answering"
         )
-    if only_question(answer.text, users[-1]):
+    if only_question(answer.text, prompt):
         return Rejection("restatement", 1.0, "the answer is a question of its own, not an answer")
     return None
 
@@ -480,10 +484,9 @@ def misread(answer_text: str, prompt: str) -> str | None:
 def check_misread(answer: Answer, settings: CheckSettings) -> Rejection | None:
     if not settings.misread:
         return None
-    users = [m.content for m in answer.messages if m.role == "user"]
-    if not users:
+    if answer.prompt is None:
         return None
-    why = misread(answer.text, users[-1])
+    why = misread(answer.text, answer.prompt)
     return Rejection("misread", 1.0, why) if why else None
 
 
@@ -809,10 +812,10 @@ def deflection_words(text: str, prompt: str) -> int | None:
 def check_refusal(answer: Answer, settings: CheckSettings) -> Rejection | None:
     if not settings.refusal:
         return None
-    users = [m.content for m in answer.messages if m.role == "user"]
-    n = _refusal_words(answer.text, words(users[-1]) if users else [])
-    if n is None and users:
-        n = deflection_words(answer.text, users[-1])
+    prompt = answer.prompt
+    n = _refusal_words(answer.text, words(prompt) if prompt is not None else [])
+    if n is None and prompt is not None:
+        n = deflection_words(answer.text, prompt)
     if n is None:
         return None
     return Rejection("refusal", float(n), "the answer declines to answer")
