@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -93,10 +94,7 @@ def half(prompt: str) -> str:
     (worked arithmetic) was written into a check after the third (docs/benchmarks.md, "Sixth run");
     nothing was changed after the fourth was labelled."""
     sha = prompt_sha256(prompt)
-    for name, batch in (("second", SECOND), ("third", THIRD), ("fourth", FOURTH)):
-        if sha in _shas(batch):
-            return name
-    return "dev" if int(sha, 16) % 2 == 0 else "held-out"
+    return _later_batches().get(sha) or ("dev" if int(sha, 16) % 2 == 0 else "held-out")
 
 
 def read_labels(path: Path = READ_LABELS) -> dict[tuple[str, str], str]:
@@ -150,14 +148,11 @@ def _batch(rows: dict[str, tuple[int, int]]) -> list[tuple[str, str]]:
     return out
 
 
-_BATCH_SHAS: dict[str, frozenset[str]] = {}
-
-
-def _shas(rows: dict[str, tuple[int, int]]) -> frozenset[str]:
-    key = json.dumps(rows, sort_keys=True)
-    if key not in _BATCH_SHAS:
-        _BATCH_SHAS[key] = frozenset(prompt_sha256(p) for _, p in _batch(rows))
-    return _BATCH_SHAS[key]
+@functools.cache
+def _later_batches() -> dict[str, str]:
+    """Prompt sha256 -> the later batch ("second", "third", "fourth") that holds the prompt."""
+    later = {"second": SECOND, "third": THIRD, "fourth": FOURTH}
+    return {prompt_sha256(p): name for name, rows in later.items() for _, p in _batch(rows)}
 
 
 def prompts(quick: bool) -> list[tuple[str, str]]:
