@@ -372,7 +372,7 @@ _ASKING = re.compile(
     r"|should|has|have)\b[^.!?\n]*[.!?]?\s*$",
     re.IGNORECASE,
 )
-_QUESTION_OPENING = _YES_NO_OPENING | {"what", "which", "who", "whom", "whose", "when", "where", "why", "how"}
+_QUESTION_OPENING = _QUESTION_WORDS | _YES_NO_OPENING  # how a question begins: a question word or a verb
 
 
 def _closing_question(answer_text: str, prompt: str) -> tuple[list[str], bool] | None:
